@@ -1,0 +1,239 @@
+/* capture.c - a task's stdout/stderr (or a function task's result) through a
+ * pipe that the executor drains.
+ *
+ * Why a pipe and not a temp file the task writes itself: pages a task writes
+ * into a tmpfs file or memfd are charged to the task's own memory cgroup, so a
+ * task printing 100 MB under `-m 64M` would be OOM-killed for its output. The
+ * executor drains the pipe into memory up to max_inline bytes, then spills to
+ * an unlinked temp file (O_TMPFILE) with splice(), charged to corral.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "capture.h"
+
+void corral__capture_init(struct corral__capture *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->rfd = -1;
+	c->file_fd = -1;
+	c->limit = CORRAL_UNLIMITED;
+}
+
+int corral__capture_open(struct corral__capture *c, int *wfd, corral_error_t *err)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return corral__err(err, errno, "create an output pipe");
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+		int e = errno;
+		corral__close(p[0]);
+		corral__close(p[1]);
+		return corral__err(err, e, "set the output pipe non-blocking");
+	}
+	c->rfd = p[0];
+	*wfd = p[1];
+	return 0;
+}
+
+static int open_tmpfile(const char *tmpdir)
+{
+	char path[4096];
+	int fd;
+
+	if (!tmpdir || !*tmpdir)
+		tmpdir = "/tmp";
+	fd = open(tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd < 0 ? -errno : fd;
+	/* Filesystems without O_TMPFILE: a named file, unlinked at once. */
+	snprintf(path, sizeof(path), "%s/corral-out-XXXXXX", tmpdir);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	return fd;
+}
+
+static int spill(struct corral__capture *c, const char *tmpdir)
+{
+	int fd = open_tmpfile(tmpdir);
+
+	if (fd < 0)
+		return fd;
+	if (c->len && corral__write_all(fd, c->buf, c->len) < 0) {
+		int e = -errno;
+		close(fd);
+		return e ? e : -EIO;
+	}
+	c->file_fd = fd;
+	free(c->buf);
+	c->buf = NULL;
+	c->len = c->cap = 0;
+	return 0;
+}
+
+static void set_error(struct corral__capture *c, int e)
+{
+	if (!c->error)
+		c->error = e;
+	corral__capture_close(c);
+}
+
+int corral__capture_drain(struct corral__capture *c, size_t max_inline, const char *tmpdir)
+{
+	/* Bounded work per call, so one chatty task cannot starve the loop. */
+	for (int rounds = 0; rounds < 64; rounds++) {
+		ssize_t n;
+		uint64_t room = c->limit == CORRAL_UNLIMITED ? UINT64_MAX : c->limit - c->total;
+
+		if (c->rfd < 0)
+			return 1;
+		if (room == 0) {
+			/* The limit is reached; one more byte means overflow. */
+			char probe;
+			n = read(c->rfd, &probe, 1);
+			if (n == 0) {
+				corral__capture_close(c);
+				return 1;
+			}
+			if (n < 0 && errno == EAGAIN)
+				return 0;
+			c->overflow = true;
+			corral__capture_close(c);
+			return 1;
+		}
+		if (c->file_fd < 0) {
+			if (c->len == c->cap) {
+				if (c->len >= max_inline) {
+					int rc = spill(c, tmpdir);
+					if (rc < 0) {
+						set_error(c, -rc);
+						return rc;
+					}
+					continue;
+				}
+				size_t ncap = c->cap ? c->cap * 2 : 1024;
+				if (ncap > max_inline)
+					ncap = max_inline > c->len ? max_inline : c->len + 1024;
+				char *nb = realloc(c->buf, ncap);
+				if (!nb) {
+					set_error(c, ENOMEM);
+					return -ENOMEM;
+				}
+				c->buf = nb;
+				c->cap = ncap;
+			}
+			size_t want = c->cap - c->len;
+			if (want > room)
+				want = (size_t)room;
+			n = read(c->rfd, c->buf + c->len, want);
+			if (n > 0)
+				c->len += (size_t)n;
+		} else {
+			size_t want = 1 << 20;
+			if (want > room)
+				want = (size_t)room;
+			n = splice(c->rfd, NULL, c->file_fd, NULL, want,
+			           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n < 0 && errno == EINVAL) {
+				/* The temp file's filesystem does not splice. */
+				char b[65536];
+				n = read(c->rfd, b, want < sizeof(b) ? want : sizeof(b));
+				if (n > 0 && corral__write_all(c->file_fd, b, (size_t)n) < 0) {
+					set_error(c, errno);
+					return -EIO;
+				}
+			}
+		}
+		if (n == 0) {
+			corral__capture_close(c);
+			return 1;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			int e = errno;
+			set_error(c, e);
+			return -e;
+		}
+		c->total += (uint64_t)n;
+	}
+	return 0;
+}
+
+void corral__capture_close(struct corral__capture *c)
+{
+	corral__close(c->rfd);
+	c->rfd = -1;
+}
+
+void corral__capture_take(struct corral__capture *c, corral_output_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	out->len = c->total;
+	if (c->file_fd >= 0) {
+		out->fd = c->file_fd;
+		c->file_fd = -1;
+	} else {
+		out->data = c->buf;
+		out->data_len = c->len;
+		c->buf = NULL;
+		c->len = c->cap = 0;
+	}
+}
+
+void corral__capture_free(struct corral__capture *c)
+{
+	corral__capture_close(c);
+	corral__close(c->file_fd);
+	c->file_fd = -1;
+	free(c->buf);
+	c->buf = NULL;
+	c->len = c->cap = 0;
+}
+
+int corral_output_write(const corral_output_t *out, int fd)
+{
+	if (out->fd < 0)
+		return out->data_len ? corral__write_all(fd, out->data, out->data_len) : 0;
+	uint64_t left = out->len;
+	off_t off = 0;
+	char buf[65536];
+	while (left > 0) {
+		size_t want = left < sizeof(buf) ? (size_t)left : sizeof(buf);
+		ssize_t n = pread(out->fd, buf, want, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO; /* the file is shorter than we recorded */
+		int rc = corral__write_all(fd, buf, (size_t)n);
+		if (rc < 0)
+			return rc;
+		off += n;
+		left -= (uint64_t)n;
+	}
+	return 0;
+}
+
+void corral_result_release(corral_result_t *r)
+{
+	corral_output_t *o[3] = {&r->out, &r->err, &r->fn_result};
+
+	for (int i = 0; i < 3; i++) {
+		free((void *)o[i]->data);
+		o[i]->data = NULL;
+		o[i]->data_len = 0;
+		if (o[i]->fd >= 0)
+			close(o[i]->fd);
+		o[i]->fd = -1;
+	}
+}

@@ -1,0 +1,31 @@
+/* capture.h - collect a task's output from a pipe, in memory up to a small
+ * threshold, then in an unlinked temp file: never unbounded memory. */
+#ifndef CORRAL_CAPTURE_H
+#define CORRAL_CAPTURE_H
+
+#include "internal.h"
+
+struct corral__capture {
+	int rfd;   /* read end (non-blocking, CLOEXEC), -1 after EOF */
+	char *buf; /* in-memory part */
+	size_t len, cap;
+	int file_fd;    /* temp file once spilled, else -1 */
+	uint64_t total; /* bytes received */
+	uint64_t limit; /* stop reading beyond this (CORRAL_UNLIMITED = none) */
+	bool overflow;  /* limit reached: the read end was closed */
+	int error;      /* first I/O error (errno), 0 if none */
+};
+
+void corral__capture_init(struct corral__capture *c);
+/* Create the pipe; *wfd receives the child's end (CLOEXEC). */
+int corral__capture_open(struct corral__capture *c, int *wfd, corral_error_t *err);
+/* Read what is available. Returns 1 at EOF (rfd closed), 0 if more may come,
+ * -errno on error (the capture is then closed). */
+int corral__capture_drain(struct corral__capture *c, size_t max_inline, const char *tmpdir);
+/* Stop reading: close the read end (a writer then gets EPIPE). */
+void corral__capture_close(struct corral__capture *c);
+/* Move the collected bytes into *out (the result owns them now). */
+void corral__capture_take(struct corral__capture *c, corral_output_t *out);
+void corral__capture_free(struct corral__capture *c);
+
+#endif

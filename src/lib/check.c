@@ -1,0 +1,334 @@
+/* check.c - `corral check`: what this host offers, and what to do about what
+ * is missing. Changes nothing.
+ *
+ * The controller/mount table comes from libcgroup (cgroup_init() and its
+ * mount iterators); the mode, the base and the features from hierarchy.c,
+ * because libcgroup 2.0.2 hides a cgroup2 mount without controllers (so it
+ * cannot tell a hybrid host from a v1 host) and knows nothing of delegation.
+ * libcgroup's cgroup_strerror() mislabels every code >= 50022 and crashes on
+ * ECGNONEMPTY in 2.0.2, so its codes are described by our own table.
+ */
+#include <fcntl.h>
+#include <libcgroup.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "cgroup.h"
+
+static const char *cg_code_name(int code)
+{
+	switch (code) {
+	case 0:
+		return "ok";
+	case ECGROUPNOTCOMPILED:
+		return "libcgroup was built without cgroup support";
+	case ECGROUPNOTMOUNTED:
+		return "no cgroup controller is mounted";
+	case ECGROUPNOTEXIST:
+		return "cgroup does not exist";
+	case ECGROUPNOTALLOWED:
+		return "operation not allowed";
+	case ECGOTHER:
+		return "system error (see errno)";
+	case ECGEOF:
+		return "end of list";
+	case ECGINVAL:
+		return "invalid argument";
+	case ECGROUPNOTINITIALIZED:
+		return "not initialised";
+	case ECGROUPPARSEFAIL:
+		return "could not parse /proc/mounts";
+	case ECGNONEMPTY:
+		return "cgroup is not empty";
+	default:
+		return "unknown libcgroup error";
+	}
+}
+
+struct out {
+	int fd;
+	char buf[32768];
+	size_t len;
+};
+
+static void emit(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void emit(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->len, sizeof(o->buf) - o->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->len +=
+		    (size_t)n < sizeof(o->buf) - o->len ? (size_t)n : sizeof(o->buf) - o->len - 1;
+}
+
+static void json_str(struct out *o, const char *s)
+{
+	emit(o, "\"");
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			emit(o, "\\%c", *p);
+		else if (*p < 0x20)
+			emit(o, "\\u%04x", *p);
+		else
+			emit(o, "%c", *p);
+	}
+	emit(o, "\"");
+}
+
+#define MAX_ADVICE 16
+
+struct verdict {
+	bool limits_ok;
+	const char *advice[MAX_ADVICE];
+	int n;
+};
+
+static void advise(struct verdict *v, const char *s)
+{
+	if (v->n < MAX_ADVICE)
+		v->advice[v->n++] = s;
+}
+
+/* Other processes in base (v2): with them, +memory cannot be enabled there. */
+static int others_in(const char *dir)
+{
+	char path[PATH_MAX + 32], buf[4096];
+	cleanup_close int fd = -1;
+	int others = 0;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || corral__pread_all(fd, buf, sizeof(buf)) < 0)
+		return 0;
+	for (char *p = buf; *p;) {
+		long pid = strtol(p, &p, 10);
+		if (pid > 0 && pid != getpid())
+			others++;
+		while (*p == '\n')
+			p++;
+		if (!*p || (*p < '0' || *p > '9'))
+			break;
+	}
+	return others;
+}
+
+static void judge(const struct corral__hier *h, struct verdict *v)
+{
+	v->limits_ok = true;
+	if (h->mode == CORRAL_CG_NONE) {
+		v->limits_ok = false;
+		advise(v, "no memory controller is mounted: boot with cgroup v2 "
+		          "(systemd.unified_cgroup_hierarchy=1) or mount the v1 memory controller; "
+		          "meanwhile corral can run tasks only without limits (--no-cgroups)");
+		return;
+	}
+	if (!h->base_exists) {
+		v->limits_ok = false;
+		advise(v, "the base cgroup does not exist: create it or pass an existing "
+		          "--cgroup-parent");
+		return;
+	}
+	if (!h->has_memory) {
+		v->limits_ok = false;
+		advise(v, "the memory controller is not available in the base cgroup: ask your "
+		          "admin to delegate it (systemd: Delegate=memory pids), or run under "
+		          "`systemd-run --user --scope -p Delegate=yes corral ...`");
+	}
+	if (!h->writable) {
+		v->limits_ok = false;
+		if (h->in_cgroupns)
+			advise(v, "the cgroup filesystem is not writable here: start the container "
+			          "with a writable cgroup namespace (e.g. podman, or docker run "
+			          "--cgroupns=private with /sys/fs/cgroup mounted read-write)");
+		else
+			advise(v,
+			       "the base cgroup is not delegated to you: run as root, under "
+			       "`systemd-run --user --scope -p Delegate=yes corral ...`, or ask "
+			       "your admin to delegate a cgroup and pass it with --cgroup-parent");
+	}
+	if (h->mode == CORRAL_CG_V2 && h->need_supervisor && h->has_memory &&
+	    !corral__list_has(h->subtree_control, "memory") && others_in(h->base_dir) > 0) {
+		v->limits_ok = false;
+		advise(v, "other processes share corral's cgroup, so the no-internal-process rule "
+		          "forbids enabling the memory controller there: run corral alone in a "
+		          "delegated cgroup (`systemd-run --user --scope -p Delegate=yes corral "
+		          "...`) or pass --cgroup-parent");
+	}
+	if (h->mode == CORRAL_CG_V2 && !h->has_pids)
+		advise(v, "the pids controller is not available: --pids limits will be ignored");
+	if (h->mode != CORRAL_CG_V2 && !h->pids_base_dir[0])
+		advise(v, "no writable v1 pids hierarchy: --pids limits will be ignored");
+	if (!h->pidfd || !h->waitid_pidfd) {
+		v->limits_ok = false;
+		advise(v, "pidfds are missing (Linux >= 5.4 needed): corral cannot watch tasks "
+		          "safely here");
+	}
+	if (h->mode == CORRAL_CG_V2 && !h->clone_into_cgroup)
+		advise(v, "clone3(CLONE_INTO_CGROUP) is missing (Linux >= 5.7): tasks join their "
+		          "cgroup just after fork instead");
+	if (h->mode == CORRAL_CG_V2 && !h->cgroup_kill)
+		advise(v, "cgroup.kill is missing (Linux >= 5.14): corral kills task processes one "
+		          "by one");
+	if (h->mode == CORRAL_CG_V2 && !h->memory_peak)
+		advise(v, "memory.peak is missing (Linux >= 5.19): peak memory is not reported");
+	if (!h->seccomp)
+		advise(v, "seccomp filters are unavailable: use --seccomp off");
+	if (h->mode == CORRAL_CG_HYBRID || h->mode == CORRAL_CG_V1)
+		advise(v,
+		       "the memory controller is on cgroup v1: corral uses its v1 backend "
+		       "(no memory.oom.group: an OOM kill takes one process, not the whole task)");
+}
+
+static const char *yesno(bool b)
+{
+	return b ? "yes" : "no";
+}
+
+int corral_check(const corral_options_t *o, bool json, int fd, corral_error_t *err)
+{
+	struct corral__hier h;
+	struct verdict v;
+	struct out *out;
+	struct corral__hier_env env = {.probe_kernel = true};
+	int rc, cg_rc;
+	void *handle = NULL;
+	struct cgroup_mount_point mp;
+	struct {
+		char name[64], path[PATH_MAX];
+	} table[32];
+	int nt = 0;
+
+	rc = corral__hier_discover(&env, o ? o->cgroup_parent : NULL, &h, err);
+	if (rc < 0)
+		return rc;
+	memset(&v, 0, sizeof(v));
+	judge(&h, &v);
+
+	cg_rc = cgroup_init();
+	if (cg_rc == 0) {
+		int r = cgroup_get_controller_begin(&handle, &mp);
+		while (r == 0 && nt < (int)ARRAY_SIZE(table)) {
+			snprintf(table[nt].name, sizeof(table[nt].name), "%.63s", mp.name);
+			snprintf(table[nt].path, sizeof(table[nt].path), "%s", mp.path);
+			nt++;
+			r = cgroup_get_controller_next(&handle, &mp);
+		}
+		cgroup_get_controller_end(&handle);
+	}
+
+	out = calloc(1, sizeof(*out));
+	if (!out)
+		return corral__err(err, ENOMEM, "check report");
+	out->fd = fd;
+	const char *mode = h.mode == CORRAL_CG_HYBRID ? "hybrid (memory on v1)"
+	                   : h.mode == CORRAL_CG_V1   ? "v1"
+	                   : h.mode == CORRAL_CG_V2   ? "v2"
+	                                              : "none";
+	if (json) {
+		emit(out, "{\"version\":");
+		json_str(out, CORRAL_VERSION_STRING);
+		emit(out,
+		     ",\"mode\":\"%s\",\"mode_description\":", corral_cgroup_mode_name(h.mode));
+		json_str(out, mode);
+		emit(out, ",\"kernel\":");
+		json_str(out, h.kernel_release);
+		emit(out, ",\"base\":{\"path\":");
+		json_str(out, h.base_path);
+		emit(out, ",\"dir\":");
+		json_str(out, h.base_dir);
+		emit(out, ",\"pids_dir\":");
+		json_str(out, h.pids_base_dir);
+		emit(out,
+		     ",\"exists\":%s,\"is_own\":%s,\"is_root\":%s,\"writable\":%s,"
+		     "\"needs_supervisor\":%s,\"in_cgroup_namespace\":%s,\"controllers\":",
+		     h.base_exists ? "true" : "false", h.base_is_own ? "true" : "false",
+		     h.base_is_root ? "true" : "false", h.writable ? "true" : "false",
+		     h.need_supervisor ? "true" : "false", h.in_cgroupns ? "true" : "false");
+		json_str(out, h.controllers);
+		emit(out, ",\"subtree_control\":");
+		json_str(out, h.subtree_control);
+		emit(out, "},\"controllers\":{\"memory\":%s,\"pids\":%s,\"cpu\":%s}",
+		     h.has_memory ? "true" : "false", h.has_pids ? "true" : "false",
+		     h.has_cpu ? "true" : "false");
+		emit(out,
+		     ",\"features\":{\"clone3\":%s,\"clone_into_cgroup\":%s,\"pidfd_open\":%s,"
+		     "\"waitid_pidfd\":%s,\"cgroup_kill\":%s,\"memory_peak\":%s,"
+		     "\"memory_events_local\":%s,\"memory_oom_group\":%s,\"swap_accounting\":%s,"
+		     "\"seccomp\":%s,\"cgroup_namespaces\":%s}",
+		     h.clone3 ? "true" : "false", h.clone_into_cgroup ? "true" : "false",
+		     h.pidfd ? "true" : "false", h.waitid_pidfd ? "true" : "false",
+		     h.cgroup_kill ? "true" : "false", h.memory_peak ? "true" : "false",
+		     h.events_local ? "true" : "false", h.oom_group ? "true" : "false",
+		     h.swap_accounting ? "true" : "false", h.seccomp ? "true" : "false",
+		     h.cgroupns ? "true" : "false");
+		emit(out, ",\"libcgroup\":{\"init\":");
+		json_str(out, cg_code_name(cg_rc));
+		emit(out, ",\"mounts\":[");
+		for (int i = 0; i < nt; i++) {
+			emit(out, "%s{\"controller\":", i ? "," : "");
+			json_str(out, table[i].name);
+			emit(out, ",\"path\":");
+			json_str(out, table[i].path);
+			emit(out, "}");
+		}
+		emit(out, "]},\"memory_limits\":%s,\"advice\":[", v.limits_ok ? "true" : "false");
+		for (int i = 0; i < v.n; i++) {
+			emit(out, "%s", i ? "," : "");
+			json_str(out, v.advice[i]);
+		}
+		emit(out, "]}\n");
+	} else {
+		emit(out, "corral %s\n\n", CORRAL_VERSION_STRING);
+		emit(out, "  cgroup mode           %s\n", mode);
+		emit(out, "  kernel                %s\n", h.kernel_release);
+		if (h.mode != CORRAL_CG_NONE) {
+			emit(out, "  base cgroup           %s%s\n", h.base_path,
+			     h.base_is_own ? " (our own)" : "");
+			emit(out, "  base directory        %s\n", h.base_dir);
+			if (h.pids_base_dir[0])
+				emit(out, "  pids directory        %s\n", h.pids_base_dir);
+			emit(out, "  exists / writable     %s / %s\n", yesno(h.base_exists),
+			     yesno(h.writable));
+			if (h.mode == CORRAL_CG_V2) {
+				emit(out, "  controllers           %s\n",
+				     h.controllers[0] ? h.controllers : "(none)");
+				emit(out, "  subtree_control       %s\n",
+				     h.subtree_control[0] ? h.subtree_control : "(none)");
+				emit(out, "  supervisor leaf       %s\n",
+				     h.need_supervisor ? "needed (corral moves into "
+				                         "<batch>/supervisor)"
+				                       : "not needed");
+			}
+			emit(out, "  cgroup namespace      %s\n", yesno(h.in_cgroupns));
+		}
+		emit(out, "\n  memory / pids / cpu   %s / %s / %s\n", yesno(h.has_memory),
+		     yesno(h.has_pids), yesno(h.has_cpu));
+		emit(out, "  clone3 into cgroup    %s\n", yesno(h.clone_into_cgroup));
+		emit(out, "  pidfd_open / waitid   %s / %s\n", yesno(h.pidfd),
+		     yesno(h.waitid_pidfd));
+		emit(out, "  cgroup.kill           %s\n", yesno(h.cgroup_kill));
+		emit(out, "  memory peak           %s\n", yesno(h.memory_peak));
+		emit(out, "  memory.events.local   %s\n", yesno(h.events_local));
+		emit(out, "  memory.oom.group      %s\n", yesno(h.oom_group));
+		emit(out, "  swap accounting       %s\n", yesno(h.swap_accounting));
+		emit(out, "  seccomp               %s\n", yesno(h.seccomp));
+		emit(out, "  cgroup namespaces     %s\n", yesno(h.cgroupns));
+		emit(out, "\n  libcgroup: cgroup_init() = %s\n", cg_code_name(cg_rc));
+		for (int i = 0; i < nt; i++)
+			emit(out, "    %-12s %s\n", table[i].name, table[i].path);
+		emit(out, "\n  => %s\n",
+		     v.limits_ok ? "corral can run tasks with memory limits here"
+		                 : "corral can run tasks only WITHOUT memory limits here");
+		for (int i = 0; i < v.n; i++)
+			emit(out, "  - %s\n", v.advice[i]);
+	}
+	rc = corral__write_all(fd, out->buf, out->len);
+	free(out);
+	if (rc < 0)
+		return corral__err(err, -rc, "write the report");
+	return v.limits_ok ? 0 : 1;
+}

@@ -1,0 +1,28 @@
+/* executor.h - internals of the executor shared with sandbox.c, watchdog.c,
+ * check.c and the unit tests of the scheduler. */
+#ifndef CORRAL_EXECUTOR_H
+#define CORRAL_EXECUTOR_H
+
+#include "capture.h"
+#include "cgroup.h"
+#include "outcome.h"
+#include "spawn.h"
+
+/* sandbox.c */
+int corral__sandbox_prepare(const corral_sandbox_t *s, const struct corral__hier *h,
+                            struct corral__sandbox_plan *plan, corral_error_t *err);
+void corral__sandbox_free(struct corral__sandbox_plan *plan);
+bool corral__sandbox_enabled(const corral_sandbox_t *s);
+
+/* watchdog.c */
+struct corral__watchdog {
+	pid_t pid;
+	int pidfd;
+	int wfd; /* our end of the pipe: EOF (we died) = tear the batch down */
+};
+int corral__watchdog_start(const struct corral__batch *b, struct corral__watchdog *w,
+                           corral_error_t *err);
+/* Tell the watchdog we clean up ourselves, and reap it (bounded). */
+void corral__watchdog_stop(struct corral__watchdog *w);
+
+#endif

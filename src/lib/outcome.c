@@ -1,0 +1,257 @@
+/* outcome.c - attribution: (wait status, counter deltas, who killed) -> one
+ * outcome, its exit code (design §4) and its sentence.
+ *
+ * The counters are deltas of the task's own leaf cgroup, read after the leader
+ * was reaped and before the cgroup was removed. The kernel raises oom_kill
+ * before it sends the SIGKILL (mm/oom_kill.c, "task reaper must see this"), so
+ * they are complete by the time the pidfd reports the exit.
+ */
+#include <signal.h>
+#include <stdio.h>
+
+#include "outcome.h"
+
+static const char *const outcome_names[CORRAL_OUTCOME_COUNT] = {
+    [CORRAL_OK] = "ok",
+    [CORRAL_EXIT] = "exit",
+    [CORRAL_OOM] = "oom",
+    [CORRAL_OOM_OUTSIDE] = "oom_outside",
+    [CORRAL_SUBPROCESS_OOM] = "subprocess_oom",
+    [CORRAL_TIMEOUT] = "timeout",
+    [CORRAL_SIGNAL] = "signal",
+    [CORRAL_SPAWN_ERROR] = "spawn_error",
+    [CORRAL_CANCELLED] = "cancelled",
+    [CORRAL_ABORTED] = "aborted",
+};
+
+const char *corral_outcome_name(corral_outcome_t o)
+{
+	if ((unsigned)o >= CORRAL_OUTCOME_COUNT)
+		return NULL;
+	return outcome_names[o];
+}
+
+int corral_outcome_from_name(const char *name, corral_outcome_t *out)
+{
+	for (unsigned i = 0; i < CORRAL_OUTCOME_COUNT; i++) {
+		if (name && !strcmp(name, outcome_names[i])) {
+			*out = (corral_outcome_t)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int corral__spawn_status(int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+	case ELOOP:
+	case ENAMETOOLONG:
+		return 127;
+	case EACCES:
+	case ENOEXEC:
+	case EPERM:
+	case EISDIR:
+	case ETXTBSY:
+		return 126;
+	default:
+		return 125;
+	}
+}
+
+static corral_outcome_t oom_outcome(const struct corral__facts *f)
+{
+	return f->own_limit_hit ? CORRAL_OOM : CORRAL_OOM_OUTSIDE;
+}
+
+void corral__classify(const struct corral__facts *f, corral_result_t *r)
+{
+	r->oom_kills = f->oom_kills;
+	r->own_limit_hit = f->own_limit_hit;
+	r->seccomp_kill = false;
+	r->exit_code = -1;
+	r->signal = 0;
+
+	if (!f->spawned) {
+		r->outcome = CORRAL_SPAWN_ERROR;
+		r->spawn_errno = f->spawn_errno;
+		r->spawn_step = f->spawn_step;
+		r->status = corral__spawn_status(f->spawn_errno);
+		return;
+	}
+	if (f->exited)
+		r->exit_code = f->exit_code;
+	else
+		r->signal = f->term_signal;
+
+	/* corral killed it: the kill is the cause, unless an OOM kill had
+	 * already happened in the task before corral decided to kill it. */
+	if ((f->killed_abort || f->killed_timeout) && f->oom_kills_at_kill == 0) {
+		if (f->killed_abort) {
+			r->outcome = CORRAL_ABORTED;
+			r->status = -1;
+		} else {
+			r->outcome = CORRAL_TIMEOUT;
+			r->status = 124;
+		}
+		return;
+	}
+
+	if (f->exited) {
+		if (f->oom_kills > 0 && !(f->allow_subprocess_oom && f->exit_code == 0)) {
+			r->outcome = CORRAL_SUBPROCESS_OOM;
+			r->status = 137;
+		} else if (f->exit_code == 0) {
+			r->outcome = CORRAL_OK;
+			r->status = 0;
+		} else {
+			r->outcome = CORRAL_EXIT;
+			r->status = f->exit_code;
+		}
+		return;
+	}
+
+	if (f->oom_kills > 0) {
+		/* The leader itself was OOM-killed (SIGKILL), or it died of some
+		 * other signal after a subprocess was (SIGPIPE from a dead reader). */
+		r->outcome = f->term_signal == SIGKILL ? oom_outcome(f) : CORRAL_SUBPROCESS_OOM;
+		r->status = 137;
+		return;
+	}
+	r->outcome = CORRAL_SIGNAL;
+	r->status = 128 + f->term_signal;
+	r->seccomp_kill = f->term_signal == SIGSYS && f->seccomp_kills;
+}
+
+static const char *signame(int sig)
+{
+	const char *d = sigabbrev_np(sig);
+	return d ? d : "?";
+}
+
+static void append(char *buf, size_t size, size_t *pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t size, size_t *pos, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*pos >= size)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *pos, size - *pos, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*pos += (size_t)n;
+}
+
+static void format_duration(uint64_t ns, char *buf, size_t len)
+{
+	double s = (double)ns / 1e9;
+
+	if (s < 60)
+		snprintf(buf, len, "%.1fs", s);
+	else if (s < 3600)
+		snprintf(buf, len, "%.1fm", s / 60);
+	else
+		snprintf(buf, len, "%.1fh", s / 3600);
+}
+
+int corral_result_sentence(const corral_result_t *r, char *buf, size_t len)
+{
+	char lim[32], peak[32], b[64];
+	size_t pos = 0;
+	unsigned long long seq = (unsigned long long)r->seq;
+
+	if (!buf || len == 0) {
+		char tmp[sizeof(r->sentence)];
+		return corral_result_sentence(r, tmp, sizeof(tmp));
+	}
+	buf[0] = '\0';
+	corral_format_size(r->memory_max, lim, sizeof(lim));
+	if (r->memory_peak)
+		corral_format_size(r->memory_peak, peak, sizeof(peak));
+	else
+		snprintf(peak, sizeof(peak), "unknown");
+
+	switch (r->outcome) {
+	case CORRAL_OK:
+		append(buf, len, &pos, "task %llu succeeded", seq);
+		break;
+	case CORRAL_EXIT:
+		append(buf, len, &pos, "task %llu failed: it exited with status %d", seq,
+		       r->exit_code);
+		break;
+	case CORRAL_OOM:
+		append(buf, len, &pos,
+		       "task %llu was OOM-killed: it exceeded its memory limit (memory.max %s, "
+		       "peak %s)",
+		       seq, lim, peak);
+		break;
+	case CORRAL_OOM_OUTSIDE:
+		append(buf, len, &pos,
+		       "task %llu was OOM-killed below its own limit (memory.max %s, peak %s): an "
+		       "ancestor cgroup's limit or the host ran out of memory",
+		       seq, lim, peak);
+		break;
+	case CORRAL_SUBPROCESS_OOM:
+		append(buf, len, &pos,
+		       "task %llu lost %llu process%s to the OOM killer (memory.max %s, peak %s) "
+		       "although its main process ",
+		       seq, (unsigned long long)r->oom_kills, r->oom_kills == 1 ? "" : "es", lim,
+		       peak);
+		if (r->signal)
+			append(buf, len, &pos, "died of %s", signame(r->signal));
+		else
+			append(buf, len, &pos, "exited with status %d", r->exit_code);
+		append(buf, len, &pos, ": its output may be incomplete");
+		break;
+	case CORRAL_TIMEOUT:
+		format_duration((uint64_t)(r->wall_s * 1e9), b, sizeof(b));
+		append(buf, len, &pos, "task %llu timed out: corral killed it after %s", seq, b);
+		break;
+	case CORRAL_SIGNAL:
+		if (r->seccomp_kill)
+			append(
+			    buf, len, &pos,
+			    "task %llu was killed by SIGSYS: a system call was blocked by seccomp",
+			    seq);
+		else
+			append(buf, len, &pos, "task %llu was killed by signal %d (SIG%s)", seq,
+			       r->signal, signame(r->signal));
+		break;
+	case CORRAL_SPAWN_ERROR:
+		append(buf, len, &pos, "task %llu could not be started: %s", seq,
+		       r->spawn_step ? r->spawn_step : "spawn");
+		if (r->command[0])
+			append(buf, len, &pos, " `%s`", r->command);
+		append(buf, len, &pos, ": %s", strerror(r->spawn_errno));
+		if (r->spawn_errno == ENOENT && !strchr(r->command, '/') && r->spawn_step &&
+		    !strcmp(r->spawn_step, "exec"))
+			append(buf, len, &pos, " (not found in PATH)");
+		break;
+	case CORRAL_CANCELLED:
+		append(buf, len, &pos,
+		       "task %llu was cancelled: the batch halted before it started", seq);
+		break;
+	case CORRAL_ABORTED:
+		append(buf, len, &pos, "task %llu was aborted: the batch halted while it ran", seq);
+		break;
+	default:
+		append(buf, len, &pos, "task %llu ended in an unknown way", seq);
+		break;
+	}
+	if (r->pids_limit_hit && r->outcome != CORRAL_OK)
+		append(buf, len, &pos, " (it hit its pids limit)");
+	if (r->attempt > 1)
+		append(buf, len, &pos, " [attempt %u]", r->attempt);
+	return (int)pos;
+}
+
+void corral__sentence(corral_result_t *r, uint64_t timeout_ns)
+{
+	(void)timeout_ns;
+	corral_result_sentence(r, r->sentence, sizeof(r->sentence));
+}

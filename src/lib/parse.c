@@ -1,0 +1,278 @@
+/* parse.c - parsers of kernel text: flat-keyed cgroup files, /proc/self/cgroup
+ * and /proc/self/mountinfo.
+ *
+ * Parsers take a NUL-terminated buffer and never do I/O, so unit tests (and the
+ * fuzzers) feed them literal strings. Keys are matched exactly, line by line:
+ * "oom" must never match "oom_kill" (the kernel selftests' strstr() does).
+ */
+#include <ctype.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+static int parse_u64(const char *p, const char **end, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	while (isdigit((unsigned char)*p)) {
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+		p++;
+	}
+	*end = p;
+	*out = v;
+	return 0;
+}
+
+int corral__parse_keyed(const char *text, const char *key, uint64_t *out)
+{
+	size_t klen = strlen(key);
+	const char *line = text;
+
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		size_t llen = nl ? (size_t)(nl - line) : strlen(line);
+
+		if (llen > klen && memcmp(line, key, klen) == 0 && line[klen] == ' ') {
+			const char *end;
+			uint64_t v;
+			if (parse_u64(line + klen + 1, &end, &v) < 0)
+				return -EINVAL;
+			if (end != line + llen && *end != ' ')
+				return -EINVAL;
+			*out = v;
+			return 0;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return -ENOENT;
+}
+
+int corral__parse_u64_or_max(const char *text, uint64_t *out)
+{
+	const char *end;
+	uint64_t v;
+
+	if (strncmp(text, "max", 3) == 0) {
+		end = text + 3;
+		v = CORRAL_UNLIMITED;
+	} else if (parse_u64(text, &end, &v) < 0) {
+		return -EINVAL;
+	}
+	while (*end == '\n' || *end == ' ')
+		end++;
+	if (*end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+bool corral__list_has(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list;
+
+	while (*p) {
+		while (*p == ' ' || *p == ',' || *p == '\n')
+			p++;
+		const char *e = p;
+		while (*e && *e != ' ' && *e != ',' && *e != '\n')
+			e++;
+		if ((size_t)(e - p) == n && memcmp(p, name, n) == 0)
+			return true;
+		p = e;
+	}
+	return false;
+}
+
+static void copy_field(char *dst, size_t size, const char *src, size_t len)
+{
+	if (len >= size)
+		len = size - 1;
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+int corral__parse_proc_cgroup(const char *text, struct corral__proc_cgroup *out)
+{
+	const char *line = text;
+
+	memset(out, 0, sizeof(*out));
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		size_t llen = nl ? (size_t)(nl - line) : strlen(line);
+		const char *c1 = memchr(line, ':', llen);
+		const char *c2 = c1 ? memchr(c1 + 1, ':', llen - (size_t)(c1 + 1 - line)) : NULL;
+
+		if (!c1 || !c2)
+			return -EINVAL;
+		const char *ctl = c1 + 1;
+		size_t ctl_len = (size_t)(c2 - ctl);
+		const char *path = c2 + 1;
+		size_t path_len = llen - (size_t)(path - line);
+		if (path_len == 0 || path[0] != '/')
+			return -EINVAL;
+
+		if (ctl_len == 0 && c1 - line == 1 && line[0] == '0') {
+			copy_field(out->v2_path, sizeof(out->v2_path), path, path_len);
+			out->has_v2 = true;
+		} else {
+			char ctls[256];
+			copy_field(ctls, sizeof(ctls), ctl, ctl_len);
+			if (corral__list_has(ctls, "memory")) {
+				copy_field(out->memory_path, sizeof(out->memory_path), path,
+				           path_len);
+				out->has_memory_v1 = true;
+			}
+			if (corral__list_has(ctls, "pids")) {
+				copy_field(out->pids_path, sizeof(out->pids_path), path, path_len);
+				out->has_pids_v1 = true;
+			}
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return 0;
+}
+
+/* Copy a mountinfo field, decoding the octal escapes (\040 for a space). */
+static void unescape_field(char *dst, size_t size, const char *src, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 1 < size; i++) {
+		if (src[i] == '\\' && i + 3 < len && src[i + 1] >= '0' && src[i + 1] <= '3' &&
+		    src[i + 2] >= '0' && src[i + 2] <= '7' && src[i + 3] >= '0' &&
+		    src[i + 3] <= '7') {
+			dst[o++] = (char)((src[i + 1] - '0') * 64 + (src[i + 2] - '0') * 8 +
+			                  (src[i + 3] - '0'));
+			i += 3;
+		} else {
+			dst[o++] = src[i];
+		}
+	}
+	dst[o] = '\0';
+}
+
+int corral__parse_mountinfo(const char *text, struct corral__mounts *out)
+{
+	const char *line = text;
+
+	memset(out, 0, sizeof(*out));
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		size_t llen = nl ? (size_t)(nl - line) : strlen(line);
+		const char *f[64];
+		size_t fl[64];
+		int nf = 0;
+		const char *p = line, *end = line + llen;
+
+		while (p < end && nf < 64) {
+			while (p < end && *p == ' ')
+				p++;
+			if (p >= end)
+				break;
+			const char *s = p;
+			while (p < end && *p != ' ')
+				p++;
+			f[nf] = s;
+			fl[nf] = (size_t)(p - s);
+			nf++;
+		}
+		line = nl ? nl + 1 : NULL;
+
+		/* Find the " - " separator; it follows the optional fields. */
+		int sep = -1;
+		for (int i = 6; i < nf; i++) {
+			if (fl[i] == 1 && f[i][0] == '-') {
+				sep = i;
+				break;
+			}
+		}
+		if (nf < 7 || sep < 0 || sep + 3 > nf)
+			continue; /* malformed line: ignore it, as the kernel never writes one */
+
+		const char *fstype = f[sep + 1];
+		size_t fstype_len = fl[sep + 1];
+		bool v2 = fstype_len == 7 && memcmp(fstype, "cgroup2", 7) == 0;
+		bool v1 = fstype_len == 6 && memcmp(fstype, "cgroup", 6) == 0;
+		if (!v1 && !v2)
+			continue;
+		out->n_cgroup_mounts++;
+
+		struct corral__cg_mount m;
+		char opts[1024], sopts[1024];
+		memset(&m, 0, sizeof(m));
+		unescape_field(m.root, sizeof(m.root), f[3], fl[3]);
+		unescape_field(m.mount_point, sizeof(m.mount_point), f[4], fl[4]);
+		copy_field(opts, sizeof(opts), f[5], fl[5]);
+		copy_field(sopts, sizeof(sopts), f[sep + 3], fl[sep + 3]);
+		m.v2 = v2;
+		m.read_only = corral__list_has(opts, "ro");
+		m.nsdelegate = corral__list_has(sopts, "nsdelegate");
+		if (v2) {
+			if (!out->has_v2) {
+				out->v2 = m;
+				out->has_v2 = true;
+			}
+			continue;
+		}
+		m.memory = corral__list_has(sopts, "memory");
+		m.pids = corral__list_has(sopts, "pids");
+		if (m.memory && !out->has_memory) {
+			out->memory = m;
+			out->has_memory = true;
+		}
+		if (m.pids && !out->has_pids) {
+			out->pids = m;
+			out->has_pids = true;
+		}
+	}
+	return 0;
+}
+
+int corral__parse_cgroup_mount_points(const char *text, char (*out)[4096], int max)
+{
+	const char *line = text;
+	int n = 0;
+
+	while (line && *line && n < max) {
+		const char *nl = strchr(line, '\n');
+		size_t llen = nl ? (size_t)(nl - line) : strlen(line);
+		const char *f[64];
+		size_t fl[64];
+		int nf = 0;
+		const char *p = line, *end = line + llen;
+
+		while (p < end && nf < 64) {
+			while (p < end && *p == ' ')
+				p++;
+			if (p >= end)
+				break;
+			const char *s = p;
+			while (p < end && *p != ' ')
+				p++;
+			f[nf] = s;
+			fl[nf] = (size_t)(p - s);
+			nf++;
+		}
+		line = nl ? nl + 1 : NULL;
+		int sep = -1;
+		for (int i = 6; i < nf; i++)
+			if (fl[i] == 1 && f[i][0] == '-') {
+				sep = i;
+				break;
+			}
+		if (nf < 7 || sep < 0 || sep + 1 >= nf)
+			continue;
+		if (!((fl[sep + 1] == 6 && !memcmp(f[sep + 1], "cgroup", 6)) ||
+		      (fl[sep + 1] == 7 && !memcmp(f[sep + 1], "cgroup2", 7))))
+			continue;
+		unescape_field(out[n], 4096, f[4], fl[4]);
+		n++;
+	}
+	return n;
+}

@@ -1,0 +1,153 @@
+/* spawn.c - the parent side of starting a task attempt.
+ *
+ * Command tasks: clone3(CLONE_PIDFD | CLONE_INTO_CGROUP) on v2, so that the
+ * child is born inside its cgroup; plain clone3(CLONE_PIDFD) on v1 or when
+ * CLONE_INTO_CGROUP fails (the child then joins through cgroup.procs before it
+ * runs any task code); fork() + pidfd_open() without clone3. What failed once
+ * is cached and not tried again. clone3 children get exit_signal 0: no SIGCHLD
+ * reaches the caller, and a caller's wait(-1) cannot reap them (they need
+ * __WALL), so the library only ever reaps through its own pidfds.
+ *
+ * Function tasks use glibc's fork(), which runs the pthread_atfork handlers
+ * (malloc's among them): the function runs arbitrary code in the child.
+ *
+ * All signals are blocked around the clone, so that no handler of the caller
+ * runs in the child before it resets them (libuv does the same).
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "spawn.h"
+#include "syscalls.h"
+
+int corral__resolve_exe(const char *file, const char *path_env, char *out, size_t size)
+{
+	bool seen_eacces = false;
+	struct stat st;
+
+	if (!file || !*file)
+		return -ENOENT;
+	if (strchr(file, '/')) {
+		if ((size_t)snprintf(out, size, "%s", file) >= size)
+			return -ENAMETOOLONG;
+		return 0; /* execve tells the exact error */
+	}
+	if (!path_env || !*path_env)
+		path_env = "/usr/local/bin:/usr/bin:/bin";
+	for (const char *p = path_env;;) {
+		const char *e = strchrnul(p, ':');
+		size_t dl = (size_t)(e - p);
+		int n;
+		if (dl == 0)
+			n = snprintf(out, size, "%s", file); /* empty entry = cwd */
+		else
+			n = snprintf(out, size, "%.*s/%s", (int)dl, p, file);
+		if (n > 0 && (size_t)n < size && stat(out, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			if (access(out, X_OK) == 0)
+				return 0;
+			seen_eacces = true;
+		}
+		if (!*e)
+			break;
+		p = e + 1;
+	}
+	return seen_eacces ? -EACCES : -ENOENT;
+}
+
+static pid_t do_clone3(struct corral__spawn_req *req, bool into, int *pidfd)
+{
+	struct corral__clone_args a;
+
+	memset(&a, 0, sizeof(a));
+	a.flags = CLONE_PIDFD | (into ? CLONE_INTO_CGROUP : 0);
+	a.pidfd = (uint64_t)(uintptr_t)pidfd;
+	a.exit_signal = 0;
+	a.cgroup = into ? (uint64_t)req->cgroup_dirfd : 0;
+	return (pid_t)corral__clone3(&a);
+}
+
+int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cache,
+                  int (*need_procs)(void *ctx), void *ctx, pid_t *pid_out, int *pidfd_out,
+                  int *err_rfd, corral_error_t *err)
+{
+	int pipefd[2];
+	sigset_t all, old;
+	pid_t pid = -1;
+	int pidfd = -1, rc = 0;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return corral__err(err, errno, "create the spawn error pipe");
+	req->plan.err_fd = pipefd[1];
+	req->plan.parent_pid = getpid();
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+
+	if (req->use_fork || cache->no_clone3) {
+		if (req->use_fork && req->before_fork)
+			req->before_fork();
+		if (!req->use_fork && req->cgroup_dirfd >= 0 && req->plan.procs_fd < 0 &&
+		    (rc = need_procs(ctx)) < 0)
+			goto out;
+		pid = fork();
+		if (pid == 0)
+			corral__child_main(&req->plan);
+		if (req->use_fork && req->after_fork_parent)
+			req->after_fork_parent();
+		if (pid < 0) {
+			rc = corral__err(err, errno, "fork");
+			goto out;
+		}
+		pidfd = corral__pidfd_open(pid, 0);
+		if (pidfd < 0) {
+			/* Cannot watch it: do not leave it running. */
+			rc = corral__err(err, errno, "pidfd_open of pid %d", (int)pid);
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			goto out;
+		}
+		goto out;
+	}
+
+	bool into = req->cgroup_dirfd >= 0 && !cache->no_into_cgroup;
+	if (!into && req->cgroup_dirfd >= 0 && req->plan.procs_fd < 0 && (rc = need_procs(ctx)) < 0)
+		goto out;
+	pid = do_clone3(req, into, &pidfd);
+	if (pid == 0)
+		corral__child_main(&req->plan);
+	if (pid < 0 && into) {
+		/* Any failure of CLONE_INTO_CGROUP (old kernel, EBUSY on a
+		 * "domain invalid" cgroup, ...): join through cgroup.procs. */
+		cache->no_into_cgroup = true;
+		if ((rc = need_procs(ctx)) < 0)
+			goto out;
+		pid = do_clone3(req, false, &pidfd);
+		if (pid == 0)
+			corral__child_main(&req->plan);
+	}
+	if (pid < 0 && errno == ENOSYS) {
+		cache->no_clone3 = true;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		corral__close(pipefd[0]);
+		corral__close(pipefd[1]);
+		req->plan.err_fd = -1;
+		return corral__spawn(req, cache, need_procs, ctx, pid_out, pidfd_out, err_rfd, err);
+	}
+	if (pid < 0)
+		rc = corral__err(err, errno, "clone3");
+out:
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	corral__close(pipefd[1]);
+	req->plan.err_fd = -1;
+	if (rc < 0) {
+		corral__close(pipefd[0]);
+		return rc;
+	}
+	*pid_out = pid;
+	*pidfd_out = pidfd;
+	*err_rfd = pipefd[0];
+	return 0;
+}

@@ -1,0 +1,107 @@
+/* spawn.h - starting one task attempt: the parent side (spawn.c) and the child
+ * side (child.c), and the plan the parent prepares for the child. */
+#ifndef CORRAL_SPAWN_H
+#define CORRAL_SPAWN_H
+
+#include <limits.h>
+#include <linux/filter.h>
+#include <sys/types.h>
+
+#include "internal.h"
+
+/* Everything the sandbox needs in the child, prepared in the parent
+ * (sandbox.c): the child only copies values into syscalls. */
+struct corral__sandbox_plan {
+	bool no_new_privs;
+	bool has_filter;
+	struct sock_fprog prog; /* precompiled BPF (libseccomp, in the parent) */
+	bool filter_kills;      /* the filter has kill actions (SIGSYS attribution) */
+	int unshare_flags;      /* CLONE_NEWCGROUP | CLONE_NEWNS | CLONE_NEWNET */
+	int n_ro;               /* cgroup mounts to remount read-only (with CLONE_NEWNS) */
+	char (*ro_mounts)[PATH_MAX];
+	bool lo_up; /* with CLONE_NEWNET */
+	bool drop_user;
+	uid_t uid;
+	gid_t gid;
+	int ngroups;
+	gid_t *groups;
+	bool core_dumps;
+};
+
+/* Steps of the child, reported with errno on the error pipe. */
+enum corral__child_step {
+	STEP_CGROUP = 1,
+	STEP_SIGNALS,
+	STEP_PDEATHSIG,
+	STEP_SETPGID,
+	STEP_STDIO,
+	STEP_CHDIR,
+	STEP_RLIMIT,
+	STEP_UNSHARE,
+	STEP_MOUNT,
+	STEP_NETWORK,
+	STEP_USER,
+	STEP_NO_NEW_PRIVS,
+	STEP_CLOSE_FDS,
+	STEP_SECCOMP,
+	STEP_EXEC,
+	STEP_FN,
+	STEP_COUNT
+};
+const char *corral__step_name(int step);
+
+struct corral__child_report {
+	int32_t step;
+	int32_t err;
+};
+
+/* The plan: everything the child does, fully prepared. */
+struct corral__child_plan {
+	const char *path; /* resolved executable (exec tasks) */
+	char *const *argv;
+	char *const *envp;
+	corral_fn_t fn; /* function task */
+	void *fn_arg;
+	int fn_out_fd;     /* write end of the result pipe (function tasks) */
+	const char *cwd;   /* NULL = inherit */
+	int stdio[3];      /* fds to put on 0, 1, 2 */
+	int procs_fd;      /* write "0" here to join the task cgroup, or -1 */
+	int pids_procs_fd; /* v1 pids cgroup.procs, or -1 */
+	int err_fd;        /* write end of the CLOEXEC error pipe */
+	pid_t parent_pid;
+	bool new_pgroup;
+	const struct corral__sandbox_plan *sb; /* may be NULL */
+	void (*after_fork_child)(void);        /* function tasks, e.g. PyOS_AfterFork_Child */
+};
+
+/* The child's entry point: never returns. Async-signal-safe (child.c). */
+__attribute__((noreturn)) void corral__child_main(const struct corral__child_plan *p);
+
+/* How to start the child. */
+struct corral__spawn_req {
+	struct corral__child_plan plan;
+	int cgroup_dirfd; /* for CLONE_INTO_CGROUP, or -1 */
+	bool use_fork;    /* function tasks: glibc fork() (atfork handlers) */
+	void (*before_fork)(void);
+	void (*after_fork_parent)(void);
+};
+
+/* Spawn state cached by the executor: what worked before. */
+struct corral__spawn_cache {
+	bool no_clone3;
+	bool no_into_cgroup;
+};
+
+/* Start the child. On success *pid, *pidfd and *err_rfd (read end of the error
+ * pipe; EOF = exec succeeded / fn started) are set. If the caller must open
+ * cgroup.procs for the child because CLONE_INTO_CGROUP failed, the callback
+ * need_procs is called before the fallback spawn. */
+int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cache,
+                  int (*need_procs)(void *ctx), void *ctx, pid_t *pid, int *pidfd, int *err_rfd,
+                  corral_error_t *err);
+
+/* Resolve argv0 through PATH like execvp, in the parent. Returns 0 with the
+ * path in out, -ENOENT (not found) or -EACCES (found, not executable). */
+int corral__resolve_exe(const char *file, const char *path_env, char *out, size_t size);
+
+#endif
