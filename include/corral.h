@@ -75,6 +75,11 @@ typedef struct corral_error {
 /* Returns the version string of the library that is linked. */
 CORRAL_API const char *corral_version(void);
 
+/* sizeof of the public structs as the library was built, so that bindings
+ * (ctypes) can check their mirror of the layout: "options", "task",
+ * "result", "summary", "error", "output", "sandbox"; 0 for other names. */
+CORRAL_API size_t corral_struct_size(const char *name);
+
 /* ---------------------------------------------------------------- units */
 
 /* Parse a size: "512", "512K", "64M", "1.5G", "2T", "64MiB", "1GB" (binary

@@ -192,6 +192,23 @@ const char *corral_version(void)
 	return CORRAL_VERSION_STRING;
 }
 
+size_t corral_struct_size(const char *name)
+{
+	static const struct {
+		const char *name;
+		size_t size;
+	} sizes[] = {
+	    {"options", sizeof(corral_options_t)}, {"task", sizeof(corral_task_t)},
+	    {"result", sizeof(corral_result_t)},   {"summary", sizeof(corral_summary_t)},
+	    {"error", sizeof(corral_error_t)},     {"output", sizeof(corral_output_t)},
+	    {"sandbox", sizeof(corral_sandbox_t)},
+	};
+	for (size_t i = 0; name && i < ARRAY_SIZE(sizes); i++)
+		if (!strcmp(sizes[i].name, name))
+			return sizes[i].size;
+	return 0;
+}
+
 /* ------------------------------------------------------------ small helpers */
 
 static uint64_t ms_to_ns(uint64_t ms)
