@@ -349,6 +349,25 @@ CORRAL_API int corral_run(corral_executor_t *ex, corral_result_cb cb, void *ctx,
 CORRAL_API int corral_map(const corral_options_t *o, corral_fn_t fn, void *const *args, size_t n,
                           corral_result_t *results, corral_summary_t *summary, corral_error_t *err);
 
+/* Send sig to the main process of the running task seq (e.g. to forward a
+ * SIGTERM in `corral exec`). Returns 0, -ESRCH if it does not run. */
+CORRAL_API int corral_signal(corral_executor_t *ex, uint64_t seq, int sig);
+
+/* ---------------------------------------------------------------- reports */
+
+/* Write r as one JSON object on one line (JSON Lines) to fd, with one write().
+ * command: the task's argv (may be NULL). Strings are UTF-8; bytes that are
+ * not valid UTF-8 are written as \udcXX escapes (Python's "surrogateescape"),
+ * so the original bytes can be recovered exactly. Returns 0 or -errno. */
+CORRAL_API int corral_report_result(int fd, const corral_result_t *r, const char *const *command);
+/* Write {"summary": {...}} on one line. signal: the signal that made corral
+ * abort the batch (0 = none). */
+CORRAL_API int corral_report_summary(int fd, const corral_summary_t *s, int signal);
+/* GNU parallel's --joblog: the header line, and one line per attempt
+ * (Seq Host Starttime JobRuntime Send Receive Exitval Signal Command). */
+CORRAL_API int corral_joblog_header(int fd);
+CORRAL_API int corral_joblog_result(int fd, const corral_result_t *r, const char *const *command);
+
 /* ---------------------------------------------------------------- host check */
 
 typedef enum corral_cgroup_mode {

@@ -1301,6 +1301,15 @@ unsigned corral_running(const corral_executor_t *ex)
 	return ex->running;
 }
 
+int corral_signal(corral_executor_t *ex, uint64_t seq, int sig)
+{
+	for (struct attempt *a = ex->run_head; a; a = a->next) {
+		if (a->task->seq == seq && !a->reaped && a->pidfd >= 0)
+			return corral__pidfd_send_signal(a->pidfd, sig) < 0 ? -errno : 0;
+	}
+	return -ESRCH;
+}
+
 bool corral_halted(const corral_executor_t *ex)
 {
 	return ex->halt.halted;
