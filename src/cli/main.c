@@ -1,18 +1,69 @@
-#include <stdio.h>
+/* main.c - `corral`: dispatch to run / exec / check. */
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
-#include "corral.h"
+
+#include "cli.h"
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("corral: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(EXIT_CORRAL_ERROR);
+}
+
+void warnx_(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("corral: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: corral run  [OPTIONS] [--] [COMMAND [ARG...]] [::: INPUT...]\n"
+	      "       corral exec [OPTIONS] -- COMMAND [ARG...]\n"
+	      "       corral check [--json] [--cgroup-parent PATH]\n"
+	      "       corral --version | --help\n"
+	      "\n"
+	      "Runs each task in its own cgroup with a memory limit and tells precisely why\n"
+	      "each task ended. `corral run --help` and `corral exec --help` list the options.\n",
+	      f);
+}
+
 int main(int argc, char **argv)
 {
-	corral_options_t o;
-	corral_error_t err;
-	corral_options_init(&o);
-	if (argc > 1 && !strcmp(argv[1], "check")) {
-		int rc = corral_check(&o, argc > 2, 1, &err);
-		if (rc < 0) {
-			fprintf(stderr, "corral: %s\n", err.msg);
-			return 125;
-		}
-		return rc;
+	struct cli c;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_CORRAL_ERROR;
 	}
-	return 125;
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("corral %s (libcorral %s)\n", CORRAL_VERSION_STRING, corral_version());
+		return 0;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "check"))
+		return cli_check(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "run") || !strcmp(argv[1], "exec")) {
+		enum cli_mode mode = argv[1][0] == 'r' ? MODE_RUN : MODE_EXEC;
+		cli_parse(&c, mode, argc - 1, argv + 1);
+		return cli_run(&c);
+	}
+	fprintf(stderr, "corral: unknown command '%s' (expected run, exec or check)\n", argv[1]);
+	usage(stderr);
+	return EXIT_CORRAL_ERROR;
 }

@@ -1,0 +1,422 @@
+/* options.c - the options of `corral run` and `corral exec` (design §6).
+ *
+ * getopt_long with "+": options come before the command, as with GNU
+ * parallel, timeout(1) and env(1); everything from the command on belongs to
+ * the command. Every value is validated here, before anything starts, and a
+ * bad one is reported in one line that names it and says what is expected.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum {
+	OPT_SWAP = 256,
+	OPT_PIDS,
+	OPT_CPUS,
+	OPT_KILL_AFTER,
+	OPT_HALT,
+	OPT_RETRIES,
+	OPT_RETRY_ON,
+	OPT_GROWTH,
+	OPT_CEILING,
+	OPT_BUDGET,
+	OPT_REPORT,
+	OPT_JOBLOG,
+	OPT_RESULTS,
+	OPT_UNGROUP,
+	OPT_PROGRESS,
+	OPT_SECCOMP,
+	OPT_ALLOW_PTRACE,
+	OPT_CORE_DUMPS,
+	OPT_USER,
+	OPT_NO_NETWORK,
+	OPT_NO_SANDBOX,
+	OPT_CGROUP_PARENT,
+	OPT_OOM_GROUP,
+	OPT_NO_OOM_GROUP,
+	OPT_ALLOW_SUBPROCESS_OOM,
+	OPT_NO_CGROUPS,
+	OPT_TMPDIR,
+	OPT_HELP,
+};
+
+static const struct option longopts[] = {
+    {"jobs", required_argument, NULL, 'j'},
+    {"memory", required_argument, NULL, 'm'},
+    {"swap", required_argument, NULL, OPT_SWAP},
+    {"pids", required_argument, NULL, OPT_PIDS},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"timeout", required_argument, NULL, 't'},
+    {"kill-after", required_argument, NULL, OPT_KILL_AFTER},
+    {"halt", required_argument, NULL, OPT_HALT},
+    {"retries", required_argument, NULL, OPT_RETRIES},
+    {"retry-on", required_argument, NULL, OPT_RETRY_ON},
+    {"memory-growth", required_argument, NULL, OPT_GROWTH},
+    {"memory-ceiling", required_argument, NULL, OPT_CEILING},
+    {"memory-budget", required_argument, NULL, OPT_BUDGET},
+    {"report", required_argument, NULL, OPT_REPORT},
+    {"joblog", required_argument, NULL, OPT_JOBLOG},
+    {"results", required_argument, NULL, OPT_RESULTS},
+    {"keep-order", no_argument, NULL, 'k'},
+    {"ungroup", no_argument, NULL, OPT_UNGROUP},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"seccomp", required_argument, NULL, OPT_SECCOMP},
+    {"allow-ptrace", no_argument, NULL, OPT_ALLOW_PTRACE},
+    {"core-dumps", no_argument, NULL, OPT_CORE_DUMPS},
+    {"user", required_argument, NULL, OPT_USER},
+    {"no-network", no_argument, NULL, OPT_NO_NETWORK},
+    {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
+    {"cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT},
+    {"oom-group", no_argument, NULL, OPT_OOM_GROUP},
+    {"no-oom-group", no_argument, NULL, OPT_NO_OOM_GROUP},
+    {"allow-subprocess-oom", no_argument, NULL, OPT_ALLOW_SUBPROCESS_OOM},
+    {"no-cgroups", no_argument, NULL, OPT_NO_CGROUPS},
+    {"tmpdir", required_argument, NULL, OPT_TMPDIR},
+    {"arg-file", required_argument, NULL, 'a'},
+    {"null", no_argument, NULL, '0'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+void cli_usage(enum cli_mode mode, FILE *f)
+{
+	if (mode == MODE_RUN)
+		fputs("usage: corral run [OPTIONS] [--] COMMAND [ARG...] [::: INPUT...]\n"
+		      "       corral run [OPTIONS] < commands.txt\n"
+		      "\n"
+		      "Runs COMMAND once per input line (stdin, -a FILE, or the words after :::),\n"
+		      "each in its own cgroup. {} in an argument is replaced by the line, {#} by\n"
+		      "the task's number (1-based); without {} the line is appended as the last\n"
+		      "argument. Without COMMAND every line is run with /bin/sh -c.\n",
+		      f);
+	else
+		fputs("usage: corral exec [OPTIONS] -- COMMAND [ARG...]\n"
+		      "\n"
+		      "Runs one task in its own cgroup; stdin, stdout and stderr pass straight\n"
+		      "through, and corral's exit status is the task's (0, its code, 137 when\n"
+		      "OOM-killed, 124 on timeout, 128+s when killed by signal s, 127/126 when it\n"
+		      "could not be started).\n",
+		      f);
+	fputs("\nLimits:\n"
+	      "  -m, --memory SIZE        memory limit per task (512M, 1.5G, max)\n"
+	      "      --swap SIZE          swap per task (default 0)\n"
+	      "      --pids N|max         process limit per task (default 4096)\n"
+	      "      --cpus X             CPU quota per task (1.5 = one and a half CPUs)\n"
+	      "  -t, --timeout DURATION   kill a task after DURATION (30s, 5m, 1h30m)\n"
+	      "      --kill-after DURATION  at the timeout send SIGTERM first, SIGKILL after this\n"
+	      "      --oom-group, --no-oom-group  an OOM kill takes the whole task (default, v2)\n"
+	      "      --allow-subprocess-oom  a task whose subprocess was OOM-killed but that\n"
+	      "                           exited 0 counts as ok\n"
+	      "      --cgroup-parent PATH create task cgroups below this cgroup\n"
+	      "      --no-cgroups         run without cgroups: no limits, no OOM attribution\n",
+	      f);
+	if (mode == MODE_RUN)
+		fputs(
+		    "\nBatch:\n"
+		    "  -j, --jobs N             tasks at once (default: number of CPUs)\n"
+		    "      --halt ordered|now|never  on failure: stop after the lowest failing\n"
+		    "                           task, deterministically (default); kill\n"
+		    "                           everything at once; or run everything\n"
+		    "      --retries N          re-run a failed task up to N more times\n"
+		    "      --retry-on LIST      oom,timeout,signal,exit (default oom)\n"
+		    "      --memory-growth F    multiply the memory limit on each OOM retry (2)\n"
+		    "      --memory-ceiling SIZE  cap of the grown limit\n"
+		    "      --memory-budget SIZE do not run tasks whose limits sum above SIZE\n"
+		    "\nInput and output:\n"
+		    "  -a, --arg-file FILE      read input lines from FILE (repeatable: one after\n"
+		    "                           the other)\n"
+		    "  -0, --null               input items are separated by NUL, not newline\n"
+		    "  -k, --keep-order         print outputs in input order\n"
+		    "      --ungroup            pass task output through as it comes\n"
+		    "      --results DIR        save DIR/<seq>/stdout, stderr and outcome\n"
+		    "      --report FILE        JSON Lines: one record per attempt, then a "
+		    "summary\n"
+		    "      --joblog FILE        GNU parallel's joblog columns\n"
+		    "      --progress           a progress bar on stderr (when it is a terminal)\n",
+		    f);
+	else
+		fputs(
+		    "\nRetries:\n"
+		    "      --retries N, --retry-on LIST, --memory-growth F, --memory-ceiling SIZE\n"
+		    "      --report FILE, --joblog FILE   as for `corral run`\n",
+		    f);
+	fputs("\nSandbox (on by default: no_new_privs, seccomp deny-list, cgroup namespace\n"
+	      "with read-only cgroupfs):\n"
+	      "      --seccomp default|off|FILE  the seccomp profile (see README)\n"
+	      "      --allow-ptrace       keep ptrace allowed\n"
+	      "      --core-dumps         allow core dumps (default: RLIMIT_CORE 0)\n"
+	      "      --user USER[:GROUP]  run tasks as USER (corral must run as root)\n"
+	      "      --no-network         tasks get a network namespace with only loopback\n"
+	      "      --no-sandbox         none of the above but the limits\n"
+	      "\nOther:\n"
+	      "  -q, --quiet              print nothing but task output (and errors)\n"
+	      "      --tmpdir DIR         where large task output is buffered ($TMPDIR)\n"
+	      "      --help, --version\n"
+	      "\nExit status: the failing task's code (see above); 0 if all succeeded;\n"
+	      "125 for corral's own errors; 130/143/129 when interrupted.\n",
+	      f);
+}
+
+static uint64_t parse_size_opt(const char *name, const char *v)
+{
+	uint64_t out;
+	int rc = corral_parse_size(v, &out);
+
+	if (rc == -ERANGE)
+		die("invalid %s value '%s': too large", name, v);
+	if (rc < 0)
+		die("invalid %s value '%s': expected a size like 512M, 1.5G or max", name, v);
+	if (out == 0)
+		die("invalid %s value '%s': must be more than 0", name, v);
+	return out;
+}
+
+static uint64_t parse_duration_opt(const char *name, const char *v)
+{
+	uint64_t out;
+
+	if (corral_parse_duration(v, &out) < 0)
+		die("invalid %s value '%s': expected a duration like 30s, 1.5m, 250ms or 1h30m",
+		    name, v);
+	return out;
+}
+
+static unsigned long parse_count(const char *name, const char *v, unsigned long min,
+                                 unsigned long max)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	if (!*v || *v == '-' || *v == '+')
+		die("invalid %s value '%s': expected a whole number", name, v);
+	n = strtoul(v, &end, 10);
+	if (*end || errno)
+		die("invalid %s value '%s': expected a whole number", name, v);
+	if (n < min || n > max)
+		die("invalid %s value '%s': must be between %lu and %lu", name, v, min, max);
+	return n;
+}
+
+static double parse_float(const char *name, const char *v, double min)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(v, &end);
+	if (!*v || *end || errno || !isfinite(d))
+		die("invalid %s value '%s': expected a number", name, v);
+	if (d < min)
+		die("invalid %s value '%s': must be at least %g", name, v, min);
+	return d;
+}
+
+void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
+{
+	int opt;
+
+	memset(c, 0, sizeof(*c));
+	c->mode = mode;
+	c->report_fd = c->joblog_fd = -1;
+	c->sandbox = true;
+	corral_options_init(&c->o);
+	c->o.sandbox.seccomp = CORRAL_SECCOMP_DEFAULT;
+	c->arg_files = calloc((size_t)argc + 1, sizeof(char *));
+	if (!c->arg_files)
+		die("out of memory");
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+j:m:t:ka:0q", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			c->o.jobs = (unsigned)parse_count("--jobs", optarg, 1, 100000);
+			break;
+		case 'm':
+			c->o.memory_max = parse_size_opt("--memory", optarg);
+			c->memory_given = c->o.memory_max != CORRAL_UNLIMITED;
+			break;
+		case OPT_SWAP:
+			if (corral_parse_size(optarg, &c->o.swap_max) < 0)
+				die("invalid --swap value '%s': expected a size like 0, 512M or "
+				    "max",
+				    optarg);
+			break;
+		case OPT_PIDS:
+			c->o.pids_max = !strcmp(optarg, "max")
+			                    ? CORRAL_UNLIMITED
+			                    : parse_count("--pids", optarg, 1, 4194304);
+			break;
+		case OPT_CPUS:
+			c->o.cpus = parse_float("--cpus", optarg, 0.01);
+			break;
+		case 't':
+			c->o.timeout_ns = parse_duration_opt("--timeout", optarg);
+			if (c->o.timeout_ns == 0)
+				c->o.timeout_ns = CORRAL_UNLIMITED; /* timeout(1): 0 disables */
+			break;
+		case OPT_KILL_AFTER:
+			c->o.kill_grace_ns = parse_duration_opt("--kill-after", optarg);
+			break;
+		case OPT_HALT:
+			if (corral_parse_halt(optarg, &c->o.halt) < 0)
+				die("invalid --halt value '%s': expected ordered, now or never",
+				    optarg);
+			break;
+		case OPT_RETRIES:
+			c->o.retries = (unsigned)parse_count("--retries", optarg, 0, 1000);
+			break;
+		case OPT_RETRY_ON:
+			if (corral_parse_retry_on(optarg, &c->o.retry_on) < 0)
+				die("invalid --retry-on value '%s': expected a comma-separated "
+				    "list of "
+				    "oom, timeout, signal, exit (or all, none)",
+				    optarg);
+			break;
+		case OPT_GROWTH:
+			c->o.memory_growth = parse_float("--memory-growth", optarg, 1.0);
+			break;
+		case OPT_CEILING:
+			c->o.memory_ceiling = parse_size_opt("--memory-ceiling", optarg);
+			break;
+		case OPT_BUDGET:
+			c->o.memory_budget = parse_size_opt("--memory-budget", optarg);
+			break;
+		case OPT_REPORT:
+			c->report_path = optarg;
+			break;
+		case OPT_JOBLOG:
+			c->joblog_path = optarg;
+			break;
+		case OPT_RESULTS:
+			c->results_dir = optarg;
+			break;
+		case 'k':
+			c->keep_order = true;
+			break;
+		case OPT_UNGROUP:
+			c->ungroup = true;
+			break;
+		case OPT_PROGRESS:
+			c->progress = true;
+			break;
+		case OPT_SECCOMP:
+			if (!strcmp(optarg, "off")) {
+				c->o.sandbox.seccomp = CORRAL_SECCOMP_OFF;
+			} else if (!strcmp(optarg, "default")) {
+				c->o.sandbox.seccomp = CORRAL_SECCOMP_DEFAULT;
+			} else {
+				c->o.sandbox.seccomp = CORRAL_SECCOMP_FILE;
+				c->o.sandbox.seccomp_file = optarg;
+			}
+			break;
+		case OPT_ALLOW_PTRACE:
+			c->o.sandbox.allow_ptrace = true;
+			break;
+		case OPT_CORE_DUMPS:
+			c->o.sandbox.core_dumps = true;
+			break;
+		case OPT_USER:
+			c->o.sandbox.user = optarg;
+			break;
+		case OPT_NO_NETWORK:
+			c->o.sandbox.no_network = true;
+			break;
+		case OPT_NO_SANDBOX:
+			c->sandbox = false;
+			break;
+		case OPT_CGROUP_PARENT:
+			c->o.cgroup_parent = optarg;
+			break;
+		case OPT_OOM_GROUP:
+			c->o.oom_group = true;
+			break;
+		case OPT_NO_OOM_GROUP:
+			c->o.oom_group = false;
+			break;
+		case OPT_ALLOW_SUBPROCESS_OOM:
+			c->o.allow_subprocess_oom = true;
+			break;
+		case OPT_NO_CGROUPS:
+			c->o.no_cgroups = true;
+			break;
+		case OPT_TMPDIR:
+			c->o.tmpdir = optarg;
+			break;
+		case 'a':
+			if (mode == MODE_EXEC)
+				die("-a/--arg-file is an option of `corral run`, not `corral "
+				    "exec`");
+			c->arg_files[c->n_arg_files++] = optarg;
+			break;
+		case '0':
+			c->null_sep = true;
+			break;
+		case 'q':
+			c->quiet = true;
+			break;
+		case OPT_HELP:
+			cli_usage(mode, stdout);
+			exit(0);
+		default:
+			fprintf(stderr, "Try 'corral %s --help'.\n",
+			        mode == MODE_RUN ? "run" : "exec");
+			exit(EXIT_CORRAL_ERROR);
+		}
+	}
+	if (!c->sandbox) {
+		if (c->o.sandbox.seccomp == CORRAL_SECCOMP_DEFAULT)
+			c->o.sandbox.seccomp = CORRAL_SECCOMP_OFF;
+	} else {
+		c->o.sandbox.no_new_privs = true;
+		/* Read-only cgroupfs in a cgroup namespace: needs cgroups. */
+		c->o.sandbox.cgroup_ns = !c->o.no_cgroups;
+	}
+	if (c->o.no_cgroups && c->memory_given)
+		die("--memory needs cgroups: drop --no-cgroups");
+	if (c->o.memory_budget != CORRAL_UNLIMITED && !c->memory_given)
+		die("--memory-budget needs a memory limit per task: add -m SIZE");
+	if (c->o.memory_budget != CORRAL_UNLIMITED && c->o.memory_max > c->o.memory_budget)
+		die("--memory %s exceeds --memory-budget: no task could ever start", "limit");
+	if (c->ungroup && c->keep_order)
+		die("--ungroup and --keep-order contradict each other: choose one");
+
+	/* The command, and ::: inputs. */
+	int i = optind;
+	int start = i;
+	for (; i < argc; i++)
+		if (!strcmp(argv[i], ":::"))
+			break;
+	c->cmd = argv + start;
+	c->cmd_argc = i - start;
+	if (i < argc) {
+		if (mode == MODE_EXEC)
+			die("::: is an input of `corral run`; `corral exec` runs one command");
+		c->args = argv + i + 1;
+		c->n_args = argc - i - 1;
+		for (int k = 0; k < c->n_args; k++)
+			if (!strcmp(c->args[k], ":::"))
+				die("only one ::: input group is supported (GNU parallel's "
+				    "combinations are not)");
+		if (c->n_args == 0)
+			die("no input after ::: (give at least one argument)");
+		if (c->n_arg_files)
+			die("give input either with -a or after :::, not both");
+	}
+	if (mode == MODE_EXEC) {
+		if (c->cmd_argc == 0)
+			die("exec needs a command: corral exec [OPTIONS] -- COMMAND [ARG...]");
+		c->o.jobs = 1;
+		c->o.foreground = true;
+		if (c->progress || c->keep_order || c->ungroup || c->results_dir)
+			die("--progress, --keep-order, --ungroup and --results are options of "
+			    "`corral run`");
+	}
+	if (c->o.memory_max == CORRAL_UNLIMITED && c->o.memory_ceiling != CORRAL_UNLIMITED)
+		die("--memory-ceiling needs a memory limit to grow from: add -m SIZE");
+}
