@@ -74,7 +74,8 @@ enum {
 };
 
 struct attempt {
-	struct attempt *prev, *next; /* running list */
+	struct attempt *prev, *next; /* running list; next also links the graveyard */
+	bool dead;                   /* finished: events still queued for it are ignored */
 	struct task *task;
 	unsigned no;
 	uint64_t memory_max;
@@ -139,6 +140,9 @@ struct corral_executor {
 	uint64_t mem_running;
 	/* Results ready for delivery. */
 	struct result_node *r_head, *r_tail;
+	/* Attempts finished during this loop round, freed at its end (epoll may
+	 * still hold events that point into them). */
+	struct attempt *graveyard;
 	/* Task cgroups that could not be removed yet. */
 	struct leftover *leftovers;
 	uint64_t leftover_at;
@@ -582,7 +586,7 @@ static void finish_attempt(corral_executor_t *ex, struct attempt *a)
 	if (t->argv)
 		snprintf(r->command, sizeof(r->command), "%s", t->argv[0]);
 	r->attempt = a->no;
-	r->pid = a->pid;
+	r->pid = a->pid > 0 ? a->pid : 0; /* 0: never started (corral.h) */
 	r->data = t->data;
 	r->memory_max = a->memory_max;
 	r->memory_peak = a->ctr.peak;
@@ -635,7 +639,19 @@ static void finish_attempt(corral_executor_t *ex, struct attempt *a)
 		corral_result_release(&tmp);
 	if (!retry)
 		free_task(t);
-	free(a);
+	a->task = NULL;
+	a->dead = true;
+	a->next = ex->graveyard;
+	ex->graveyard = a;
+}
+
+static void bury(corral_executor_t *ex)
+{
+	while (ex->graveyard) {
+		struct attempt *a = ex->graveyard;
+		ex->graveyard = a->next;
+		free(a);
+	}
 }
 
 /* Keep draining until the cgroup is empty and the pipes are closed, within a
@@ -1010,36 +1026,21 @@ static int loop_once(corral_executor_t *ex, int timeout_ms)
 	n = epoll_wait(ex->epfd, evs, (int)ARRAY_SIZE(evs), timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
-	/* A finished attempt is freed inside dispatch(); later events of the
-	 * same batch may point to it. Handle the pidfds last and re-check
-	 * that each source still belongs to a live attempt. */
+	/* Pidfds last, so that output read in this round is drained before
+	 * an attempt finishes. An attempt finished in this round stays in the
+	 * graveyard (marked dead) until the round ends: later events that point
+	 * into it are skipped, never dereferenced after a free. */
 	for (int pass = 0; pass < 2; pass++) {
 		for (int i = 0; i < n; i++) {
 			struct src *s = evs[i].data.ptr;
-			if (!s)
+			if ((pass == 0) == (s->kind == SRC_PID))
 				continue;
-			bool is_pid = s->kind == SRC_PID;
-			if ((pass == 0) == is_pid)
+			if (s->kind != SRC_TIMER && s->a->dead)
 				continue;
 			dispatch(ex, s, evs[i].events);
-			/* Other events in this batch may refer to the attempt that
-			 * just finished: drop them. */
-			if (s->kind != SRC_TIMER) {
-				bool alive = false;
-				for (struct attempt *a = ex->run_head; a; a = a->next)
-					if (a == s->a) {
-						alive = true;
-						break;
-					}
-				if (!alive)
-					for (int j = i + 1; j < n; j++) {
-						struct src *o = evs[j].data.ptr;
-						if (o && o->kind != SRC_TIMER && o->a == s->a)
-							evs[j].data.ptr = NULL;
-					}
-			}
 		}
 	}
+	bury(ex);
 	schedule(ex);
 	return 0;
 }
@@ -1364,6 +1365,7 @@ void corral_executor_free(corral_executor_t *ex)
 			finish_attempt(ex, a);
 		}
 	}
+	bury(ex);
 	while (ex->r_head) {
 		struct result_node *n = ex->r_head;
 		ex->r_head = n->next;

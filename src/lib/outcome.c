@@ -198,15 +198,16 @@ int corral_result_sentence(const corral_result_t *r, char *buf, size_t len)
 		break;
 	case CORRAL_SUBPROCESS_OOM:
 		append(buf, len, &pos,
-		       "task %llu lost %llu process%s to the OOM killer (memory.max %s, peak %s) "
-		       "although its main process ",
+		       "task %llu lost a subprocess to the OOM killer (%llu process%s killed; "
+		       "memory.max %s, peak %s); its main process then ",
 		       seq, (unsigned long long)r->oom_kills, r->oom_kills == 1 ? "" : "es", lim,
 		       peak);
 		if (r->signal)
-			append(buf, len, &pos, "died of %s", signame(r->signal));
+			append(buf, len, &pos, "died of SIG%s", signame(r->signal));
+		else if (r->exit_code == 0)
+			append(buf, len, &pos, "still exited 0, so its output may be incomplete");
 		else
 			append(buf, len, &pos, "exited with status %d", r->exit_code);
-		append(buf, len, &pos, ": its output may be incomplete");
 		break;
 	case CORRAL_TIMEOUT:
 		format_duration((uint64_t)(r->wall_s * 1e9), b, sizeof(b));

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# install-deps.sh [build|test|bench|all] - install the Debian 12 packages corral
+# needs, only those missing. Idempotent and quiet when everything is there.
+#   build  compiler, CMake, pkg-config, libcgroup, libseccomp, cmocka, python3
+#   test   build + clang-format, clang (libFuzzer), valgrind, qemu + busybox
+#          (the pure cgroup v2 VM lane), shellcheck-free
+#   bench  build + GNU parallel, hyperfine
+#   all    everything
+set -euo pipefail
+what=${1:-build}
+
+build=(gcc libc6-dev make cmake pkg-config libcgroup-dev libseccomp-dev libcmocka-dev python3)
+test=(clang-format clang libclang-rt-14-dev valgrind qemu-system-x86 busybox-static xz-utils
+      binutils procps iproute2 util-linux)
+bench=(parallel hyperfine)
+
+case $what in
+	build) want=("${build[@]}") ;;
+	test) want=("${build[@]}" "${test[@]}") ;;
+	bench) want=("${build[@]}" "${bench[@]}") ;;
+	all) want=("${build[@]}" "${test[@]}" "${bench[@]}") ;;
+	*) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+	s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$s" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

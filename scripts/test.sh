@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# scripts/test.sh - install what is missing, build, and run every test lane:
+#
+#   format       clang-format check of src/ include/ tests/
+#   build        warnings as errors
+#   unit         cmocka unit tests (no privileges, fake cgroupfs trees)
+#   host         integration + CLI + Python tests on this host's real cgroups
+#                (v1 memory on hybrid hosts, v2 elsewhere)
+#   vm           the same suite inside a qemu VM with pure cgroup v2
+#   sanitize     ASan + UBSan build; unit + integration + CLI tests under it
+#   fuzz         every libFuzzer harness for a few seconds (clang)
+#
+# Prints a summary and exits non-zero if any lane failed. Lane logs are in
+# build/logs/. Options: --lane NAME (repeatable: run only these lanes),
+# --list. Environment: CORRAL_FUZZ_SECONDS (default 10).
+#
+# When run as root (as CI is), tests that would SKIP for lack of privileges
+# or cgroups fail instead (CORRAL_NO_SKIP=1): CI must run the real v1 and v2
+# lanes, not skip them.
+set -uo pipefail
+root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root" || exit 1
+
+all_lanes=(format build unit host vm sanitize fuzz)
+lanes=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--lane) lanes+=("$2"); shift 2 ;;
+	--list) printf '%s\n' "${all_lanes[@]}"; exit 0 ;;
+	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+	*) echo "test.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+	esac
+done
+[ ${#lanes[@]} -gt 0 ] || lanes=("${all_lanes[@]}")
+
+scripts/install-deps.sh test || { echo "test.sh: could not install the packages it needs" >&2; exit 1; }
+
+jobs=$(nproc 2>/dev/null || echo 2)
+logs=$root/build/logs
+mkdir -p "$logs"
+if [ "$(id -u)" -eq 0 ]; then export CORRAL_NO_SKIP=1; fi
+export CTEST_OUTPUT_ON_FAILURE=1
+
+declare -a summary=()
+failed=0
+run_lane() { # NAME COMMAND...
+	local name=$1 start end rc
+	shift
+	start=$(date +%s)
+	printf '== %-9s ' "$name"
+	"$@" >"$logs/$name.log" 2>&1
+	rc=$?
+	end=$(date +%s)
+	if [ $rc -eq 0 ]; then
+		printf 'ok      (%ss)\n' $((end - start))
+		summary+=("$(printf '%-9s ok      %5ss' "$name" $((end - start)))")
+	else
+		printf 'FAILED  (%ss, exit %s) - last lines of %s:\n' $((end - start)) $rc "$logs/$name.log"
+		tail -n 40 "$logs/$name.log" | sed 's/^/   | /'
+		summary+=("$(printf '%-9s FAILED  %5ss  (log: %s)' "$name" $((end - start)) "$logs/$name.log")")
+		failed=1
+	fi
+}
+want() { local l; for l in "${lanes[@]}"; do [ "$l" = "$1" ] && return 0; done; return 1; }
+
+lane_format() {
+	local files
+	files=$(find src include tests -name '*.[ch]' | sort)
+	clang-format --dry-run -Werror $files
+}
+lane_build() {
+	cmake -S . -B build -DCORRAL_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+		make -C build -j"$jobs"
+}
+lane_unit() { ctest --test-dir build -L unit --output-on-failure; }
+lane_host() {
+	build/corral check
+	ctest --test-dir build -L 'integration|cli|python' --output-on-failure
+}
+lane_vm() {
+	scripts/vm-test.sh --check || return 1
+	scripts/vm-test.sh -- bash -c '
+		set -e
+		build/corral check | tee /tmp/check.txt
+		grep -Eq "cgroup mode +v2$" /tmp/check.txt || { echo "vm: corral check does not report v2" >&2; exit 1; }
+		ctest --test-dir build -L "integration|cli|python" --output-on-failure'
+}
+lane_sanitize() {
+	cmake -S . -B build-asan -DCORRAL_SANITIZE=ON -DCORRAL_WERROR=ON -DCMAKE_BUILD_TYPE=Debug &&
+		make -C build-asan -j"$jobs" &&
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			ctest --test-dir build-asan -L 'unit|integration|cli' --output-on-failure
+}
+lane_fuzz() {
+	[ -d tests/fuzz ] && ls tests/fuzz/*.c >/dev/null 2>&1 || { echo "no fuzz harnesses yet"; return 0; }
+	CC=clang cmake -S . -B build-fuzz -DCORRAL_FUZZ=ON -DCORRAL_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug &&
+		make -C build-fuzz -j"$jobs" &&
+		scripts/fuzz.sh build-fuzz "${CORRAL_FUZZ_SECONDS:-10}"
+}
+
+for l in "${all_lanes[@]}"; do
+	want "$l" || continue
+	if [ "$l" != build ] && [ "$l" != format ] && [ "$l" != fuzz ] && [ "$l" != sanitize ] &&
+		[ ! -x build/corral ]; then
+		lane_build >"$logs/build.log" 2>&1 || { echo "test.sh: build failed (see $logs/build.log)"; exit 1; }
+	fi
+	run_lane "$l" "lane_$l"
+done
+
+echo
+echo "corral test summary ($(uname -r), $(build/corral check --json 2>/dev/null | sed -n 's/.*"mode":"\([a-z0-9]*\)".*/\1/p') host):"
+printf '  %s\n' "${summary[@]}"
+if [ $failed -ne 0 ]; then
+	echo "RESULT: FAILED"
+	exit 1
+fi
+echo "RESULT: all lanes passed"
