@@ -13,7 +13,7 @@ root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 scripts/install-deps.sh build
 if [ ! -x build/corral ] || [ -n "$(find src include CMakeLists.txt -newer build/corral 2>/dev/null | head -n1)" ]; then
-	cmake -S . -B build -DCORRAL_TESTS=OFF >/dev/null
+	cmake -S . -B build >/dev/null
 	make -C build -j"$(nproc)" corral >/dev/null
 fi
 corral=build/corral

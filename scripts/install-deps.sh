@@ -12,7 +12,7 @@ what=${1:-build}
 build=(gcc libc6-dev make cmake pkg-config libcgroup-dev libseccomp-dev libcmocka-dev python3)
 test=(clang-format clang libclang-rt-14-dev valgrind qemu-system-x86 busybox-static xz-utils
       binutils procps iproute2 util-linux)
-bench=(parallel hyperfine)
+bench=(parallel hyperfine bc time)
 
 case $what in
 	build) want=("${build[@]}") ;;

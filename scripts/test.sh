@@ -69,7 +69,7 @@ lane_format() {
 	clang-format --dry-run -Werror $files
 }
 lane_build() {
-	cmake -S . -B build -DCORRAL_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+	cmake -S . -B build -DCORRAL_TESTS=ON -DCORRAL_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
 		make -C build -j"$jobs"
 }
 lane_unit() { ctest --test-dir build -L unit --output-on-failure; }

@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# scripts/bench.sh [--quick] [--full] [--vm] - corral against its peers, measured
+# side by side in the same run, reported as ratios. Never fails on a slow run.
+#
+#  1. spawn throughput: N x /bin/true at j = 1, 2, 4 for the posix_spawn floor,
+#     xargs -P, GNU parallel, and corral run (cgroups -m 64M, with and without
+#     the sandbox, and --no-cgroups)
+#  2. per-task overhead breakdown (CORRAL_PROFILE=1: time in cgroup create,
+#     spawn, reap, counters, cleanup)
+#  3. scale and memory: corral's peak RSS and time over 10^3 .. 10^5 (10^6 with
+#     --full) trivial tasks streamed from a pipe
+#  4. reaction time: from the OOM kill of task k to every other task of a
+#     --halt now batch being dead, and to corral's exit (verdict printed)
+#  5. output throughput: 1 GiB from one task through corral's grouped output vs
+#     the same task writing to /dev/null directly
+#  6. function tasks: corral_map over 10^4 trivial C functions vs Python's
+#     multiprocessing.Pool.map and ProcessPoolExecutor.map (trivial functions)
+#
+# --quick: smaller N and fewer repetitions (for CI smoke runs); --vm: run the
+# spawn-throughput part inside the pure cgroup v2 VM as well and print v1/v2
+# ratios (under TCG only ratios within the VM mean anything).
+set -uo pipefail
+root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root" || exit 1
+quick=0 full=0 vm=0 inner=0
+for a in "$@"; do
+	case $a in
+	--quick) quick=1 ;;
+	--full) full=1 ;;
+	--vm) vm=1 ;;
+	--inner) inner=1 ;; # internal: the part that runs inside the VM
+	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+	*) echo "bench.sh: unknown argument $a" >&2; exit 2 ;;
+	esac
+done
+
+if [ $inner -eq 0 ]; then
+	scripts/install-deps.sh bench >/dev/null || echo "bench: could not install GNU parallel/hyperfine; those rows are skipped" >&2
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCORRAL_TESTS=ON >/dev/null &&
+		make -C build-bench -j"$(nproc)" corral corral-payload corral-bench-floor corral-bench-map corral_shared >/dev/null ||
+		{ echo "bench: build failed" >&2; exit 0; }
+fi
+B=$root/build-bench
+corral=$B/corral
+payload=$B/tests/corral-payload
+floor=$B/tests/corral-bench-floor
+fnmap=$B/tests/corral-bench-map
+reps=3
+[ $quick -eq 1 ] && reps=1
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/corral-bench.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+now() { date +%s.%N; }
+# median of the wall times of REPS runs of a command (stdout/stderr discarded)
+median_time() {
+	local t=() i s e
+	for ((i = 0; i < reps; i++)); do
+		s=$(now)
+		"$@" >/dev/null 2>&1 </dev/null
+		e=$(now)
+		t+=("$(echo "$e - $s" | bc -l)")
+	done
+	printf '%s\n' "${t[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+ratio() { echo "scale=2; $1 / $2" | bc -l; }
+
+mode=$($corral check --json 2>/dev/null | sed -n 's/.*"mode":"\([a-z0-9]*\)".*/\1/p')
+echo "corral benchmark - $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r), cgroup mode ${mode:-?}$([ $inner -eq 1 ] && echo ' (inside the qemu VM, TCG)')"
+echo
+
+# ---------------------------------------------------------------- 1. spawn
+spawn_table() {
+	local n=$1 j
+	echo "### 1. spawn throughput: $n x /bin/true (median of $reps runs; ratio = time / floor)"
+	printf '| %-34s | %6s | %6s | %6s |\n' "runner" "j=1" "j=2" "j=4"
+	printf '|%s|%s|%s|%s|\n' "------------------------------------" "--------" "--------" "--------"
+	seq "$n" >"$tmp/in"
+	declare -A T
+	for j in 1 2 4; do
+		T[floor,$j]=$(median_time "$floor" "$n" "$j" /bin/true)
+		T[xargs,$j]=$(median_time sh -c "xargs -P $j -n 1 /bin/true < $tmp/in")
+		if command -v parallel >/dev/null && [ "$n" -le 2000 ]; then
+			T[parallel,$j]=$(median_time sh -c "parallel -j $j /bin/true < $tmp/in")
+		fi
+		T[cg,$j]=$(median_time sh -c "$corral run -j $j -m 64M --no-sandbox /bin/true < $tmp/in")
+		T[cgsb,$j]=$(median_time sh -c "$corral run -j $j -m 64M /bin/true < $tmp/in")
+		T[nocg,$j]=$(median_time sh -c "$corral run -j $j --no-cgroups --no-sandbox /bin/true < $tmp/in")
+	done
+	for r in floor xargs parallel cg cgsb nocg; do
+		case $r in
+		floor) label="posix_spawn loop (floor)" ;;
+		xargs) label="xargs -P j" ;;
+		parallel) label="GNU parallel -j j" ;;
+		cg) label="corral -m 64M (cgroup per task)" ;;
+		cgsb) label="corral -m 64M + sandbox (default)" ;;
+		nocg) label="corral --no-cgroups --no-sandbox" ;;
+		esac
+		[ -n "${T[$r,1]:-}" ] || { printf '| %-34s | %6s | %6s | %6s |\n' "$label" "-" "-" "-"; continue; }
+		printf '| %-34s |' "$label"
+		for j in 1 2 4; do
+			printf ' %5.2fs %5sx |' "${T[$r,$j]}" "$(ratio "${T[$r,$j]}" "${T[floor,$j]}")"
+		done
+		echo
+	done
+	echo
+	for j in 1 2 4; do
+		echo "spawn n=$n j=$j floor=${T[floor,$j]} corral_cg=${T[cg,$j]} ratio=$(ratio "${T[cg,$j]}" "${T[floor,$j]}")" >>"$tmp/spawn.txt"
+	done
+}
+if [ $quick -eq 1 ]; then
+	spawn_table 500
+else
+	spawn_table 2000
+	[ $inner -eq 1 ] || spawn_table 20000
+fi
+if [ $inner -eq 1 ]; then
+	cat "$tmp/spawn.txt" >&2
+	exit 0
+fi
+
+# ---------------------------------------------------------------- 2. breakdown
+echo "### 2. per-task overhead breakdown (corral -j 2 -m 64M --no-sandbox, 2000 x /bin/true; CORRAL_PROFILE=1)"
+seq 2000 | CORRAL_PROFILE=1 $corral run -j 2 -m 64M --no-sandbox /bin/true 2>&1 >/dev/null | grep -E '^corral: profile' || echo "(this build has no profile output)"
+echo
+
+# ---------------------------------------------------------------- 3. scale
+echo "### 3. scale and memory: corral run -j 2 -m 64M --no-sandbox /bin/true, input streamed from a pipe"
+printf '| %-10s | %-9s | %-13s | %-13s |\n' "tasks" "time" "per task" "peak RSS"
+printf '|%s|%s|%s|%s|\n' "------------" "-----------" "---------------" "---------------"
+sizes="1000 10000 100000"
+[ $quick -eq 1 ] && sizes="1000 10000"
+[ $full -eq 1 ] && sizes="1000 10000 100000 1000000"
+for n in $sizes; do
+	s=$(now)
+	rss=$( { seq "$n" | /usr/bin/env time -f '%M' $corral run -j 2 -m 64M --no-sandbox /bin/true >/dev/null; } 2>&1 | tail -n1)
+	e=$(now)
+	t=$(echo "$e - $s" | bc -l)
+	printf '| %-10s | %8.1fs | %10.3f ms | %9s KiB |\n' "$n" "$t" "$(echo "$t * 1000 / $n" | bc -l)" "$rss"
+done
+echo
+
+# ---------------------------------------------------------------- 4. reaction
+echo "### 4. reaction time (--halt now): task 3 allocates 256 MiB under -m 32M; 7 others sleep"
+for i in 1 2 3; do
+	s=$(now)
+	$corral run -q -j 8 -m 32M --halt now --report "$tmp/react.jsonl" -- sh -c \
+		'if [ {} = 3 ]; then sleep 0.3; exec '"$payload"' alloc 256; else exec '"$payload"' sleep 100; fi' \
+		::: 1 2 3 4 5 6 7 8 >/dev/null 2>&1
+	e=$(now)
+	python3 - "$tmp/react.jsonl" "$e" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"seq"')]
+exit_t = float(sys.argv[2])
+oom = [r for r in recs if r["outcome"] == "oom"][0]
+t_oom = oom["start_time"] + oom["wall_time"]
+others = [r["start_time"] + r["wall_time"] for r in recs if r is not oom and r["outcome"] == "aborted"]
+print(f"  run: OOM kill -> all {len(others)} others reaped: {(max(others) - t_oom) * 1000:.2f} ms; "
+      f"-> corral exited (verdict printed): {(exit_t - t_oom) * 1000:.2f} ms")
+PY
+done
+echo
+
+# ---------------------------------------------------------------- 5. output
+echo "### 5. output throughput: one task writes 1 GiB to stdout"
+gib=1073741824
+[ $quick -eq 1 ] && gib=268435456
+direct=$(median_time sh -c "$payload write $gib > /dev/null")
+grouped=$(median_time sh -c "$corral run -j 1 --no-sandbox $payload write ::: $gib > /dev/null")
+ungrouped=$(median_time sh -c "$corral run -j 1 --no-sandbox --ungroup $payload write ::: $gib > /dev/null")
+printf '| %-36s | %8s | %10s | %12s |\n' "path" "time" "MiB/s" "vs direct"
+printf '|%s|%s|%s|%s|\n' "--------------------------------------" "----------" "------------" "--------------"
+for r in direct grouped ungrouped; do
+	t=${!r}
+	printf '| %-36s | %7.2fs | %10.0f | %11.2fx |\n' "$r" "$t" "$(echo "$gib / 1048576 / $t" | bc -l)" "$(ratio "$direct" "$t")"
+done
+echo
+
+# ---------------------------------------------------------------- 6. functions
+echo "### 6. function tasks: 10^4 trivial functions, j = $(nproc)"
+nf=10000
+[ $quick -eq 1 ] && nf=2000
+tc=$(median_time "$fnmap" "$nf" "$(nproc)")
+tc64=$(median_time "$fnmap" "$nf" "$(nproc)" 64M)
+tpool=$(median_time python3 -c "
+import multiprocessing as mp
+def f(x): return x * x
+if __name__ == '__main__':
+    with mp.Pool($(nproc)) as p: assert sum(p.map(f, range($nf))) > 0")
+tppe=$(median_time python3 -c "
+import concurrent.futures as cf
+def f(x): return x * x
+if __name__ == '__main__':
+    with cf.ProcessPoolExecutor($(nproc)) as ex: assert sum(ex.map(f, range($nf))) > 0")
+tcp=""
+if [ -d src/python/corral ]; then
+	tcp=$(median_time env PYTHONPATH=src/python CORRAL_LIB=$B/libcorral.so python3 -c "
+import corral
+def f(x): return x * x
+with corral.Pool($(nproc)) as p: assert sum(p.map(f, range($nf))) > 0")
+fi
+printf '| %-48s | %8s | %12s |\n' "runner" "time" "per task"
+printf '|%s|%s|%s|\n' "--------------------------------------------------" "----------" "--------------"
+for r in "corral_map (C, process + cgroup per task):$tc64" "corral_map (C, process per task, no limit):$tc" \
+	"multiprocessing.Pool.map (long-lived workers):$tpool" "ProcessPoolExecutor.map (long-lived workers):$tppe" \
+	"corral.Pool.map (Python, process + cgroup per task):$tcp"; do
+	label=${r%%:*} t=${r##*:}
+	[ -n "$t" ] || continue
+	printf '| %-48s | %7.2fs | %9.3f ms |\n' "$label" "$t" "$(echo "$t * 1000 / $nf" | bc -l)"
+done
+echo
+
+# ---------------------------------------------------------------- VM
+if [ $vm -eq 1 ]; then
+	echo "### 1 (v2). spawn throughput inside the pure cgroup v2 VM (TCG: compare ratios only)"
+	scripts/vm-test.sh -- "$0" --inner $([ $quick -eq 1 ] && echo --quick) 2>"$tmp/vm.txt" || echo "(VM run failed)"
+	echo
+	echo "v1 (host) vs v2 (VM) ratios corral/floor:"
+	paste -d' ' <(grep '^spawn n=2000\|^spawn n=500' "$tmp/spawn.txt" | awk '{print $2, $3, $6}') \
+		<(grep '^spawn' "$tmp/vm.txt" | awk '{print $6}') | sed 's/^/  /'
+fi
+exit 0
