@@ -449,6 +449,20 @@ static void retry_leftovers(corral_executor_t *ex)
 	ex->leftover_at = ex->leftovers ? corral__now_ns() + ms_to_ns(20) : 0;
 }
 
+/* SIGKILL the whole task: its cgroup, and its leader through the pidfd. The
+ * leader is needed too: a child that has not yet written itself into
+ * cgroup.procs (v1, or v2 without CLONE_INTO_CGROUP) is not in the cgroup,
+ * so a kill of the cgroup alone misses it, and it would then exec and run
+ * to its end. Until it has joined it has no children, so killing it is
+ * enough; once it has, the cgroup kill takes the rest. */
+static void kill_task(corral_executor_t *ex, struct attempt *a)
+{
+	if (ex->ops)
+		ex->ops->kill(&ex->batch, &a->cg);
+	if (!a->reaped && a->pidfd >= 0)
+		corral__pidfd_send_signal(a->pidfd, SIGKILL);
+}
+
 static void kill_attempt(corral_executor_t *ex, struct attempt *a, bool abort)
 {
 	if (a->reaped && !a->draining)
@@ -464,14 +478,9 @@ static void kill_attempt(corral_executor_t *ex, struct attempt *a, bool abort)
 	}
 	a->killed_cgroup = true;
 	a->kill_at_ns = 0;
-	if (ex->ops) {
-		ex->ops->kill(&ex->batch, &a->cg);
-	} else {
-		if (a->pidfd >= 0)
-			corral__pidfd_send_signal(a->pidfd, SIGKILL);
-		if (a->pid > 0 && !ex->o.foreground)
-			kill(-a->pid, SIGKILL); /* its process group, the best we have */
-	}
+	kill_task(ex, a);
+	if (!ex->ops && a->pid > 0 && !ex->o.foreground)
+		kill(-a->pid, SIGKILL); /* its process group, the best we have */
 }
 
 static void on_timeout(corral_executor_t *ex, struct attempt *a)
@@ -493,7 +502,7 @@ static void on_timeout(corral_executor_t *ex, struct attempt *a)
 	}
 	a->killed_cgroup = true;
 	if (ex->ops)
-		ex->ops->kill(&ex->batch, &a->cg);
+		kill_task(ex, a);
 	else
 		kill_attempt(ex, a, false);
 }
@@ -971,7 +980,7 @@ static void on_timer(corral_executor_t *ex)
 			a->kill_at_ns = 0;
 			a->killed_cgroup = true;
 			if (ex->ops)
-				ex->ops->kill(&ex->batch, &a->cg);
+				kill_task(ex, a);
 			else
 				kill_attempt(ex, a, false);
 		}
@@ -982,6 +991,23 @@ static void on_timer(corral_executor_t *ex)
 	}
 	if (ex->leftovers && ex->leftover_at && now >= ex->leftover_at)
 		retry_leftovers(ex);
+}
+
+/* Does s point into the timer or into an attempt that is still running?
+ * Decided by address only, never by reading *s: an event may outlive its
+ * attempt. Closing a registered fd does not remove it from the epoll set
+ * while another process holds a copy of the same open file (a function
+ * task's fork() child does until it closes its fds, step 11 of child.c),
+ * so a capture pipe closed at EOF (capture.c closes without EPOLL_CTL_DEL)
+ * can still report EPOLLHUP rounds after its attempt was freed. */
+static bool src_live(const corral_executor_t *ex, const struct src *s)
+{
+	if (s == &ex->s_timer)
+		return true;
+	for (const struct attempt *a = ex->run_head; a; a = a->next)
+		if ((const char *)s >= (const char *)a && (const char *)s < (const char *)(a + 1))
+			return !a->dead;
+	return false;
 }
 
 static void dispatch(corral_executor_t *ex, struct src *s, uint32_t events)
@@ -1033,9 +1059,9 @@ static int loop_once(corral_executor_t *ex, int timeout_ms)
 	for (int pass = 0; pass < 2; pass++) {
 		for (int i = 0; i < n; i++) {
 			struct src *s = evs[i].data.ptr;
-			if ((pass == 0) == (s->kind == SRC_PID))
+			if (!src_live(ex, s))
 				continue;
-			if (s->kind != SRC_TIMER && s->a->dead)
+			if ((pass == 0) == (s->kind == SRC_PID))
 				continue;
 			dispatch(ex, s, evs[i].events);
 		}
