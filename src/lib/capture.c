@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 
 #include "capture.h"
@@ -18,6 +19,7 @@ void corral__capture_init(struct corral__capture *c)
 	memset(c, 0, sizeof(*c));
 	c->rfd = -1;
 	c->file_fd = -1;
+	c->epfd = -1;
 	c->limit = CORRAL_UNLIMITED;
 }
 
@@ -168,6 +170,9 @@ int corral__capture_drain(struct corral__capture *c, size_t max_inline, const ch
 
 void corral__capture_close(struct corral__capture *c)
 {
+	if (c->epfd >= 0 && c->rfd >= 0)
+		epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->rfd, NULL);
+	c->epfd = -1;
 	corral__close(c->rfd);
 	c->rfd = -1;
 }

@@ -14,6 +14,9 @@ struct corral__capture {
 	uint64_t limit; /* stop reading beyond this (CORRAL_UNLIMITED = none) */
 	bool overflow;  /* limit reached: the read end was closed */
 	int error;      /* first I/O error (errno), 0 if none */
+	int epfd;       /* epoll set rfd is registered in, or -1: closing rfd
+	                   removes it from there first, as a fork()ed child may hold
+	                   a copy of the pipe and keep a stale registration alive */
 };
 
 void corral__capture_init(struct corral__capture *c);

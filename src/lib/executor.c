@@ -387,10 +387,8 @@ static void attempt_close_fds(corral_executor_t *ex, struct attempt *a)
 	a->pidfd = -1;
 	corral__close(a->err_rfd);
 	a->err_rfd = -1;
-	for (int i = 0; i < CAP_N; i++) {
-		ep_del(ex, a->cap[i].rfd);
-		corral__capture_free(&a->cap[i]);
-	}
+	for (int i = 0; i < CAP_N; i++)
+		corral__capture_free(&a->cap[i]); /* leaves the epoll set first */
 	if (a->cgev_registered)
 		ep_del(ex, a->cg.events_fd);
 	a->cgev_registered = false;
@@ -928,9 +926,14 @@ static void start_attempt(corral_executor_t *ex, struct task *t)
 		spawn_failed(ex, a, STEP_EXEC, ENOMEM);
 		return;
 	}
-	for (int i = 0; i < CAP_N; i++)
-		if (a->cap[i].rfd >= 0 && ep_add(ex, a->cap[i].rfd, EPOLLIN, &a->s_cap[i]) < 0)
+	for (int i = 0; i < CAP_N; i++) {
+		if (a->cap[i].rfd < 0)
+			continue;
+		if (ep_add(ex, a->cap[i].rfd, EPOLLIN, &a->s_cap[i]) < 0)
 			corral__capture_close(&a->cap[i]); /* lose output rather than hang */
+		else
+			a->cap[i].epfd = ex->epfd;
+	}
 	if (ex->o.timeout_ns != CORRAL_UNLIMITED && ex->o.timeout_ns > 0)
 		a->deadline_ns = a->start_ns + ex->o.timeout_ns;
 }
@@ -997,9 +1000,9 @@ static void on_timer(corral_executor_t *ex)
  * Decided by address only, never by reading *s: an event may outlive its
  * attempt. Closing a registered fd does not remove it from the epoll set
  * while another process holds a copy of the same open file (a function
- * task's fork() child does until it closes its fds, step 11 of child.c),
- * so a capture pipe closed at EOF (capture.c closes without EPOLL_CTL_DEL)
- * can still report EPOLLHUP rounds after its attempt was freed. */
+ * task's fork() child does until it closes its fds, step 11 of child.c).
+ * Every fd is removed from the set before it is closed (capture.c does it
+ * for the pipes), so this is a second line of defence. */
 static bool src_live(const corral_executor_t *ex, const struct src *s)
 {
 	if (s == &ex->s_timer)
