@@ -1,0 +1,76 @@
+"""Shared set-up of the python lane: skip (exit 77) unless this host can run
+tasks with memory limits, and helpers to check that nothing is left behind.
+
+Environment (set by ctest): CORRAL_LIB, PYTHONPATH=<repo>/src/python,
+CORRAL_BIN (optional: `corral check` decides), CORRAL_PAYLOAD (unused here).
+"""
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CGROUPFS = "/sys/fs/cgroup"
+
+
+def skip(why):
+    print(f"SKIPPED: {why}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(77)
+
+
+def require_host():
+    """Exit 77 unless we are root on a host where corral can limit memory."""
+    if sys.platform != "linux":
+        skip("corral needs Linux")
+    if os.geteuid() != 0:
+        skip("the python lane needs root (it creates cgroups)")
+    try:
+        import corral  # noqa: F401
+    except ImportError as e:
+        skip(f"cannot import corral: {e}")
+    binpath = os.environ.get("CORRAL_BIN")
+    if binpath and os.access(binpath, os.X_OK):
+        p = subprocess.run([binpath, "check"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60)
+        if p.returncode != 0:
+            skip(f"`corral check` says memory limits are not possible here "
+                 f"(exit {p.returncode}): {p.stdout.decode(errors='replace').strip()}")
+        return
+    ok, text = corral.check()
+    if not ok:
+        skip(f"corral.check(): memory limits are not possible here: {text.strip()}")
+
+
+def own_batch_cgroups(pid=None):
+    """Batch cgroups of process pid (default: this one) that still exist."""
+    prefix = f"corral-{pid or os.getpid()}-"
+    found = []
+    for root, dirs, _ in os.walk(CGROUPFS):
+        for d in dirs:
+            if d.startswith(prefix):
+                found.append(os.path.join(root, d))
+        # Do not descend into other programs' deep trees needlessly.
+        dirs[:] = [d for d in dirs if not d.startswith("corral-") or d.startswith(prefix)]
+    return found
+
+
+def child_env():
+    env = dict(os.environ)
+    src = os.path.join(os.path.dirname(os.path.dirname(HERE)), "src", "python")
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def own_memory_cgroup():
+    """(mode, directory of this process's memory cgroup) or (None, None)."""
+    with open("/proc/self/cgroup") as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        hid, ctrls, path = line.split(":", 2)
+        if "memory" in ctrls.split(","):
+            return "v1", os.path.join(CGROUPFS, "memory", path.lstrip("/"))
+    for line in lines:
+        hid, ctrls, path = line.split(":", 2)
+        if hid == "0" and os.path.exists(os.path.join(CGROUPFS, "cgroup.controllers")):
+            return "v2", os.path.join(CGROUPFS, path.lstrip("/"))
+    return None, None
