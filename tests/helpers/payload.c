@@ -19,6 +19,15 @@
  *                         errno name ("EPERM") or "ok"
  *   pid                   print our pid, then sleep forever
  *   cgroup                print /proc/self/cgroup
+ *   sleep-exit SEC CODE   sleep SEC seconds, then exit with CODE
+ *   write-alloc BYTES MIB write BYTES bytes of the `write` pattern to stdout,
+ *                         then allocate and touch MIB MiB (output of a task
+ *                         that is OOM-killed afterwards)
+ *   pid-tree N            fork N children; each prints its pid and sleeps
+ *                         forever, and so does the leader (after them): N+1
+ *                         pid lines in all (the leader's last)
+ *
+ * The `write` pattern: byte k of the stream is 'a' + (k % 65536) % 26.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +66,30 @@ static int alloc_mib(long mib)
 	}
 	for (size_t i = 0; i < size; i += 4096)
 		p[i] = 1;
+	return 0;
+}
+
+/* Write len bytes of the pattern (see the header) to fd. */
+static int write_pattern(int fd, long long left)
+{
+	static char buf[65536];
+	size_t off = 0;
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)('a' + i % 26);
+	while (left > 0) {
+		size_t n = sizeof(buf) - off;
+		if ((long long)n > left)
+			n = (size_t)left;
+		ssize_t w = write(fd, buf + off, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return 1;
+		}
+		left -= w;
+		off = (off + (size_t)w) % sizeof(buf);
+	}
 	return 0;
 }
 
@@ -187,24 +220,8 @@ int main(int argc, char **argv)
 		waitpid(pid, NULL, 0);
 		return 0;
 	}
-	if (!strcmp(cmd, "write") && argc >= 3) {
-		long long left = atoll(argv[2]);
-		int fd = argc >= 4 ? atoi(argv[3]) : 1;
-		static char buf[65536];
-		for (size_t i = 0; i < sizeof(buf); i++)
-			buf[i] = (char)('a' + i % 26);
-		while (left > 0) {
-			size_t n = left < (long long)sizeof(buf) ? (size_t)left : sizeof(buf);
-			ssize_t w = write(fd, buf, n);
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				return 1;
-			}
-			left -= w;
-		}
-		return 0;
-	}
+	if (!strcmp(cmd, "write") && argc >= 3)
+		return write_pattern(argc >= 4 ? atoi(argv[3]) : 1, atoll(argv[2]));
 	if (!strcmp(cmd, "fds")) {
 		DIR *d = opendir("/proc/self/fd");
 		struct dirent *e;
@@ -239,6 +256,31 @@ int main(int argc, char **argv)
 		while (f && (c = fgetc(f)) != EOF)
 			putchar(c);
 		return 0;
+	}
+	if (!strcmp(cmd, "sleep-exit") && argc >= 4) {
+		sleep_s(atof(argv[2]));
+		return atoi(argv[3]);
+	}
+	if (!strcmp(cmd, "write-alloc") && argc >= 4) {
+		if (write_pattern(1, atoll(argv[2])))
+			return 1;
+		return alloc_mib(atol(argv[3]));
+	}
+	if (!strcmp(cmd, "pid-tree") && argc >= 3) {
+		long n = atol(argv[2]);
+		for (long i = 0; i < n; i++) {
+			pid_t pid = fork();
+			if (pid == 0) {
+				printf("%d\n", getpid());
+				for (;;)
+					pause();
+			}
+			if (pid < 0)
+				return 1;
+		}
+		printf("%d\n", getpid());
+		for (;;)
+			pause();
 	}
 	fprintf(stderr, "payload: bad command %s\n", cmd);
 	return 2;
