@@ -261,7 +261,10 @@ int corral__hier_discover(const struct corral__hier_env *env, const char *cgroup
 		    file_exists_at(h->own_dir, "cgroup.type"))
 			h->in_cgroupns = true;
 	} else {
-		h->base_is_root = strcmp(h->base_dir, m->mount_point) == 0;
+		/* The hierarchy's root, not just the root of a mount of a
+		 * subtree (a container's /sys/fs/cgroup/memory of /docker/abc). */
+		h->base_is_root =
+		    strcmp(h->base_dir, m->mount_point) == 0 && strcmp(m->root, "/") == 0;
 		h->has_memory = h->base_exists;
 		h->writable = h->base_exists && access(h->base_dir, W_OK) == 0;
 		h->memory_peak = true; /* memory.max_usage_in_bytes */

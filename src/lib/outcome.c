@@ -78,7 +78,11 @@ void corral__classify(const struct corral__facts *f, corral_result_t *r)
 		r->outcome = CORRAL_SPAWN_ERROR;
 		r->spawn_errno = f->spawn_errno;
 		r->spawn_step = f->spawn_step;
-		r->status = corral__spawn_status(f->spawn_errno);
+		/* 127/126 say "not found"/"not executable" about the command
+		 * itself; a failed setup step (chdir, cgroup, user, ...) is 125. */
+		r->status = f->spawn_step && !strcmp(f->spawn_step, "exec")
+		                ? corral__spawn_status(f->spawn_errno)
+		                : 125;
 		return;
 	}
 	if (f->exited)
@@ -138,10 +142,12 @@ static void append(char *buf, size_t size, size_t *pos, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (*pos >= size)
-		return;
+	/* Like snprintf: keep counting what would be needed after truncation. */
 	va_start(ap, fmt);
-	n = vsnprintf(buf + *pos, size - *pos, fmt, ap);
+	if (*pos < size)
+		n = vsnprintf(buf + *pos, size - *pos, fmt, ap);
+	else
+		n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
 	if (n > 0)
 		*pos += (size_t)n;

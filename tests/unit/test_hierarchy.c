@@ -615,13 +615,7 @@ static void v1_container_mount_root(void **state)
 	assert_string_equal(h.base_dir, P(f, "memory"));
 	assert_true(h.base_exists);
 	assert_true(h.has_memory);
-	/* BUG: hierarchy.c corral__hier_discover() sets base_is_root on v1 by
-	 * comparing base_dir with the mount point, so the container's own
-	 * cgroup (the mount's root, /docker/abc) is reported as "the
-	 * hierarchy's real root" (cgroup.h), which `corral check` then shows.
-	 * Fix: also require strcmp(m->root, "/") == 0, i.e.
-	 * h->base_is_root = !strcmp(m->root, "/") && !strcmp(h->base_dir, m->mount_point). */
-	/* assert_false(h.base_is_root); */
+	assert_false(h.base_is_root);
 
 	assert_int_equal(discover(f, "4:memory:/docker/abc/sub\n", NULL, &h, &err), 0);
 	assert_string_equal(h.base_dir, P(f, "memory/sub"));
