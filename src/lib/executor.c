@@ -364,6 +364,19 @@ static void arm_timer(corral_executor_t *ex)
 	ex->timer_at = at;
 }
 
+/* Make corral_fd() readable now: results were queued outside the loop
+ * (corral_abort(), a submission after the halt) or the batch ended, and a
+ * caller polling corral_fd() must come back to corral_next(). */
+static void kick(corral_executor_t *ex)
+{
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_nsec = 1; /* an absolute time long past: fires at once */
+	timerfd_settime(ex->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
+	ex->timer_at = 1;
+}
+
 /* ------------------------------------------------------------ attempts */
 
 static void attempt_unlink(corral_executor_t *ex, struct attempt *a)
@@ -1071,6 +1084,11 @@ static int loop_once(corral_executor_t *ex, int timeout_ms)
 	}
 	bury(ex);
 	schedule(ex);
+	/* Arm the timer for what this round changed (a reaped attempt that
+	 * now drains, a started attempt's timeout): a caller that poll()s
+	 * corral_fd() between corral_next(ex, &r, 0) calls relies on it, and
+	 * would otherwise wait forever for a recheck that was never armed. */
+	arm_timer(ex);
 	return 0;
 }
 
@@ -1299,6 +1317,7 @@ int64_t corral_submit(corral_executor_t *ex, const corral_task_t *in, corral_err
 	ex->sum.tasks++;
 	if (beyond_halt(ex, t->seq)) {
 		queue_cancelled(ex, t);
+		kick(ex);
 	} else {
 		t->next = NULL;
 		if (ex->q_tail)
@@ -1314,6 +1333,8 @@ int64_t corral_submit(corral_executor_t *ex, const corral_task_t *in, corral_err
 void corral_close(corral_executor_t *ex)
 {
 	ex->closed = true;
+	if (ex->r_head || (!ex->run_head && !ex->q_head))
+		kick(ex);
 }
 
 int corral_fd(const corral_executor_t *ex)
@@ -1354,6 +1375,8 @@ void corral_abort(corral_executor_t *ex)
 		if (!a->reaped)
 			kill_attempt(ex, a, true);
 	cancel_queued(ex);
+	if (ex->r_head)
+		kick(ex);
 }
 
 void corral_summary(const corral_executor_t *ex, corral_summary_t *s)
