@@ -108,6 +108,15 @@ static int v2_read(const struct corral__batch *b, struct corral__cg_task *t,
 			c->oom = v;
 		if (corral__parse_keyed(buf, "oom_kill", &v) == 0)
 			c->oom_kill = v;
+		/* With memory.oom.group=1 the kernel counts the victim twice:
+		 * once when it is chosen, and again when the group kill walks
+		 * every member, the victim included (mm/oom_kill.c,
+		 * oom_kill_process(): __oom_kill_process(victim), then
+		 * mem_cgroup_scan_tasks(oom_kill_memcg_member)). A lone process
+		 * killed at its limit reads "oom_kill 2". Each group kill
+		 * (oom_group_kill, 5.17+) adds one such extra count. */
+		if (corral__parse_keyed(buf, "oom_group_kill", &v) == 0 && v > 0 && c->oom_kill > v)
+			c->oom_kill -= v;
 	}
 	if (b->memory_peak && corral__read_at(t->dirfd, "memory.peak", buf, sizeof(buf)) >= 0)
 		corral__parse_u64_or_max(buf, &c->peak);
