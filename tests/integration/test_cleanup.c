@@ -1,7 +1,12 @@
 /* test_cleanup.c - nothing outlives corral (design §1.4, §3): a SIGKILLed
  * driver's tasks and cgroups are removed by the watchdog within a second;
  * stale batch cgroups of dead owners are swept by the next executor, live
- * ones are left alone.
+ * ones are left alone; with no cgroup_parent the batch goes beneath the
+ * caller's own cgroup (on v2 through <batch>/supervisor, which corral must
+ * leave again, also when it is SIGKILLed).
+ *
+ * The own-cgroup tests run the driver in a child that first moves itself
+ * into <private parent>/own: everything stays inside the private parent.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -232,11 +237,193 @@ static void stale_batches_swept(void **state)
 	assert_int_equal(rmdir(path), 0);
 }
 
+/* Read the cgroup path of this process in the hierarchy of mode (v2: the
+ * "0::" line, v1: the memory line). */
+static void self_cgroup(corral_cgroup_mode_t mode, char *out, size_t size)
+{
+	char line[4200];
+	FILE *f = fopen("/proc/self/cgroup", "r");
+
+	out[0] = '\0';
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2)
+			continue;
+		*c2 = '\0';
+		bool want = mode == CORRAL_CG_V2 ? !strncmp(line, "0:", 2) && c1 + 1 == c2
+		                                 : strstr(c1 + 1, "memory") != NULL;
+		if (want)
+			snprintf(out, size, "%s", c2 + 1);
+	}
+	if (f)
+		fclose(f);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* The child's part: move into <parent>/own and run an executor there with
+ * no cgroup_parent. With out_fd >= 0 it also starts tasks that print their
+ * pids on out_fd and never ends (the test SIGKILLs it). Returns an exit
+ * code: 0 when everything was as expected. */
+static int own_cgroup_driver(const struct tl_parent *p, int out_fd)
+{
+	const char *oom[] = {P, "alloc", "128", NULL};
+	const char *ok[] = {P, "exit", "0", NULL};
+	const char *tree[] = {P, "pid-tree", "2", NULL};
+	char own[PATH_MAX + 8], path[4200];
+	corral_options_t o;
+	corral_task_t t;
+	corral_executor_t *ex;
+	corral_error_t err;
+	corral_result_t r;
+	int bad = 0;
+
+	snprintf(own, sizeof(own), "%s/own", p->dir);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", own);
+	FILE *f = fopen(path, "w");
+	if (!f || fprintf(f, "0\n") < 0 || fclose(f) != 0)
+		return 10;
+	corral_options_init(&o);
+	o.jobs = 4;
+	o.memory_max = 32 * MiB;
+	if (corral_executor_new(&o, &ex, &err) < 0) {
+		fprintf(stderr, "own cgroup: %s\n", err.msg);
+		return 11;
+	}
+	self_cgroup(p->mode, path, sizeof(path));
+	if (p->mode == CORRAL_CG_V2 && !ends_with(path, "/supervisor"))
+		return 12; /* v2: the no-internal-process rule needs the move */
+	if (p->mode != CORRAL_CG_V2 && !ends_with(path, "/own"))
+		return 12;
+	if (tl_count_corral_cgroups(own) != 1)
+		return 13;
+	corral_task_init(&t);
+	t.argv = oom;
+	corral_submit(ex, &t, &err);
+	t.argv = ok;
+	corral_submit(ex, &t, &err);
+	if (out_fd >= 0) {
+		t.argv = tree;
+		t.stdout_fd = out_fd;
+		corral_submit(ex, &t, &err);
+	}
+	corral_close(ex);
+	while (corral_next(ex, &r, -1, &err) > 0) {
+		if (r.seq == 1 && r.outcome != CORRAL_OOM)
+			bad = 14;
+		if (r.seq == 2 && r.outcome != CORRAL_OK)
+			bad = 15;
+		corral_result_release(&r);
+	}
+	corral_executor_free(ex);
+	if (bad)
+		return bad;
+	self_cgroup(p->mode, path, sizeof(path));
+	if (!ends_with(path, "/own"))
+		return 16; /* back where it started */
+	if (tl_count_corral_cgroups(own) != 0)
+		return 17;
+	return 0;
+}
+
+/* Wait (bounded) until <parent>/own is empty, then remove it. */
+static void remove_own(const struct tl_parent *p)
+{
+	char own[PATH_MAX + 8], procs[PATH_MAX + 32], buf[64];
+
+	snprintf(own, sizeof(own), "%s/own", p->dir);
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", own);
+	for (int i = 0; i < 2000; i++) {
+		FILE *f = fopen(procs, "r");
+		bool empty = !f || !fgets(buf, sizeof(buf), f);
+		if (f)
+			fclose(f);
+		if (empty)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(rmdir(own), 0);
+}
+
+static void own_cgroup_as_base(void **state)
+{
+	struct tl_parent *p = *state;
+	char pids_base[PATH_MAX];
+	int status;
+
+	tl_mkdir_p(p->dir, "own");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(own_cgroup_driver(p, -1));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	remove_own(p);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	tl_pids_base(p, pids_base, sizeof(pids_base));
+	assert_int_equal(tl_count_batches_of(pids_base, pid), 0);
+}
+
+/* The same driver SIGKILLed while it sits in <batch>/supervisor: the
+ * watchdog (in the supervisor too) must leave it and remove everything. */
+static void own_cgroup_sigkill(void **state)
+{
+	struct tl_parent *p = *state;
+	char own[PATH_MAX + 8], pids_base[PATH_MAX];
+	int fds[2], pids[3], status;
+
+	tl_pids_base(p, pids_base, sizeof(pids_base));
+	snprintf(own, sizeof(own), "%s/own", p->dir);
+	tl_mkdir_p(p->dir, "own");
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	pid_t drv = fork();
+	assert_true(drv >= 0);
+	if (drv == 0) {
+		close(fds[0]);
+		_exit(own_cgroup_driver(p, fds[1]));
+	}
+	close(fds[1]);
+	int n = read_pids(fds[0], pids, 3, 20000);
+	close(fds[0]);
+	if (n != 3) {
+		kill(drv, SIGKILL);
+		waitpid(drv, NULL, 0);
+		remove_own(p);
+		fail_msg("the driver's tasks printed %d pids, not 3", n);
+	}
+	double t0 = tl_now();
+	assert_int_equal(kill(drv, SIGKILL), 0);
+	assert_int_equal(waitpid(drv, &status, 0), drv);
+	double gone = -1;
+	while (tl_now() - t0 < 5.0 && gone < 0) {
+		bool any = false;
+		for (int i = 0; i < n; i++)
+			any |= tl_pid_alive(pids[i]);
+		if (!any && tl_count_corral_cgroups(own) == 0 &&
+		    tl_count_batches_of(pids_base, drv) == 0)
+			gone = tl_now() - t0;
+		usleep(1000);
+	}
+	print_message("# SIGKILL of a driver in its own cgroup (%s): clean after %.3f s\n",
+	              p->mode == CORRAL_CG_V2 ? "v2, supervisor" : "v1", gone);
+	remove_own(p);
+	assert_true(gone >= 0 && gone <= 1.0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(sigkill_of_driver, tl_setup_parent, tl_teardown_parent),
 	    cmocka_unit_test_setup_teardown(stale_batches_swept, tl_setup_parent,
+	                                    tl_teardown_parent),
+	    cmocka_unit_test_setup_teardown(own_cgroup_as_base, tl_setup_parent,
+	                                    tl_teardown_parent),
+	    cmocka_unit_test_setup_teardown(own_cgroup_sigkill, tl_setup_parent,
 	                                    tl_teardown_parent),
 	};
 
