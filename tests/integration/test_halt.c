@@ -205,7 +205,7 @@ static void now_kills_everything(void **state)
 		}
 	for (int q = 9; q <= NTASKS; q++)
 		assert_outcome(s[q], "cancelled");
-	assert_true(took < 3.0);
+	assert_true(took < 4.5); /* the others sleep 5 s */
 	release_all(res, n);
 }
 
