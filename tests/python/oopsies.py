@@ -70,7 +70,8 @@ def main():
         except Exception as e:
             out.update(error=type(e).__name__, index=getattr(e, "index", None),
                        signal=getattr(e, "signal", None),
-                       memory_limit=getattr(e, "memory_limit", None), message=str(e))
+                       memory_limit=getattr(e, "memory_limit", None), message=str(e),
+                       notes=getattr(e, "__notes__", []))
     out["seconds"] = round(time.monotonic() - t0, 3)
     print(json.dumps(out), flush=True)
 

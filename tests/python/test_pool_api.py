@@ -71,7 +71,7 @@ class PoolApiTest(unittest.TestCase):
         self.assertEqual(self.pool.starmap_async(pow, [(2, 5)]).get(10), [32])
 
     def test_imap_and_unordered(self):
-        slow_first = lambda x: (time.sleep(0.3 if x == 0 else 0), x)[1]  # noqa: E731
+        slow_first = lambda x: (time.sleep(2 if x == 0 else 0), x)[1]  # noqa: E731
         self.assertEqual(list(self.pool.imap(slow_first, range(6))), list(range(6)))
         got = list(self.pool.imap_unordered(slow_first, range(6)))
         self.assertEqual(sorted(got), list(range(6)))
@@ -236,9 +236,12 @@ class PoolApiTest(unittest.TestCase):
 
     def test_files_of_the_parent_are_closed_in_tasks(self):
         with open(__file__, "rb") as f:
-            fd = f.fileno()
-            with self.assertRaises(OSError):
-                self.pool.apply(os.fstat, (fd,))
+            fd = os.dup2(f.fileno(), 200)  # above the fds the task itself holds
+            try:
+                with self.assertRaises(OSError):
+                    self.pool.apply(os.fstat, (fd,))
+            finally:
+                os.close(fd)
 
     def test_fork_warning_with_threads(self):
         stop = threading.Event()

@@ -198,11 +198,18 @@ class FailureTest(unittest.TestCase):
         def task():
             subprocess.run([sys.executable, "-c", code])
             return "done"
-        with corral.Pool(1, memory="64M") as p:
+        # oom_group=False: on cgroup v2, memory.oom.group=1 (the default) makes
+        # the OOM killer take the whole task, leader included: OOMKilled.
+        with corral.Pool(1, memory="64M", oom_group=False) as p:
             with self.assertRaises(corral.SubprocessOOM) as cm:
                 p.apply(task)
             self.assertEqual(cm.exception.value, "done")
             self.assertGreaterEqual(cm.exception.oom_kills, 1)
+        with corral.Pool(1, memory="64M") as p:
+            with self.assertRaises((corral.SubprocessOOM, corral.OOMKilled)) as cm:
+                p.apply(task)
+            if sup.own_memory_cgroup()[0] == "v2":
+                self.assertIsInstance(cm.exception, corral.OOMKilled)
 
     def test_no_process_left_after_terminate(self):
         with corral.Pool(3) as p:
@@ -211,11 +218,25 @@ class FailureTest(unittest.TestCase):
             while p._inflight < 3 and time.monotonic() < deadline:
                 r.ready()
             time.sleep(0.3)
-            pids = [k for k in (x for x in os.listdir("/proc") if x.isdigit())
-                    if _ppid(int(k)) == os.getpid() and _comm(int(k)).startswith("python")]
-            self.assertEqual(len(pids), 3, pids)
+            pids = [int(k) for k in os.listdir("/proc") if k.isdigit() and _is_task(int(k))]
+            self.assertEqual(len(pids), 3, [(k, _comm(k)) for k in pids])
         for pid in pids:
             self.assertFalse(os.path.exists(f"/proc/{pid}"), f"task {pid} still alive")
+
+
+def _is_task(pid):
+    """pid runs in a task cgroup (t<seq>-a<n>) of one of our batches."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            text = f.read()
+    except OSError:
+        return False
+    prefix = f"corral-{os.getpid()}-"
+    for line in text.splitlines():
+        parts = line.split(":", 2)[2].split("/")
+        if len(parts) >= 2 and parts[-2].startswith(prefix) and parts[-1].startswith("t"):
+            return True
+    return False
 
 
 def _ppid(pid):

@@ -53,6 +53,14 @@ Pool(processes=None, initializer=None, initargs=(), maxtasksperchild=None,
   pids           pids.max per task (None: none)
   result_max     the largest pickled result a task may send back
   kill_grace     at timeout: SIGTERM first, SIGKILL after this grace
+  oom_group      (cgroup v2) memory.oom.group=1: an OOM kill takes the whole
+                 task, so a subprocess's OOM becomes the task's OOMKilled. False
+                 lets the task outlive it and report SubprocessOOM (cgroup v1
+                 has no oom.group: always the latter)
+  allow_subprocess_oom   a subprocess OOM kill with the task returning normally
+                 counts as success
+  cgroup_parent  create the cgroups below this cgroup (as /proc/self/cgroup
+                 shows it) instead of below our own
 
 The methods are multiprocessing.Pool's: apply, apply_async, map, map_async,
 starmap, starmap_async, imap, imap_unordered, close, terminate, join, and the
@@ -76,7 +84,8 @@ which carries .index, .outcome, .pid, .exit_code, .signal, .memory_limit,
                   ``except OOMKilled`` catches every OOM kill, and the flag tells
                   whether a bigger limit would help.
   SubprocessOOM   a process the task started was OOM-killed; the task's own
-                  return value, if any, is in .value
+                  return value, if any, is in .value (with oom_group=False or
+                  on cgroup v1; see oom_group)
   TimedOut        killed at the pool's timeout
   Killed          killed by a signal (.signal): os.kill(), SIGSEGV, SIGABRT, ...
   Exited          the process exited without returning: sys.exit(n), os._exit(n)
@@ -115,8 +124,9 @@ Differences from multiprocessing.Pool
   pool. Callbacks run in the thread that called into the pool, not in a
   result-handler thread.
 - A map whose task fails raises the failure of the lowest failing index
-  (multiprocessing raises the first failure to *arrive* and lets the other
-  tasks run on); the tasks after it are cancelled or killed (halt="ordered").
+  (multiprocessing waits for every task, then raises the first failure that
+  *arrived*); with halt="ordered" the tasks after it are cancelled (never
+  started) or killed, the tasks before it run to their end.
   imap raises at that index and is finished afterwards; imap_unordered yields
   every success as it arrives and raises the verdict when the batch is done.
   With halt="never" imap and imap_unordered raise each failure and continue,
