@@ -6,13 +6,14 @@ process and its own cgroup, and nothing ever hangs.
     def work(n):
         return sum(range(n))
 
-    with corral.Pool(4, memory="512M", timeout="10m", retries=2) as pool:
-        print(pool.map(work, [10, 20, 30]))            # [45, 190, 435]
-        try:
-            pool.map(lambda n: bytearray(n << 30), [1, 8])   # lambdas work: fork
+    with corral.Pool(4, memory="512M", timeout="10m") as pool:
+        print(pool.map(work, [10, 20, 30]))              # [45, 190, 435]
+        try:                                             # lambdas work: fork
+            pool.map(lambda mib: len(bytearray(mib << 20)), [100, 4096, 200])
         except corral.OOMKilled as e:
-            print(e.index, e.memory_limit, e.memory_peak)     # 1 2147483648 ...
-            print(e)   # task 1 was OOM-killed: it exceeded its memory limit (...)
+            print(e.index, e.memory_limit)               # 1 536870912
+            print(e)  # task 1 was OOM-killed: it exceeded its memory limit
+                      # (memory.max 512.0 MiB, peak 512.0 MiB)
 
 Switching from multiprocessing is a one-line change for the common cases:
 ``from corral import Pool`` instead of ``from multiprocessing import Pool``.
@@ -143,7 +144,8 @@ Differences from multiprocessing.Pool
   corral.ForkWarning, a DeprecationWarning, as CPython 3.12 does for
   os.fork(). Threads of C libraries (OpenBLAS, ...) count too.
   ``warnings.simplefilter("error", corral.ForkWarning)`` makes it an error.
-- A Pool cannot be pickled, nor used from its own tasks or a forked child.
+- A Pool cannot be pickled, nor used from its own tasks or a forked child,
+  and no Pool can be created inside a task.
 - Needs Linux, root or a delegated cgroup, and libcorral (CORRAL_LIB=path, or
   found by the dynamic linker). ``corral.check()`` says what the host offers.
 """

@@ -321,7 +321,7 @@ class _Executor:
 def _free_all(executors):
     # weakref.finalize callback: the Pool object is gone (or the interpreter
     # exits) without terminate(): kill and clean up what is left.
-    for ex in list(executors):
+    for ex in reversed(executors):
         try:
             ex.abort()
             ex.free()
@@ -611,6 +611,20 @@ def _user_stacklevel():
     return level
 
 
+def _pure_v2_own_cgroup():
+    """Our cgroup path on a pure cgroup v2 host when it is not the root, else
+    None (v1 and hybrid hosts keep libcorral's default)."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().split()
+    except OSError:
+        return None
+    if len(lines) != 1 or not lines[0].startswith("0::"):
+        return None
+    path = lines[0][3:]
+    return path if path not in ("", "/") else None
+
+
 def _valid_fd(fd):
     try:
         os.fstat(fd)
@@ -670,6 +684,8 @@ class Pool:
         self._memory_growth = float(memory_growth)
         self._cpus = float(cpus) if cpus else 0.0
         self._pids = L.UNLIMITED if pids is None else int(pids)
+        if cgroup_parent is None:
+            cgroup_parent = _pure_v2_own_cgroup()
         self._cgroup_parent = cgroup_parent.encode() if cgroup_parent else None
         self._oom_group = bool(oom_group)
         self._allow_subprocess_oom = bool(allow_subprocess_oom)
@@ -684,9 +700,16 @@ class Pool:
         self._stdout = _valid_fd(1)
         self._stderr = _valid_fd(2)
         self._finalizer = weakref.finalize(self, _free_all, self._executors)
-        # Fail now, not at the first task, if this host cannot do it.
-        probe = _Executor(self, "never")
-        probe.free()
+        # The apply() executor lives as long as the pool, and is created now:
+        # this fails at once, not at the first task, if the host cannot do it.
+        # On cgroup v2 it also pins where we live: when our own cgroup is not
+        # the root, libcorral moves us into <its batch>/supervisor (the
+        # no-internal-process rule); every later batch is created next to it
+        # under the same cgroup_parent (no supervisor of its own), so batches
+        # may end in any order and each one's teardown is complete. This one
+        # is freed last (join() after close(), terminate(), or the GC).
+        self._apply_exe = _Executor(self, "never")
+        self._executors.append(self._apply_exe)
 
     # -- options
     def _options(self, halt):
@@ -807,7 +830,9 @@ class Pool:
             if self._state == _RUN:
                 raise ValueError("Pool is still running")
             self._drive(lambda: not self._jobs, None)
-            self._release_idle()
+            if self._state == _CLOSE:
+                self._terminate_locked()  # nothing runs: just frees the executors
+                self._state = _CLOSE
 
     def __enter__(self):
         with self._lock:
@@ -850,7 +875,8 @@ class Pool:
                     break
                 self._wait(0.05)
         finally:
-            for ex in list(self._executors):
+            # The pool's first executor (apply) last: see __init__.
+            for ex in reversed(self._executors):
                 ex.free()
             self._executors.clear()
             self._apply_exe = None
@@ -862,13 +888,6 @@ class Pool:
                 job.outstanding = 0
                 job.terminate()
             self._jobs = []
-
-    def _release_idle(self):
-        if self._apply_exe is not None and self._apply_exe.outstanding == 0:
-            ex = self._apply_exe
-            self._apply_exe = None
-            self._executors.remove(ex)
-            ex.free()
 
     def _executor_for(self, job):
         if job.exe is not None:
@@ -1029,10 +1048,6 @@ class Pool:
                         moved = True
                         break
                     err.raise_("corral: the event loop failed", rc)
-            for ex in list(self._executors):
-                if ex is self._apply_exe and ex.outstanding == 0 and not any(
-                        j.kind == "apply" and j.wants_more() for j in self._jobs):
-                    self._release_idle()
             if not moved:
                 return progress
             progress = True
@@ -1071,7 +1086,7 @@ class Pool:
                     self._step(submit=self._state != _TERMINATE)
                     if pred():
                         return True
-                    if not self._executors:
+                    if not any(ex.outstanding for ex in self._executors):
                         if not any(j.wants_more() for j in self._jobs):
                             # Nothing runs and nothing can start: pred() can
                             # never become true (a bug, or a terminated pool).
