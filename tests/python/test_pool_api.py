@@ -95,6 +95,26 @@ class PoolApiTest(unittest.TestCase):
         self.assertLess(len(consumed), 100)
         self.assertEqual(sum(1 for _ in it), 99)
 
+    def test_abandoned_imap_starts_no_more_tasks(self):
+        consumed = []
+
+        def endless():
+            i = 0
+            while True:
+                consumed.append(i)
+                yield i
+                i += 1
+        for v in self.pool.imap(square, endless()):
+            if v >= 4:
+                break
+        n = len(consumed)
+        import gc
+        gc.collect()
+        self.assertEqual(self.pool.map(square, [7]), [49])  # drives the pool
+        self.assertLessEqual(len(consumed), n + 1)
+        self.pool.close()
+        self.pool.join()  # terminates: the endless job is stopped
+
     def test_apply_and_apply_async(self):
         self.assertEqual(self.pool.apply(divmod, (17, 5)), (3, 2))
         self.assertEqual(self.pool.apply(dict, (), {"a": 1}), {"a": 1})

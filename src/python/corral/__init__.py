@@ -137,7 +137,8 @@ Differences from multiprocessing.Pool
 - chunksize is accepted and ignored: every item is its own task. The per-task
   fork costs about 1-2 ms; for very cheap functions, batch items yourself.
 - imap/imap_unordered consume their input lazily (multiprocessing reads all
-  of it in a thread); map/starmap turn a non-sequence into a list, as
+  of it in a thread), and an iterator that is dropped before its end starts
+  no more tasks; map/starmap turn a non-sequence into a list, as
   multiprocessing does.
 - Forking while other threads run may deadlock the child (a lock held by a
   thread that does not exist in the child): corral warns with

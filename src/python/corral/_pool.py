@@ -525,6 +525,13 @@ class IMapIterator:
     def __next__(self):
         return self.next()
 
+    def __del__(self):
+        # Abandoned (e.g. a `break` out of the loop): start no more of its
+        # tasks; the running ones finish and are collected by later calls.
+        job = getattr(self, "_job", None)
+        if job is not None and not job.finished:
+            job.stopped = True
+
     def next(self, timeout=None):
         if self._done:
             raise StopIteration
@@ -622,6 +629,12 @@ def _pure_v2_own_cgroup():
     if len(lines) != 1 or not lines[0].startswith("0::"):
         return None
     path = lines[0][3:]
+    # Another pool of this process already moved us into its batch's
+    # supervisor: the home is where that batch lives.
+    parts = path.rstrip("/").split("/")
+    if len(parts) >= 3 and parts[-1] == "supervisor" and \
+            parts[-2].startswith(f"corral-{os.getpid()}-"):
+        path = "/".join(parts[:-2]) or "/"
     return path if path not in ("", "/") else None
 
 
