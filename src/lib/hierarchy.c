@@ -344,15 +344,33 @@ int corral__proc_starttime(pid_t pid, unsigned long long *out)
 	return 0;
 }
 
-/* Is "corral-<pid>-<start>-<nonce>" owned by a process that is gone? */
-static bool batch_is_stale(const char *name)
+/* The low 32 bits of our pid namespace's inode: a batch name carries them, so
+ * that a sweeper never judges a batch whose owner lives in another pid
+ * namespace (where its pid means nothing to us) -- a shared pids hierarchy
+ * root is common on v1 hosts. */
+static uint32_t pidns_tag(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) == 0 ? (uint32_t)st.st_ino : 0;
+}
+
+/* Is "corral-<pid>-<start>-<pidns><nonce>" (16 hex digits at the end) owned
+ * by a process of our pid namespace that is gone? */
+static bool batch_is_stale(const char *name, uint32_t ns)
 {
 	unsigned long long start, now;
 	int pid, used = 0;
+	char tag[9];
 
-	if (sscanf(name, "corral-%d-%llu-%*x%n", &pid, &start, &used) < 2 || used == 0 ||
-	    name[used] != '\0')
+	if (sscanf(name, "corral-%d-%llu-%n", &pid, &start, &used) < 2 || used == 0)
 		return false;
+	const char *hex = name + used;
+	if (strlen(hex) != 16 || strspn(hex, "0123456789abcdef") != 16)
+		return false; /* not a name we make */
+	snprintf(tag, sizeof(tag), "%08x", ns);
+	if (memcmp(hex, tag, 8) != 0)
+		return false; /* another pid namespace's: not ours to judge */
 	if (corral__proc_starttime(pid, &now) < 0)
 		return true; /* no such process */
 	return now != start;
@@ -361,6 +379,7 @@ static bool batch_is_stale(const char *name)
 static void sweep_stale(const char *dir, bool v2)
 {
 	cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	uint32_t ns = pidns_tag();
 	char buf[4096];
 
 	if (fd < 0)
@@ -376,7 +395,7 @@ static void sweep_stale(const char *dir, bool v2)
 				struct corral__dirent64 *d = (void *)(buf + off);
 				if (d->d_type == DT_DIR && !strncmp(d->d_name, "corral-", 7) &&
 				    strlen(d->d_name) < sizeof(names[0]) &&
-				    batch_is_stale(d->d_name))
+				    batch_is_stale(d->d_name, ns))
 					snprintf(names[n++], sizeof(names[0]), "%s", d->d_name);
 				off += d->d_reclen;
 			}
@@ -585,7 +604,8 @@ int corral__batch_create(const struct corral__hier *h, const corral_options_t *o
 		    h->base_dir);
 	corral__proc_starttime(getpid(), &start);
 	random_nonce(&nonce);
-	snprintf(b->name, sizeof(b->name), "corral-%d-%llu-%08x", (int)getpid(), start, nonce);
+	snprintf(b->name, sizeof(b->name), "corral-%d-%llu-%08x%08x", (int)getpid(), start,
+	         pidns_tag(), nonce);
 	if ((size_t)snprintf(b->dir, sizeof(b->dir), "%s/%s", h->base_dir, b->name) >=
 	    sizeof(b->dir))
 		return corral__err(err, ENAMETOOLONG, "batch cgroup path under %s", h->base_dir);

@@ -202,15 +202,22 @@ static void stale_batches_swept(void **state)
 	corral_executor_t *ex;
 	corral_error_t err;
 	int pid = unused_pid();
+	struct stat nsst;
+	unsigned ns = stat("/proc/self/ns/pid", &nsst) == 0 ? (unsigned)nsst.st_ino : 0;
+	char other_ns[96];
 
 	tl_pids_base(p, pids_base, sizeof(pids_base));
 	/* Owner gone. */
-	snprintf(dead, sizeof(dead), "corral-%d-12345-deadbeef", pid);
+	snprintf(dead, sizeof(dead), "corral-%d-12345-%08xdeadbeef", pid, ns);
 	/* Owner's pid reused by another process (pid 1, other start time). */
-	snprintf(reused, sizeof(reused), "corral-1-%llu-0badf00d", starttime(1) + 4242);
+	snprintf(reused, sizeof(reused), "corral-1-%llu-%08x0badf00d", starttime(1) + 4242, ns);
 	/* Owner alive: this process. */
-	snprintf(live, sizeof(live), "corral-%d-%llu-0000abcd", (int)getpid(),
-	         starttime((int)getpid()));
+	snprintf(live, sizeof(live), "corral-%d-%llu-%08x0000abcd", (int)getpid(),
+	         starttime((int)getpid()), ns);
+	/* Owner in another pid namespace: never ours to judge, even if its pid
+	 * means nothing here. */
+	snprintf(other_ns, sizeof(other_ns), "corral-%d-12345-%08xdeadbeef", pid, ns ^ 0x5a5a5a5a);
+	tl_mkdir_p(p->dir, other_ns);
 	snprintf(sub, sizeof(sub), "%s/t1-a1", dead);
 	tl_mkdir_p(p->dir, sub);
 	tl_mkdir_p(p->dir, reused);
@@ -227,6 +234,7 @@ static void stale_batches_swept(void **state)
 	assert_false(dir_exists(p->dir, dead));
 	assert_false(dir_exists(p->dir, reused));
 	assert_true(dir_exists(p->dir, live));
+	assert_true(dir_exists(p->dir, other_ns));
 	if (pids_base[0])
 		assert_false(dir_exists(pids_base, dead));
 	corral_executor_free(ex);
@@ -234,6 +242,8 @@ static void stale_batches_swept(void **state)
 	assert_true(dir_exists(p->dir, live));
 	char path[PATH_MAX + 128];
 	snprintf(path, sizeof(path), "%s/%s", p->dir, live);
+	assert_int_equal(rmdir(path), 0);
+	snprintf(path, sizeof(path), "%s/%s", p->dir, other_ns);
 	assert_int_equal(rmdir(path), 0);
 }
 
