@@ -349,6 +349,19 @@ CORRAL_API int corral_run(corral_executor_t *ex, corral_result_cb cb, void *ctx,
 CORRAL_API int corral_map(const corral_options_t *o, corral_fn_t fn, void *const *args, size_t n,
                           corral_result_t *results, corral_summary_t *summary, corral_error_t *err);
 
+/* Where the executor's own time went, summed over attempts (nanoseconds of
+ * CLOCK_MONOTONIC spent in corral, not in the tasks). For benchmarks. */
+typedef struct corral_profile {
+	uint64_t attempts;
+	uint64_t cgroup_create_ns; /* mkdir + limits of task cgroups */
+	uint64_t spawn_ns;         /* pipes + clone3/fork until the parent returns */
+	uint64_t reap_ns;          /* waitid + the spawn error pipe */
+	uint64_t counters_ns;      /* reading the task cgroup's counters */
+	uint64_t drain_ns;         /* populated checks, kills of leftovers, last reads */
+	uint64_t cleanup_ns;       /* rmdir of task cgroups, building the result */
+} corral_profile_t;
+CORRAL_API void corral_get_profile(const corral_executor_t *ex, corral_profile_t *p);
+
 /* Send sig to the main process of the running task seq (e.g. to forward a
  * SIGTERM in `corral exec`). Returns 0, -ESRCH if it does not run. */
 CORRAL_API int corral_signal(corral_executor_t *ex, uint64_t seq, int sig);

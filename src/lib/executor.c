@@ -149,6 +149,7 @@ struct corral_executor {
 	/* Counters. */
 	uint64_t next_seq;
 	uint64_t finals_queued, finals_delivered, attempts;
+	corral_profile_t prof;
 	bool closed;
 	struct corral__halt halt;
 	corral_summary_t sum;
@@ -679,6 +680,7 @@ static void bury(corral_executor_t *ex)
 static void try_finish(corral_executor_t *ex, struct attempt *a)
 {
 	uint64_t now = corral__now_ns();
+	uint64_t t0 = now;
 	bool pipes_open = false;
 	int populated = 0;
 
@@ -704,9 +706,13 @@ static void try_finish(corral_executor_t *ex, struct attempt *a)
 	if ((!pipes_open && !populated) || now >= a->give_up_ns) {
 		if (pipes_open || populated)
 			a->cleanup_incomplete = true;
+		uint64_t t1 = corral__now_ns();
+		ex->prof.drain_ns += t1 - t0;
 		finish_attempt(ex, a);
+		ex->prof.cleanup_ns += corral__now_ns() - t1;
 		return;
 	}
+	ex->prof.drain_ns += corral__now_ns() - t0;
 	/* Re-check with backoff: 1, 2, 4 ... 64 ms (pipes and cgroup.events
 	 * wake us earlier). */
 	a->recheck_ms = a->recheck_ms ? (a->recheck_ms < 64 ? a->recheck_ms * 2 : 64) : 1;
@@ -718,6 +724,7 @@ static void reap_attempt(corral_executor_t *ex, struct attempt *a)
 	siginfo_t si;
 	struct corral__child_report rep;
 	ssize_t n;
+	uint64_t t0 = corral__now_ns();
 
 	memset(&si, 0, sizeof(si));
 	if (corral__waitid((idtype_t)P_PIDFD, (id_t)a->pidfd, &si, WEXITED | WNOHANG | __WALL,
@@ -755,9 +762,12 @@ static void reap_attempt(corral_executor_t *ex, struct attempt *a)
 		a->spawn_step = rep.step;
 		a->spawn_errno = rep.err;
 	}
+	uint64_t t1 = corral__now_ns();
+	ex->prof.reap_ns += t1 - t0;
 	/* The counters, before anything else of the task is killed. */
 	if (ex->ops)
 		ex->ops->read(&ex->batch, &a->cg, &a->ctr);
+	ex->prof.counters_ns += corral__now_ns() - t1;
 	a->draining = true;
 	a->give_up_ns = a->end_ns + ms_to_ns(5000);
 	try_finish(ex, a);
@@ -869,7 +879,9 @@ static void start_attempt(corral_executor_t *ex, struct task *t)
 		snprintf(a->cg.name, sizeof(a->cg.name), "t%llu-a%u", (unsigned long long)t->seq,
 		         a->no);
 		bool into = ex->batch.clone_into_cgroup && !ex->scache.no_into_cgroup && !t->fn;
+		uint64_t t0 = corral__now_ns();
 		rc = ex->ops->create(&ex->batch, &a->cg, &l, !into, &err);
+		ex->prof.cgroup_create_ns += corral__now_ns() - t0;
 		if (rc < 0) {
 			spawn_failed(ex, a, STEP_CGROUP, -rc);
 			return;
@@ -914,8 +926,10 @@ static void start_attempt(corral_executor_t *ex, struct task *t)
 	if (req.use_fork && ex->ops && ex->batch.mode == CORRAL_CG_V2)
 		need_procs_cb(a), p->procs_fd = a->cg.procs_fd;
 
+	uint64_t t_spawn = corral__now_ns();
 	rc = corral__spawn(&req, &ex->scache, need_procs_cb, a, &a->pid, &a->pidfd, &a->err_rfd,
 	                   &err);
+	ex->prof.spawn_ns += corral__now_ns() - t_spawn;
 	for (int j = 0; j < CAP_N; j++)
 		corral__close(child_w[j]);
 	if (rc < 0) {
@@ -1350,6 +1364,12 @@ uint64_t corral_pending(const corral_executor_t *ex)
 unsigned corral_running(const corral_executor_t *ex)
 {
 	return ex->running;
+}
+
+void corral_get_profile(const corral_executor_t *ex, corral_profile_t *p)
+{
+	*p = ex->prof;
+	p->attempts = ex->attempts;
 }
 
 int corral_signal(corral_executor_t *ex, uint64_t seq, int sig)

@@ -157,6 +157,29 @@ static void unescape_field(char *dst, size_t size, const char *src, size_t len)
 	dst[o] = '\0';
 }
 
+/* Split a mountinfo line into its fields. The kernel separates them with
+ * exactly one space and escapes spaces inside a field (\040), so two spaces
+ * are an empty field: a mount with an empty source reads "- cgroup2  rw"
+ * (mount -t cgroup2 "" DIR), and its super options are the field after it. */
+static int split_fields(const char *line, size_t llen, const char **f, size_t *fl, int max)
+{
+	size_t i = 0;
+	int nf = 0;
+
+	while (nf < max) {
+		size_t start = i;
+		while (i < llen && line[i] != ' ')
+			i++;
+		f[nf] = line + start;
+		fl[nf] = i - start;
+		nf++;
+		if (i >= llen)
+			break;
+		i++; /* the separator */
+	}
+	return nf;
+}
+
 int corral__parse_mountinfo(const char *text, struct corral__mounts *out)
 {
 	const char *line = text;
@@ -167,21 +190,7 @@ int corral__parse_mountinfo(const char *text, struct corral__mounts *out)
 		size_t llen = nl ? (size_t)(nl - line) : strlen(line);
 		const char *f[64];
 		size_t fl[64];
-		int nf = 0;
-		const char *p = line, *end = line + llen;
-
-		while (p < end && nf < 64) {
-			while (p < end && *p == ' ')
-				p++;
-			if (p >= end)
-				break;
-			const char *s = p;
-			while (p < end && *p != ' ')
-				p++;
-			f[nf] = s;
-			fl[nf] = (size_t)(p - s);
-			nf++;
-		}
+		int nf = split_fields(line, llen, f, fl, (int)ARRAY_SIZE(f));
 		line = nl ? nl + 1 : NULL;
 
 		/* Find the " - " separator; it follows the optional fields. */
@@ -192,7 +201,7 @@ int corral__parse_mountinfo(const char *text, struct corral__mounts *out)
 				break;
 			}
 		}
-		if (nf < 7 || sep < 0 || sep + 3 > nf)
+		if (nf < 7 || sep < 0 || sep + 1 >= nf)
 			continue; /* malformed line: ignore it, as the kernel never writes one */
 
 		const char *fstype = f[sep + 1];
@@ -209,7 +218,11 @@ int corral__parse_mountinfo(const char *text, struct corral__mounts *out)
 		unescape_field(m.root, sizeof(m.root), f[3], fl[3]);
 		unescape_field(m.mount_point, sizeof(m.mount_point), f[4], fl[4]);
 		copy_field(opts, sizeof(opts), f[5], fl[5]);
-		copy_field(sopts, sizeof(sopts), f[sep + 3], fl[sep + 3]);
+		/* Source and super options may be missing from a malformed line. */
+		if (sep + 3 < nf)
+			copy_field(sopts, sizeof(sopts), f[sep + 3], fl[sep + 3]);
+		else
+			sopts[0] = '\0';
 		m.v2 = v2;
 		m.read_only = corral__list_has(opts, "ro");
 		m.nsdelegate = corral__list_has(sopts, "nsdelegate");
@@ -244,21 +257,7 @@ int corral__parse_cgroup_mount_points(const char *text, char (*out)[4096], int m
 		size_t llen = nl ? (size_t)(nl - line) : strlen(line);
 		const char *f[64];
 		size_t fl[64];
-		int nf = 0;
-		const char *p = line, *end = line + llen;
-
-		while (p < end && nf < 64) {
-			while (p < end && *p == ' ')
-				p++;
-			if (p >= end)
-				break;
-			const char *s = p;
-			while (p < end && *p != ' ')
-				p++;
-			f[nf] = s;
-			fl[nf] = (size_t)(p - s);
-			nf++;
-		}
+		int nf = split_fields(line, llen, f, fl, (int)ARRAY_SIZE(f));
 		line = nl ? nl + 1 : NULL;
 		int sep = -1;
 		for (int i = 6; i < nf; i++)

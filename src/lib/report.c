@@ -54,8 +54,24 @@ static void printf_(struct buf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
-	if (n > 0)
-		put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(tmp)) {
+		put(b, tmp, (size_t)n);
+		return;
+	}
+	/* Longer than tmp (a huge double in %.6f has 300+ digits): truncating
+	 * would write a different number, so format it again at full length. */
+	char *big = malloc((size_t)n + 1);
+	if (!big) {
+		b->oom = true;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	put(b, big, (size_t)n);
+	free(big);
 }
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */

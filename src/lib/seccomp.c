@@ -206,7 +206,10 @@ int corral__sc_parse(const char *text, struct corral__sc_profile *p, corral_erro
 				if (nw == 3) {
 					char *end;
 					long v = strtol(w[2], &end, 10);
-					bool ok = *end == '\0' && v > 0 && v < 4096;
+					/* The kernel caps errno at 4095 (MAX_ERRNO), but
+					 * libseccomp 2.5 rejects ERRNO(4095) in seccomp_init()
+					 * and seccomp_rule_add(): 4094 is the largest. */
+					bool ok = *end == '\0' && v > 0 && v < 4095;
 					for (size_t i = 0; !ok && i < ARRAY_SIZE(errnos); i++)
 						if (!strcmp(errnos[i].name, w[2])) {
 							v = errnos[i].value;
@@ -216,7 +219,7 @@ int corral__sc_parse(const char *text, struct corral__sc_profile *p, corral_erro
 						rc = corral__err(err, EINVAL,
 						                 "line %d: unknown errno `%s` (use "
 						                 "EPERM, EACCES, ENOSYS, EINVAL, "
-						                 "ENOTSUP or a number 1-4095)",
+						                 "ENOTSUP or a number 1-4094)",
 						                 lineno, w[2]);
 						goto fail;
 					}

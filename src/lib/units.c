@@ -170,7 +170,9 @@ int corral_parse_duration(const char *s, uint64_t *out_ns)
 		rc = scale(v, frac, div, mult, &part);
 		if (rc < 0)
 			return rc;
-		if (total > UINT64_MAX - 1 - part)
+		/* A finite sum must stay below CORRAL_UNLIMITED ("no timeout"); test
+		 * part first, UINT64_MAX - 1 - part would wrap for part == UINT64_MAX. */
+		if (part >= CORRAL_UNLIMITED || total > CORRAL_UNLIMITED - 1 - part)
 			return -ERANGE;
 		total += part;
 		parts++;
