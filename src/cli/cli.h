@@ -62,9 +62,13 @@ struct input;
 /* Open the input sources of c; exits 125 when a file cannot be read. */
 struct input *input_open(const struct cli *c);
 /* Next input item: 1 with *line and *len (valid until the next call), 0 at the
- * end, -errno on a read error. Items may contain any byte but the separator
- * (and, from ::: arguments, any byte but NUL). */
+ * end, -EAGAIN when the next item has not arrived yet (wait for input_fd() to
+ * become readable; input_next() never blocks), -errno on a read error. Items
+ * may contain any byte but the separator (and, from ::: arguments, any byte
+ * but NUL). */
 int input_next(struct input *in, char **line, size_t *len);
+/* The fd to poll for POLLIN after -EAGAIN (-1 for ::: input). */
+int input_fd(const struct input *in);
 const char *input_name(const struct input *in);
 void input_close(struct input *in);
 
@@ -76,8 +80,10 @@ char **build_argv(const struct cli *c, const char *line, uint64_t seq);
 /* output.c */
 struct output;
 struct output *output_open(struct cli *c);
-/* A final or non-final result arrived; argv is the task's command. Returns
- * false when corral's own stdout is gone (EPIPE): the caller aborts. */
+/* A final or non-final result arrived; argv is the task's command (for
+ * `run` a build_argv() block, freed with the final result; for `exec` the
+ * command line, only recorded). Returns false when corral's own stdout is
+ * gone (EPIPE): the caller aborts. */
 bool output_result(struct output *out, corral_result_t *r, char **argv);
 /* How many tasks are buffered waiting for their turn (-k). */
 uint64_t output_buffered(const struct output *out);

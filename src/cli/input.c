@@ -1,25 +1,40 @@
 /* input.c - input items, streamed: the words after :::, the -a files one
- * after the other, or stdin. Nothing is read ahead beyond one item, so a
- * 10-million-line input costs the memory of one line.
+ * after the other, or stdin.
  *
  * Items are separated by '\n' (or NUL with -0); the separator is removed,
  * every other byte is kept (a '\r' too). A NUL inside a '\n'-separated item
  * cannot be passed in argv and is reported by the caller.
+ *
+ * Reading never blocks: input_next() reads only when poll() says the source
+ * is readable and otherwise returns -EAGAIN, and run.c waits for
+ * input_fd() in the same poll() as for the tasks and for signals. So a task
+ * starts as soon as its line arrives, and tasks that run while a slow
+ * producer (`tail -f`, a pipeline) has not written the next line are still
+ * watched: timeouts fire, output is drained, Ctrl-C works. The buffer holds
+ * at most one read ahead plus the longest item, whatever the input's size.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
+#define READ_CHUNK 65536
+
 struct input {
 	const struct cli *c;
-	int next_arg;  /* ::: words */
-	int next_file; /* -a files */
-	FILE *f;
+	int next_arg;      /* ::: words */
+	int next_file;     /* -a files */
+	int fd;            /* current source, -1 between sources */
+	bool own_fd;       /* close it at its end (not stdin) */
+	bool eof;          /* the current source hit EOF; items may remain */
 	const char *fname; /* current source, for messages */
-	char *line;
-	size_t cap;
+	char *buf;
+	size_t cap, start, end; /* unconsumed bytes: buf[start..end) */
 	bool use_args;
 	bool stdin_done;
 };
@@ -31,6 +46,7 @@ struct input *input_open(const struct cli *c)
 	if (!in)
 		die("out of memory");
 	in->c = c;
+	in->fd = -1;
 	if (c->n_args) {
 		in->use_args = true;
 		in->fname = ":::";
@@ -39,41 +55,106 @@ struct input *input_open(const struct cli *c)
 	/* Open every -a file now: an unreadable one is an error before any
 	 * task starts (they are then read one after the other). */
 	for (int i = 0; i < c->n_arg_files; i++) {
-		FILE *f = strcmp(c->arg_files[i], "-") ? fopen(c->arg_files[i], "re") : stdin;
-		if (!f)
-			die("cannot read input file '%s': %s", c->arg_files[i], strerror(errno));
-		if (f != stdin)
-			fclose(f);
+		const char *name = c->arg_files[i];
+		int fd = strcmp(name, "-") ? open(name, O_RDONLY | O_CLOEXEC) : 0;
+		struct stat st;
+		if (fd < 0)
+			die("cannot read input file '%s': %s", name, strerror(errno));
+		/* A directory opens; reading it would fail only later, after
+		 * the tasks of the files before it ran. */
+		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+			die("cannot read input file '%s': %s", name, strerror(EISDIR));
+		if (fd != 0)
+			close(fd);
 	}
 	return in;
+}
+
+static void close_source(struct input *in)
+{
+	if (in->fd >= 0 && in->own_fd)
+		close(in->fd);
+	in->fd = -1;
+	in->own_fd = false;
+	in->eof = false;
+	in->start = in->end = 0;
 }
 
 static bool next_source(struct input *in)
 {
 	const struct cli *c = in->c;
 
-	if (in->f && in->f != stdin)
-		fclose(in->f);
-	in->f = NULL;
+	close_source(in);
 	if (c->n_arg_files) {
 		if (in->next_file >= c->n_arg_files)
 			return false;
 		in->fname = c->arg_files[in->next_file++];
-		in->f = strcmp(in->fname, "-") ? fopen(in->fname, "re") : stdin;
-		if (!in->f)
-			die("cannot read input file '%s': %s", in->fname, strerror(errno));
+		if (strcmp(in->fname, "-")) {
+			in->fd = open(in->fname, O_RDONLY | O_CLOEXEC);
+			if (in->fd < 0)
+				die("cannot read input file '%s': %s", in->fname, strerror(errno));
+			in->own_fd = true;
+		} else {
+			in->fd = 0;
+		}
 		return true;
 	}
 	if (in->stdin_done)
 		return false;
 	in->stdin_done = true;
 	in->fname = "stdin";
-	in->f = stdin;
+	in->fd = 0;
 	return true;
+}
+
+/* One read() of the current source, only if it would not block. Returns 1
+ * when bytes or EOF arrived, -EAGAIN when nothing is there yet, -errno. */
+static int fill(struct input *in)
+{
+	struct pollfd pfd = {.fd = in->fd, .events = POLLIN};
+
+	if (in->start > 0) {
+		memmove(in->buf, in->buf + in->start, in->end - in->start);
+		in->end -= in->start;
+		in->start = 0;
+	}
+	if (in->cap - in->end < READ_CHUNK + 1) {
+		size_t ncap = in->cap ? in->cap : READ_CHUNK * 2;
+		while (ncap - in->end < READ_CHUNK + 1)
+			ncap *= 2;
+		char *nb = realloc(in->buf, ncap);
+		if (!nb)
+			die("out of memory");
+		in->buf = nb;
+		in->cap = ncap;
+	}
+	for (;;) {
+		int n = poll(&pfd, 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EAGAIN;
+		break;
+	}
+	for (;;) {
+		ssize_t n = read(in->fd, in->buf + in->end, in->cap - in->end - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		if (n == 0)
+			in->eof = true;
+		in->end += (size_t)n;
+		return 1;
+	}
 }
 
 int input_next(struct input *in, char **line, size_t *len)
 {
+	const char sep = in->c->null_sep ? '\0' : '\n';
+
 	if (in->use_args) {
 		if (in->next_arg >= in->c->n_args)
 			return 0;
@@ -82,42 +163,45 @@ int input_next(struct input *in, char **line, size_t *len)
 		return 1;
 	}
 	for (;;) {
-		if (!in->f && !next_source(in))
+		if (in->fd < 0 && !next_source(in))
 			return 0;
-		errno = 0;
-		ssize_t n = getdelim(&in->line, &in->cap, in->c->null_sep ? '\0' : '\n', in->f);
-		if (n < 0) {
-			if (ferror(in->f)) {
-				int e = errno ? errno : EIO;
-				clearerr(in->f);
-				return -e;
-			}
-			if (in->f != stdin)
-				fclose(in->f);
-			in->f = NULL;
+		char *b = in->buf + in->start;
+		size_t avail = in->end - in->start;
+		char *p = avail ? memchr(b, sep, avail) : NULL;
+		if (p || (in->eof && avail)) {
+			size_t n = p ? (size_t)(p - b) : avail;
+			b[n] = '\0'; /* the separator, or the spare byte after end */
+			in->start += p ? n + 1 : n;
+			*line = b;
+			*len = n;
+			return 1;
+		}
+		if (in->eof) {
+			close_source(in);
 			continue;
 		}
-		if (n > 0 && in->line[n - 1] == (in->c->null_sep ? '\0' : '\n'))
-			n--;
-		in->line[n] = '\0';
-		*line = in->line;
-		*len = (size_t)n;
-		return 1;
+		int rc = fill(in);
+		if (rc < 0)
+			return rc;
 	}
+}
+
+int input_fd(const struct input *in)
+{
+	return in && !in->use_args ? in->fd : -1;
 }
 
 const char *input_name(const struct input *in)
 {
-	return in->fname ? in->fname : "stdin";
+	return in && in->fname ? in->fname : "stdin";
 }
 
 void input_close(struct input *in)
 {
 	if (!in)
 		return;
-	if (in->f && in->f != stdin)
-		fclose(in->f);
-	free(in->line);
+	close_source(in);
+	free(in->buf);
 	free(in);
 }
 

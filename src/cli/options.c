@@ -11,6 +11,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -43,6 +45,7 @@ enum {
 	OPT_NO_CGROUPS,
 	OPT_TMPDIR,
 	OPT_HELP,
+	OPT_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -81,6 +84,7 @@ static const struct option longopts[] = {
     {"null", no_argument, NULL, '0'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -218,6 +222,56 @@ static double parse_float(const char *name, const char *v, double min)
 	return d;
 }
 
+/* getopt_long failed (opterr = 0): say which option, in one line. */
+__attribute__((noreturn)) static void bad_option(enum cli_mode mode, int opt, int argc, char **argv)
+{
+	const char *sub = mode == MODE_RUN ? "run" : "exec";
+	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+	char shortopt[3] = {'-', (char)optopt, '\0'};
+	int len;
+
+	if (strncmp(arg, "--", 2) == 0) {
+		/* A long option: name it without any =VALUE. */
+		int matches = 0;
+		bool exact = false;
+		len = (int)strcspn(arg, "=");
+		for (const struct option *o = longopts; o->name; o++) {
+			if (strncmp(o->name, arg + 2, (size_t)len - 2) == 0) {
+				matches++;
+				exact = exact || strlen(o->name) == (size_t)len - 2;
+			}
+		}
+		if (opt == ':')
+			die("option '%.*s' needs a value (see 'corral %s --help')", len, arg, sub);
+		if (matches > 1 && !exact)
+			die("ambiguous option '%.*s' (see 'corral %s --help')", len, arg, sub);
+		if (matches && arg[len] == '=')
+			die("option '%.*s' takes no value, got '%s' (see 'corral %s --help')", len,
+			    arg, arg + len + 1, sub);
+		die("unknown option '%.*s' (see 'corral %s --help')", len, arg, sub);
+	}
+	/* A short option, maybe inside a cluster (-kZ): optopt names it. */
+	if (opt == ':')
+		die("option '%s' needs a value (see 'corral %s --help')", shortopt, sub);
+	die("unknown option '%s' (see 'corral %s --help')", shortopt, sub);
+}
+
+/* --tmpdir must be a directory we can create files in: checked now, not
+ * when the first large output has to spill. */
+static void check_tmpdir(const char *dir)
+{
+	struct stat st;
+
+	if (!*dir)
+		die("invalid --tmpdir value '': expected a directory");
+	if (stat(dir, &st) < 0)
+		die("invalid --tmpdir value '%s': %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		die("invalid --tmpdir value '%s': not a directory", dir);
+	if (access(dir, W_OK | X_OK) < 0)
+		die("invalid --tmpdir value '%s': %s", dir, strerror(errno));
+}
+
 void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 {
 	int opt;
@@ -232,7 +286,8 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 	if (!c->arg_files)
 		die("out of memory");
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+j:m:t:ka:0q", longopts, NULL)) != -1) {
+	opterr = 0; /* our own one-line messages (bad_option) */
+	while ((opt = getopt_long(argc, argv, "+:j:m:t:ka:0q", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
 			c->o.jobs = (unsigned)parse_count("--jobs", optarg, 1, 100000);
@@ -346,6 +401,7 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 			c->o.no_cgroups = true;
 			break;
 		case OPT_TMPDIR:
+			check_tmpdir(optarg);
 			c->o.tmpdir = optarg;
 			break;
 		case 'a':
@@ -363,10 +419,12 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 		case OPT_HELP:
 			cli_usage(mode, stdout);
 			exit(0);
+		case OPT_VERSION:
+			printf("corral %s (libcorral %s)\n", CORRAL_VERSION_STRING,
+			       corral_version());
+			exit(0);
 		default:
-			fprintf(stderr, "Try 'corral %s --help'.\n",
-			        mode == MODE_RUN ? "run" : "exec");
-			exit(EXIT_CORRAL_ERROR);
+			bad_option(mode, opt, argc, argv);
 		}
 	}
 	if (!c->sandbox) {
@@ -381,8 +439,12 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 		die("--memory needs cgroups: drop --no-cgroups");
 	if (c->o.memory_budget != CORRAL_UNLIMITED && !c->memory_given)
 		die("--memory-budget needs a memory limit per task: add -m SIZE");
-	if (c->o.memory_budget != CORRAL_UNLIMITED && c->o.memory_max > c->o.memory_budget)
-		die("--memory %s exceeds --memory-budget: no task could ever start", "limit");
+	if (c->o.memory_budget != CORRAL_UNLIMITED && c->o.memory_max > c->o.memory_budget) {
+		char m[32], b[32];
+		die("--memory %s exceeds --memory-budget %s: no task could ever start",
+		    corral_format_size(c->o.memory_max, m, sizeof(m)),
+		    corral_format_size(c->o.memory_budget, b, sizeof(b)));
+	}
 	if (c->ungroup && c->keep_order)
 		die("--ungroup and --keep-order contradict each other: choose one");
 

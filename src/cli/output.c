@@ -181,6 +181,8 @@ static void hold(struct output *out, corral_result_t *r, char **argv)
 bool output_result(struct output *out, corral_result_t *r, char **argv)
 {
 	struct cli *c = out->c;
+	/* `corral exec`'s command is main()'s argv: recorded, never freed. */
+	char **owned = c->mode == MODE_EXEC ? NULL : argv;
 
 	if (c->report_fd >= 0 &&
 	    corral_report_result(c->report_fd, r, (const char *const *)argv) < 0)
@@ -196,11 +198,11 @@ bool output_result(struct output *out, corral_result_t *r, char **argv)
 	if (out->results_fd >= 0 && r->outcome != CORRAL_CANCELLED)
 		save_results(out, r, argv);
 	if (c->keep_order) {
-		hold(out, r, argv);
+		hold(out, r, owned);
 		emit_ready(out);
 	} else {
 		emit(out, r);
-		release(r, argv);
+		release(r, owned);
 	}
 	return !out->stdout_gone;
 }

@@ -66,8 +66,11 @@ static void check_command(const struct cli *c)
 		    strchr(a0, '/') ? "" : " in PATH (give a path, or fix PATH)");
 	if (rc == -EACCES)
 		die("command '%s' is not executable (check its permissions)", a0);
-	if (strchr(a0, '/') && access(a0, X_OK) < 0)
+	if (strchr(a0, '/') && access(a0, X_OK) < 0) {
+		if (errno == EACCES)
+			die("command '%s' is not executable (check its permissions)", a0);
 		die("command '%s': %s", a0, strerror(errno));
+	}
 }
 
 static corral_executor_t *make_executor(struct cli *c)
@@ -95,6 +98,10 @@ static corral_executor_t *make_executor(struct cli *c)
 			return ex;
 		}
 	}
+	/* Name the --cgroup-parent when the library's message does not. */
+	if (c->o.cgroup_parent && !strstr(err.msg, c->o.cgroup_parent))
+		die("cannot set up the batch under --cgroup-parent '%s': %s", c->o.cgroup_parent,
+		    err.msg);
 	die("cannot set up the batch: %s", err.msg);
 }
 
@@ -128,6 +135,7 @@ int cli_run(struct cli *c)
 	char *pending = NULL; /* an input item read but not yet submitted */
 	size_t pending_len = 0;
 	bool input_done = false, stop = false, input_error = false, exec_forwarded = false;
+	bool input_wait = false; /* the next item has not arrived: poll input_fd() */
 	uint64_t in_flight = 0, done = 0, failed = 0, window;
 	int sigfd, got_signal = 0, rc;
 
@@ -137,7 +145,18 @@ int cli_run(struct cli *c)
 		char *line;
 		size_t len;
 		in = input_open(c);
-		rc = input_next(in, &line, &len);
+		/* The first item decides whether there is anything to run: wait
+		 * for it (a signal meanwhile ends corral; nothing started yet). */
+		while ((rc = input_next(in, &line, &len)) == -EAGAIN) {
+			struct pollfd pfd[2] = {{.fd = input_fd(in), .events = POLLIN},
+			                        {.fd = sigfd, .events = POLLIN}};
+			struct signalfd_siginfo si;
+			if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+				die("poll: %s", strerror(errno));
+			if ((pfd[1].revents & POLLIN) &&
+			    read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				exit(128 + (int)si.ssi_signo);
+		}
 		if (rc < 0)
 			die("cannot read input from %s: %s", input_name(in), strerror(-rc));
 		if (rc == 0)
@@ -184,6 +203,10 @@ int cli_run(struct cli *c)
 				len = pending_len;
 			} else {
 				rc = input_next(in, &line, &len);
+				if (rc == -EAGAIN) {
+					input_wait = true;
+					break;
+				}
 				if (rc < 0) {
 					warnx_("cannot read input from %s: %s", input_name(in),
 					       strerror(-rc));
@@ -238,7 +261,7 @@ int cli_run(struct cli *c)
 			}
 			if (c->mode == MODE_EXEC)
 				argv = c->cmd;
-			if (!output_result(out, &r, c->mode == MODE_EXEC ? NULL : argv)) {
+			if (!output_result(out, &r, argv)) {
 				/* Our stdout is gone (`corral run ... | head`): stop. */
 				if (!stop) {
 					stop = true;
@@ -247,8 +270,6 @@ int cli_run(struct cli *c)
 					corral_abort(ex);
 				}
 			}
-			if (c->mode == MODE_EXEC && c->report_fd >= 0)
-				(void)0;
 		}
 		if (rc == -ECHILD)
 			break;
@@ -262,12 +283,16 @@ int cli_run(struct cli *c)
 		progress_update(prog, done, failed, corral_running(ex), seq, input_done || stop);
 
 		/* Wait for the executor or a signal. */
-		struct pollfd pfd[2] = {{.fd = corral_fd(ex), .events = POLLIN},
-		                        {.fd = sigfd, .events = POLLIN}};
-		bool can_submit = !input_done && !stop && in_flight < window;
+		bool want_input = input_wait && !input_done && !stop && in_flight < window;
+		struct pollfd pfd[3] = {{.fd = corral_fd(ex), .events = POLLIN},
+		                        {.fd = sigfd, .events = POLLIN},
+		                        {.fd = want_input ? input_fd(in) : -1, .events = POLLIN}};
+		bool can_submit = !input_done && !stop && in_flight < window && !input_wait;
 		int timeout = can_submit ? 0 : (c->progress ? 200 : -1);
-		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
+		if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
 			die("poll: %s", strerror(errno));
+		if (pfd[2].revents)
+			input_wait = false; /* readable, hung up or in error: read it */
 		if (pfd[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
@@ -305,6 +330,9 @@ int cli_run(struct cli *c)
 	}
 	if (input_error)
 		code = EXIT_CORRAL_ERROR;
+	/* The report's summary carries the exit status corral really has (an
+	 * interrupted batch: 128+s, not the library's view of the verdict). */
+	s.exit_code = code;
 	if (c->report_fd >= 0 && corral_report_summary(c->report_fd, &s, got_signal) < 0)
 		warnx_("cannot write --report file '%s': %s", c->report_path, strerror(errno));
 	if (!c->quiet) {
