@@ -9,9 +9,11 @@ SIGKILL, or allocates 256 MiB under a 64 MiB memory limit (oom). With
 "sigterm-handler", the workers first install a SIGTERM handler that raises
 (the usual multiprocessing workaround; no help against SIGKILL or OOM).
 
-Prints one JSON line: {"pool", "how", "result"} on success, or {"pool", "how",
-"error", "index", "signal", "memory_limit", "message", "seconds"} when map()
-raised. multiprocessing.Pool prints nothing: it hangs (run it with a timeout).
+Prints one JSON line as soon as map() returns: {"pool", "how", "result",
+"seconds"} on success, or {"pool", "how", "error", "index", "signal",
+"memory_limit", "message", "notes", "seconds"} when it raised; then, once the
+pool is shut down (the with block's terminate()), {"shutdown_seconds"}.
+multiprocessing.Pool prints nothing: map() hangs (run it with a timeout).
 
 For the mp "oom" case, $OOPSIES_MEMCG must name a memory cgroup directory
 with a 64 MiB limit that task 2 moves itself into (multiprocessing has no
@@ -62,9 +64,9 @@ def main():
     else:
         from corral import Pool
         kw = {"memory": "64M"}
-    t0 = time.monotonic()
     out = {"pool": POOL, "how": HOW}
     with Pool(PROCESSES, initializer=init, **kw) as pool:
+        t0 = time.monotonic()
         try:
             out["result"] = pool.map(task, range(8))
         except Exception as e:
@@ -72,8 +74,11 @@ def main():
                        signal=getattr(e, "signal", None),
                        memory_limit=getattr(e, "memory_limit", None), message=str(e),
                        notes=getattr(e, "__notes__", []))
-    out["seconds"] = round(time.monotonic() - t0, 3)
-    print(json.dumps(out), flush=True)
+        out["seconds"] = round(time.monotonic() - t0, 3)
+        # Printed before the pool's shutdown (the with block's terminate()).
+        print(json.dumps(out), flush=True)
+        t1 = time.monotonic()
+    print(json.dumps({"shutdown_seconds": round(time.monotonic() - t1, 3)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -44,8 +44,11 @@ def run_oopsies(pool, how, timeout, env_extra=None):
                 pass
             out, err = p.communicate()
     secs = time.monotonic() - t
-    line = out.decode().strip().splitlines()
-    data = json.loads(line[-1]) if line and line[-1].startswith("{") else None
+    lines = [json.loads(x) for x in out.decode().splitlines() if x.startswith("{")]
+    data = next((x for x in lines if "pool" in x), None)
+    shutdown = next((x["shutdown_seconds"] for x in lines if "shutdown_seconds" in x), None)
+    if data is not None:
+        data["shutdown_seconds"] = shutdown
     return timed_out, secs, data, err.decode(errors="replace")
 
 
@@ -135,11 +138,16 @@ class ReproducerTest(unittest.TestCase):
     def test_mp_sigterm_handler_trick(self):
         # A SIGTERM handler that raises turns the signal into an exception that
         # the worker loop reports: no hang. (SIGKILL cannot be handled.)
-        timed_out, secs, data, err = run_oopsies("mp", "sigterm-handler", 60)
-        self.assertFalse(timed_out, err)
+        # Pool.terminate() (the with block's exit) stops workers with SIGTERM
+        # too, which the handler turns into exceptions inside the workers: the
+        # shutdown may then hang. Only map() itself is asserted here.
+        timed_out, secs, data, err = run_oopsies("mp", "sigterm-handler", 30)
+        self.assertIsNotNone(data, f"map() did not return: {err}")
         self.assertEqual(data["error"], "RuntimeError", data)
+        shut = ("then the pool's shutdown hung (killed at the bound)" if timed_out
+                else f"shutdown took {data['shutdown_seconds']:.2f} s")
         report(f"multiprocessing.Pool with a raising SIGTERM handler: RuntimeError after "
-               f"{data['seconds']:.2f} s (no index: {data['message']!r})")
+               f"{data['seconds']:.2f} s (no index: {data['message']!r}); {shut}")
 
     def test_corral_sigterm(self):
         self.assert_corral_fails_fast("sigterm", "Killed", sig=signal.SIGTERM)
