@@ -1463,6 +1463,7 @@ void corral_executor_free(corral_executor_t *ex)
 	corral__close(ex->batch.pids_dirfd);
 	if (ex->sb_on)
 		corral__sandbox_free(&ex->sb);
+	corral__spawn_cache_free(&ex->scache);
 	corral__close(ex->epfd);
 	corral__close(ex->timerfd);
 	corral__close(ex->devnull);

@@ -8,6 +8,18 @@
  * reaches the caller, and a caller's wait(-1) cannot reap them (they need
  * __WALL), so the library only ever reaps through its own pidfds.
  *
+ * Command tasks on x86-64 share the parent's memory until exec, like
+ * posix_spawn(): CLONE_VM | CLONE_VFORK, the child on a stack of its own (a
+ * small assembly trampoline, as glibc's clone3.S: the raw syscall cannot
+ * return into a C frame on another stack). This saves copying the page tables
+ * and the copy-on-write faults that follow in the parent, the largest part of
+ * corral's own cost per task. The child only reads the plan and writes its
+ * own stack (and errno, in the parent thread's TLS, while the parent sleeps),
+ * which child.c keeps to. The price, as with posix_spawn: the parent sleeps
+ * until the child has exec'd (its setup and the start of execve, tens of
+ * microseconds). CORRAL_SPAWN=fork in the environment selects the fork-style
+ * clone3 instead.
+ *
  * Function tasks use glibc's fork(), which runs the pthread_atfork handlers
  * (malloc's among them): the function runs arbitrary code in the child.
  *
@@ -57,7 +69,58 @@ int corral__resolve_exe(const char *file, const char *path_env, char *out, size_
 	return seen_eacces ? -EACCES : -ENOENT;
 }
 
-static pid_t do_clone3(struct corral__spawn_req *req, bool into, int *pidfd)
+#define VFORK_STACK_SIZE (256 * 1024)
+
+void corral__spawn_cache_free(struct corral__spawn_cache *cache)
+{
+	free(cache->stack);
+	cache->stack = NULL;
+}
+
+#if defined(__x86_64__) && defined(SYS_clone3)
+/* The vfork child's entry: runs on its own stack, never returns. */
+static int vfork_child(void *plan)
+{
+	corral__child_main(plan);
+}
+
+/* clone3 for a child that shares our memory and runs fn(arg) on the stack in
+ * a->stack: the syscall returns in the child with the stack pointer at the
+ * top of that stack, so the child path must not touch the C frame it came
+ * from. fn and arg travel in r12/r13, which the syscall preserves. Returns
+ * the pid, or -1 with errno. */
+__attribute__((noinline)) static long clone3_vm(struct corral__clone_args *a, int (*fn)(void *),
+                                                void *arg)
+{
+	register long r12 __asm__("r12") = (long)fn;
+	register long r13 __asm__("r13") = (long)arg;
+	long ret;
+
+	__asm__ volatile("syscall\n\t"
+	                 "test %%rax, %%rax\n\t"
+	                 "jnz 1f\n\t"
+	                 /* Child: fresh stack, no frame above us. */
+	                 "xor %%ebp, %%ebp\n\t"
+	                 "mov %%r13, %%rdi\n\t"
+	                 "call *%%r12\n\t"
+	                 "mov %%eax, %%edi\n\t"
+	                 "mov $60, %%eax\n\t" /* SYS_exit, should fn ever return */
+	                 "syscall\n\t"
+	                 "hlt\n\t"
+	                 "1:\n\t"
+	                 : "=a"(ret)
+	                 : "0"((long)SYS_clone3), "D"(a), "S"(sizeof(*a)), "r"(r12), "r"(r13)
+	                 : "rcx", "r11", "memory");
+	if (ret < 0 && ret > -4096) {
+		errno = (int)-ret;
+		return -1;
+	}
+	return ret;
+}
+#endif
+
+static pid_t do_clone3(struct corral__spawn_req *req, struct corral__spawn_cache *cache, bool into,
+                       int *pidfd)
 {
 	struct corral__clone_args a;
 
@@ -66,6 +129,29 @@ static pid_t do_clone3(struct corral__spawn_req *req, bool into, int *pidfd)
 	a.pidfd = (uint64_t)(uintptr_t)pidfd;
 	a.exit_signal = 0;
 	a.cgroup = into ? (uint64_t)req->cgroup_dirfd : 0;
+#if defined(__x86_64__) && defined(SYS_clone3)
+	if (!cache->checked_env) {
+		const char *m = getenv("CORRAL_SPAWN");
+		cache->no_vfork = m && !strcmp(m, "fork");
+		cache->checked_env = true;
+	}
+	if (!cache->no_vfork && !cache->stack)
+		cache->stack = aligned_alloc(64, VFORK_STACK_SIZE);
+	if (!cache->no_vfork && cache->stack) {
+		a.flags |= CLONE_VM | CLONE_VFORK;
+		a.stack = (uint64_t)(uintptr_t)cache->stack;
+		a.stack_size = VFORK_STACK_SIZE;
+		long pid = clone3_vm(&a, vfork_child, &req->plan);
+		if (pid >= 0 || errno != EINVAL)
+			return (pid_t)pid;
+		/* A kernel or seccomp policy that refuses the combination: fork. */
+		cache->no_vfork = true;
+		a.flags &= ~(uint64_t)(CLONE_VM | CLONE_VFORK);
+		a.stack = a.stack_size = 0;
+	}
+#else
+	(void)cache;
+#endif
 	return (pid_t)corral__clone3(&a);
 }
 
@@ -115,7 +201,7 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
 	bool into = req->cgroup_dirfd >= 0 && !cache->no_into_cgroup;
 	if (!into && req->cgroup_dirfd >= 0 && req->plan.procs_fd < 0 && (rc = need_procs(ctx)) < 0)
 		goto out;
-	pid = do_clone3(req, into, &pidfd);
+	pid = do_clone3(req, cache, into, &pidfd);
 	if (pid == 0)
 		corral__child_main(&req->plan);
 	if (pid < 0 && into) {
@@ -124,7 +210,7 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
 		cache->no_into_cgroup = true;
 		if ((rc = need_procs(ctx)) < 0)
 			goto out;
-		pid = do_clone3(req, false, &pidfd);
+		pid = do_clone3(req, cache, false, &pidfd);
 		if (pid == 0)
 			corral__child_main(&req->plan);
 	}

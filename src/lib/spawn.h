@@ -90,7 +90,11 @@ struct corral__spawn_req {
 struct corral__spawn_cache {
 	bool no_clone3;
 	bool no_into_cgroup;
+	bool no_vfork; /* CLONE_VM|CLONE_VFORK failed once, or CORRAL_SPAWN=fork */
+	bool checked_env;
+	void *stack; /* the vfork child's stack (one: CLONE_VFORK serialises) */
 };
+void corral__spawn_cache_free(struct corral__spawn_cache *cache);
 
 /* Start the child. On success *pid, *pidfd and *err_rfd (read end of the error
  * pipe; EOF = exec succeeded / fn started) are set. If the caller must open
