@@ -286,7 +286,7 @@ class Output(CliTest):
         hwm = 0
         while p.poll() is None:
             hwm = max(hwm, clitest.vm_hwm_kib(p.pid))
-            time.sleep(0.005)
+            time.sleep(0.02 * clitest.SCALE)
         elapsed = time.monotonic() - t0
         err = p.stderr.read()
         p.stderr.close()
@@ -300,6 +300,21 @@ class Output(CliTest):
         self.assertLess(rss_mib, 32, "corral's peak RSS")
         print("\n  100 MB through corral run: %.2fs (%.0f MB/s), corral peak RSS %.1f MiB"
               % (elapsed, n / 1e6 / elapsed, rss_mib), flush=True)
+
+    def test_stdout_closed(self):
+        # `corral run ... | head -c 10`: corral stops the batch and exits 141.
+        r_fd, w_fd = os.pipe()
+        p = spawn(["run", "-j", "1", "--report", self.path("report.jsonl"), PAYLOAD, "write",
+                   ":::", "100000", "100000", "100000"], stdin=subprocess.DEVNULL, stdout=w_fd,
+                  stderr=subprocess.PIPE)
+        os.close(w_fd)
+        self.assertEqual(os.read(r_fd, 10), b"abcdefghij")
+        os.close(r_fd)
+        err = p.communicate(timeout=scaled(20))[1]
+        self.assertEqual(p.returncode, 141, err)
+        recs, summ = self.report()
+        self.assertEqual(summ["exit_code"], 141)
+        self.assertLess(summ["outcomes"]["ok"], 3)
 
     def test_ungroup(self):
         # The first line arrives while the task still runs.
