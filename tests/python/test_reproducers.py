@@ -5,7 +5,7 @@ SIGKILL, OOM kill): each case runs in its own session with a bounded timeout,
 and the test asserts that it DID time out (then kills the whole session).
 corral.Pool fails fast and deterministically with the right exception and
 index. The measured times are printed on stderr (they are quoted in
-src/python/WHY_POOL_HANGS.md).
+README.md, "Why multiprocessing.Pool hangs").
 """
 import json
 import os

@@ -133,7 +133,7 @@ Differences from multiprocessing.Pool
   With halt="never" imap and imap_unordered raise each failure and continue,
   as multiprocessing does.
 - A killed or OOM-killed task raises (OOMKilled, Killed, ...) instead of
-  hanging the pool forever (see WHY_POOL_HANGS.md).
+  hanging the pool forever (see the README, "Why multiprocessing.Pool hangs").
 - chunksize is accepted and ignored: every item is its own task. The per-task
   fork costs about 1-2 ms; for very cheap functions, batch items yourself.
 - imap/imap_unordered consume their input lazily (multiprocessing reads all
