@@ -91,8 +91,13 @@ void corral__classify(const struct corral__facts *f, corral_result_t *r)
 		r->signal = f->term_signal;
 
 	/* corral killed it: the kill is the cause, unless an OOM kill had
-	 * already happened in the task before corral decided to kill it. */
-	if ((f->killed_abort || f->killed_timeout) && f->oom_kills_at_kill == 0) {
+	 * already happened in the task before corral decided to kill it, or
+	 * (halt) the task had finished successfully on its own: a leader that
+	 * exited 0 was not stopped by the kill, whatever came after. */
+	bool finished_ok = f->exited && f->exit_code == 0 && f->oom_kills == 0;
+	if (f->killed_abort && finished_ok)
+		; /* its own outcome: ok */
+	else if ((f->killed_abort || f->killed_timeout) && f->oom_kills_at_kill == 0) {
 		if (f->killed_abort) {
 			r->outcome = CORRAL_ABORTED;
 			r->status = -1;

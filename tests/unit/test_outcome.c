@@ -192,11 +192,21 @@ static const struct row rows[] = {
     {"spawn ENOMEM", {NOT_SPAWNED(ENOMEM)}, CORRAL_SPAWN_ERROR, 125, -1, 0, false},
     /* aborted */
     {"aborted", {KILLED(SIGKILL), .killed_abort = true}, CORRAL_ABORTED, -1, -1, SIGKILL, false},
-    {"aborted, leader exited meanwhile",
+    /* The halt's kill raced with a successful end: the task finished. */
+    {"aborted, leader exited 0 meanwhile",
      {EXITED(0), .killed_abort = true},
+     CORRAL_OK,
+     0,
+     0,
+     0,
+     false},
+    /* A non-zero exit may be the kill's consequence (a shell whose child
+     * died): still aborted. */
+    {"aborted, leader exited 137 meanwhile",
+     {EXITED(137), .killed_abort = true},
      CORRAL_ABORTED,
      -1,
-     0,
+     137,
      0,
      false},
     {"oom before the abort kill",
