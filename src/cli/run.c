@@ -346,6 +346,18 @@ int cli_run(struct cli *c)
 		if (c->mode == MODE_RUN && (s.verdict_seq || got_signal || input_error))
 			print_summary(&s);
 	}
+	if (getenv("CORRAL_PROFILE")) {
+		/* For scripts/bench.sh: where corral's own time went. */
+		corral_profile_t pr;
+		corral_get_profile(ex, &pr);
+		double n = pr.attempts ? (double)pr.attempts : 1;
+		fprintf(stderr,
+			"corral: profile: %llu attempts; per attempt (us): cgroup create %.1f, "
+			"spawn %.1f, reap %.1f, counters %.1f, drain %.1f, cleanup %.1f\n",
+			(unsigned long long)pr.attempts, pr.cgroup_create_ns / n / 1e3,
+			pr.spawn_ns / n / 1e3, pr.reap_ns / n / 1e3, pr.counters_ns / n / 1e3,
+			pr.drain_ns / n / 1e3, pr.cleanup_ns / n / 1e3);
+	}
 	corral_executor_free(ex);
 	output_close(out);
 	input_close(in);
@@ -353,6 +365,7 @@ int cli_run(struct cli *c)
 		close(c->report_fd);
 	if (c->joblog_fd >= 0)
 		close(c->joblog_fd);
+	close(sigfd); /* the signals stay blocked: one arriving now is discarded at exit */
 	free(c->arg_files);
 	return code;
 }
