@@ -192,7 +192,9 @@ char *corral_format_size(uint64_t bytes, char *buf, size_t len)
 	} else {
 		double v = (double)bytes / 1024.0;
 		size_t i = 0;
-		while (v >= 1024.0 && i + 1 < ARRAY_SIZE(suffix)) {
+		/* Choose the unit on the value as printed: 1 MiB - 1 is "1.0 MiB",
+		 * not "1024.0 KiB". */
+		while (v >= 1023.95 && i + 1 < ARRAY_SIZE(suffix)) {
 			v /= 1024.0;
 			i++;
 		}
