@@ -15,7 +15,7 @@
  *   6. working directory
  *   7. rlimits (RLIMIT_CORE 0 unless core dumps are wanted)
  *   8. namespaces: cgroup (+ read-only cgroupfs in a private mount namespace),
- *      network (only loopback)
+ *      network (only loopback); then drop CAP_SYS_PTRACE (sandbox.c says why)
  *   9. user and groups
  *  10. no_new_privs
  *  11. close every other fd
@@ -27,6 +27,7 @@
  */
 #include <fcntl.h>
 #include <sched.h>
+#include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <signal.h>
@@ -51,6 +52,7 @@ static const char *const step_names[STEP_COUNT] = {
     [STEP_UNSHARE] = "unshare namespaces",
     [STEP_MOUNT] = "remount cgroupfs read-only",
     [STEP_NETWORK] = "bring up loopback",
+    [STEP_CAPS] = "drop CAP_SYS_PTRACE",
     [STEP_USER] = "switch user",
     [STEP_NO_NEW_PRIVS] = "set no_new_privs",
     [STEP_CLOSE_FDS] = "close fds",
@@ -163,6 +165,30 @@ static void apply_namespaces(const struct corral__child_plan *p,
 		loopback_up(p);
 }
 
+/* Drop CAP_SYS_PTRACE from the bounding set (root regains every bounding-set
+ * capability at execve) and from the effective, permitted and inheritable
+ * sets (function tasks do not exec). Raw capget/capset: no libcap here. */
+static void drop_cap_ptrace(const struct corral__child_plan *p)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+	const unsigned bit = 1u << (CAP_SYS_PTRACE % 32);
+	struct __user_cap_data_struct *w = &d[CAP_SYS_PTRACE / 32];
+
+	if (prctl(PR_CAPBSET_READ, CAP_SYS_PTRACE, 0, 0, 0) > 0 &&
+	    prctl(PR_CAPBSET_DROP, CAP_SYS_PTRACE, 0, 0, 0) < 0)
+		fail(p, STEP_CAPS, errno);
+	if (syscall(SYS_capget, &h, d) < 0)
+		fail(p, STEP_CAPS, errno);
+	if ((w->effective | w->permitted | w->inheritable) & bit) {
+		w->effective &= ~bit;
+		w->permitted &= ~bit;
+		w->inheritable &= ~bit;
+		if (syscall(SYS_capset, &h, d) < 0)
+			fail(p, STEP_CAPS, errno);
+	}
+}
+
 static void drop_user(const struct corral__child_plan *p, const struct corral__sandbox_plan *sb)
 {
 	if (!sb->drop_user)
@@ -236,6 +262,8 @@ __attribute__((noreturn)) void corral__child_main(const struct corral__child_pla
 	if (sb) {
 		/* 8, 9, 10. */
 		apply_namespaces(p, sb);
+		if (sb->drop_cap_ptrace)
+			drop_cap_ptrace(p);
 		drop_user(p, sb);
 		if ((sb->no_new_privs || sb->has_filter) &&
 		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)

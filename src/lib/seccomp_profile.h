@@ -34,6 +34,11 @@ int corral__sc_parse(const char *text, struct corral__sc_profile *p, corral_erro
 int corral__sc_default(struct corral__sc_profile *p, bool allow_ptrace);
 void corral__sc_free(struct corral__sc_profile *p);
 
+/* Add what the cgroup namespace's read-only cgroupfs needs denied (@mount and
+ * setns, see seccomp.c) to a profile, with the profile's deny action. Fails
+ * with -EINVAL ("line N: ...") when the profile [allow]s any of them. */
+int corral__sc_confine(struct corral__sc_profile *p, corral_error_t *err);
+
 /* The members of a group ("@mount"), NULL-terminated; NULL if unknown. */
 const char *const *corral__sc_group(const char *name);
 

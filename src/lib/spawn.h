@@ -19,7 +19,8 @@ struct corral__sandbox_plan {
 	int unshare_flags;      /* CLONE_NEWCGROUP | CLONE_NEWNS | CLONE_NEWNET */
 	int n_ro;               /* cgroup mounts to remount read-only (with CLONE_NEWNS) */
 	char (*ro_mounts)[PATH_MAX];
-	bool lo_up; /* with CLONE_NEWNET */
+	bool lo_up;           /* with CLONE_NEWNET */
+	bool drop_cap_ptrace; /* drop CAP_SYS_PTRACE, bounding set too (sandbox.c) */
 	bool drop_user;
 	uid_t uid;
 	gid_t gid;
@@ -40,6 +41,7 @@ enum corral__child_step {
 	STEP_UNSHARE,
 	STEP_MOUNT,
 	STEP_NETWORK,
+	STEP_CAPS,
 	STEP_USER,
 	STEP_NO_NEW_PRIVS,
 	STEP_CLOSE_FDS,
