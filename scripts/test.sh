@@ -9,10 +9,11 @@
 #   vm           the same suite inside a qemu VM with pure cgroup v2
 #   sanitize     ASan + UBSan build; unit + integration + CLI tests under it
 #   fuzz         every libFuzzer harness for a few seconds (clang)
+#   soak         scripts/soak.sh --tasks 500 --kill-corral 20 (random batches)
+#   valgrind     scripts/hygiene.py: memcheck of the CLI, fds of tasks and corral
 #
-# Prints a summary and exits non-zero if any lane failed. Lane logs are in
-# build/logs/. Options: --lane NAME (repeatable: run only these lanes),
-# --list. Environment: CORRAL_FUZZ_SECONDS (default 10).
+# Prints a summary and exits non-zero if any lane failed; logs in build/logs/.
+# Options: --lane NAME (repeatable), --list. Env: CORRAL_FUZZ_SECONDS (10).
 #
 # When run as root (as CI is), tests that would SKIP for lack of privileges
 # or cgroups fail instead (CORRAL_NO_SKIP=1): CI must run the real v1 and v2
@@ -21,7 +22,7 @@ set -uo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 
-all_lanes=(format build unit host vm sanitize fuzz)
+all_lanes=(format build unit host vm sanitize fuzz soak valgrind)
 lanes=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -97,6 +98,12 @@ lane_fuzz() {
 		make -C build-fuzz -j"$jobs" &&
 		scripts/fuzz.sh build-fuzz "${CORRAL_FUZZ_SECONDS:-10}"
 }
+# Induced outcomes checked against the prediction (confusion matrix), verdicts,
+# no process or cgroup left, even when corral is SIGKILLed (scripts/soak.py).
+lane_soak() { scripts/soak.sh --tasks 500 --kill-corral 20; }
+# valgrind memcheck of build/corral over representative batches, no fd but
+# 0-2 reaching a task, corral's fd count flat over a 5000-task batch.
+lane_valgrind() { python3 scripts/hygiene.py; }
 
 for l in "${all_lanes[@]}"; do
 	want "$l" || continue
