@@ -352,11 +352,11 @@ int cli_run(struct cli *c)
 		corral_get_profile(ex, &pr);
 		double n = pr.attempts ? (double)pr.attempts : 1;
 		fprintf(stderr,
-			"corral: profile: %llu attempts; per attempt (us): cgroup create %.1f, "
-			"spawn %.1f, reap %.1f, counters %.1f, drain %.1f, cleanup %.1f\n",
-			(unsigned long long)pr.attempts, pr.cgroup_create_ns / n / 1e3,
-			pr.spawn_ns / n / 1e3, pr.reap_ns / n / 1e3, pr.counters_ns / n / 1e3,
-			pr.drain_ns / n / 1e3, pr.cleanup_ns / n / 1e3);
+		        "corral: profile: %llu attempts; per attempt (us): cgroup create %.1f, "
+		        "spawn %.1f, reap %.1f, counters %.1f, drain %.1f, cleanup %.1f\n",
+		        (unsigned long long)pr.attempts, pr.cgroup_create_ns / n / 1e3,
+		        pr.spawn_ns / n / 1e3, pr.reap_ns / n / 1e3, pr.counters_ns / n / 1e3,
+		        pr.drain_ns / n / 1e3, pr.cleanup_ns / n / 1e3);
 	}
 	corral_executor_free(ex);
 	output_close(out);
