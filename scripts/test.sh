@@ -89,8 +89,15 @@ lane_vm() {
 lane_sanitize() {
 	cmake -S . -B build-asan -DCORRAL_SANITIZE=ON -DCORRAL_WERROR=ON -DCMAKE_BUILD_TYPE=Debug &&
 		make -C build-asan -j"$jobs" &&
-		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-			ctest --test-dir build-asan -L 'unit|integration|cli' --output-on-failure
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:disable_coredump=0 \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			ctest --test-dir build-asan -L 'unit|integration|cli' -E 'integration.test_sandbox' \
+			--output-on-failure
+	# test_sandbox is left out here: it forks instrumented helpers under seccomp
+	# filters that deny ptrace, which LeakSanitizer needs at their exit; the
+	# sandbox code itself still runs under ASan in every CLI test (the CLI's
+	# default sandbox). disable_coredump=0: ASan would otherwise set
+	# RLIMIT_CORE to 0 in corral, which the --core-dumps test sees.
 }
 lane_fuzz() {
 	[ -d tests/fuzz ] && ls tests/fuzz/*.c >/dev/null 2>&1 || { echo "no fuzz harnesses yet"; return 0; }

@@ -136,6 +136,10 @@ static pid_t do_clone3(struct corral__spawn_req *req, struct corral__spawn_cache
 	if (!cache->checked_env) {
 		const char *m = getenv("CORRAL_SPAWN");
 		cache->no_vfork = m && !strcmp(m, "fork");
+#if defined(__SANITIZE_ADDRESS__)
+		/* ASan cannot follow the switch to the child's own stack. */
+		cache->no_vfork = true;
+#endif
 		cache->checked_env = true;
 	}
 	/* Not when the child must join its cgroup through cgroup.procs (v1,
