@@ -13,7 +13,7 @@
 # Exit status 0 only when all of them are 0.
 #
 # Defaults: the long run, --tasks 10000 --kill-corral 200 (30 with --vm). The
-# CI lane (scripts/test.sh --lane soak) runs --tasks 500 --kill-corral 20.
+# CI lane (scripts/test.sh --lane soak) runs --tasks 1000 --kill-corral 30.
 #
 #   --vm        run the same inside the pure cgroup v2 qemu VM
 #               (scripts/vm-test.sh; TCG, so time bounds are scaled x8)

@@ -9,8 +9,8 @@
 #   vm           the same suite inside a qemu VM with pure cgroup v2
 #   sanitize     ASan + UBSan build; unit + integration + CLI tests under it
 #   fuzz         every libFuzzer harness for a few seconds (clang)
-#   soak         scripts/soak.sh --tasks 500 --kill-corral 20 (random batches)
-#   valgrind     scripts/hygiene.py: memcheck of the CLI, fds of tasks and corral
+#   soak         scripts/soak.sh --tasks 1000 --kill-corral 30 (random batches)
+#   valgrind     scripts/hygiene.py: the CLI under valgrind memcheck; fd hygiene
 #
 # Prints a summary and exits non-zero if any lane failed; logs in build/logs/.
 # Options: --lane NAME (repeatable), --list. Env: CORRAL_FUZZ_SECONDS (10).
@@ -107,7 +107,7 @@ lane_fuzz() {
 }
 # Induced outcomes checked against the prediction (confusion matrix), verdicts,
 # no process or cgroup left, even when corral is SIGKILLed (scripts/soak.py).
-lane_soak() { scripts/soak.sh --tasks 500 --kill-corral 20; }
+lane_soak() { scripts/soak.sh --tasks 1000 --kill-corral 30; }
 # valgrind memcheck of build/corral over representative batches, no fd but
 # 0-2 reaching a task, corral's fd count flat over a 5000-task batch.
 lane_valgrind() { python3 scripts/hygiene.py; }
