@@ -1454,11 +1454,15 @@ void corral_executor_free(corral_executor_t *ex)
 		ex->leftovers = l->next;
 		free(l);
 	}
-	/* The watchdog first: it lives in our cgroup, which the teardown may
-	 * need to leave empty (v2 supervisor). */
-	corral__watchdog_stop(&ex->wd);
+	/* The watchdog lives in our cgroup: with a v2 supervisor the teardown
+	 * must leave that empty, so it goes first; otherwise it goes last, so
+	 * that a SIGKILL during the teardown still leaves it to finish the job
+	 * (stopping it before left the batch cgroup behind then). */
+	if (ex->batch.supervisor)
+		corral__watchdog_stop(&ex->wd);
 	if (ex->have_batch)
 		corral__teardown(&ex->batch, 2000);
+	corral__watchdog_stop(&ex->wd);
 	corral__close(ex->batch.dirfd);
 	corral__close(ex->batch.pids_dirfd);
 	if (ex->sb_on)
