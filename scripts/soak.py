@@ -30,7 +30,8 @@ A watchdog timeout around each corral run counts hangs.
 
 Kill-corral (--kill-corral N): batches of sleeping, forking and daemonizing
 tasks (and OOM-retrying ones); corral is SIGKILLed at a random point (while
-it spawns, while tasks end and are cleaned up, mid-retry). Then no task
+it spawns, while tasks end and are cleaned up, mid-retry, while it tears
+down at the end). Then no task
 process, no watchdog and no batch cgroup may remain 1 s later. Every few
 iterations the watchdog is SIGKILLed as well (nothing cleans up): the next
 corral start must remove the stale batch (cgroups and processes in them).
@@ -985,12 +986,12 @@ def kill_corral(host, args, rng, i, root, st):
     side = os.path.join(d, "side")
     os.makedirs(side)
     P = host.payload
-    scenario = rng.choice(["spawn", "steady", "cleanup", "retry", "stale"])
+    scenario = rng.choice(args.kill_scenarios.split(","))
     tag = "soak%dk%dy" % (os.getpid(), i)
     n = rng.randint(150, 300) if scenario == "cleanup" else rng.randint(8, 40)
     lines = []
     for s in range(1, n + 1):
-        if scenario == "cleanup":
+        if scenario in ("cleanup", "end"):
             kind = rng.choice(["short", "short", "daemon-exit", "tree-exit"])
         elif scenario == "retry":
             kind = rng.choice(["oom", "oom", "sleep", "daemon"])
@@ -1012,9 +1013,21 @@ def kill_corral(host, args, rng, i, root, st):
     env = dict(os.environ, SOAK_TAG=tag)
     delay = {"spawn": rng.uniform(0, 0.05), "steady": rng.uniform(0.1, 1.0),
              "cleanup": rng.uniform(0.05, 0.6), "retry": rng.uniform(0.05, 0.8),
-             "stale": rng.uniform(0.2, 0.8)}[scenario] * host.scale
+             "stale": rng.uniform(0.2, 0.8), "end": 0}[scenario] * host.scale
     with open(os.path.join(d, "lines"), "w") as f:
         f.write("\n".join(lines) + "\n")
+    if scenario == "end":
+        # While corral tears down at the end: time the same batch once, then
+        # kill the second run near that time.
+        with open(os.path.join(d, "lines"), "rb") as stdin:
+            t0 = time.monotonic()
+            subprocess.run(argv, stdin=stdin, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, env=dict(os.environ, SOAK_TAG=tag + "p"),
+                           timeout=120 * host.scale)
+            delay = (time.monotonic() - t0) * rng.uniform(0.85, 1.02)
+        if tagged_procs(tag + "p"):
+            st.bad("leak", "iteration %d (end): the unkilled run left processes" % i)
+            kill_tagged(tag + "p")
     with open(os.path.join(d, "lines"), "rb") as stdin:
         p = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, env=env)
@@ -1094,7 +1107,8 @@ def kill_corral(host, args, rng, i, root, st):
             rc, t2 = run_small(host, root, "%s-next" % tag, i)
             procs2, cgs2 = state()
             if not procs2 and not cgs2 and empty_only:
-                st.kc["killed before the watchdog: empty batch removed by the next start"] += 1
+                # (spawn: killed between the batch's mkdir and the watchdog's start)
+                st.kc["%s: empty batch left, swept by the next start" % scenario] += 1
                 shutil.rmtree(d, ignore_errors=True)
                 return
         what = "late (clean after %.2fs)" % clean_at if late else "NOT clean after 10 s"
@@ -1202,6 +1216,8 @@ def main():
     ap.add_argument("--tasks", type=int, default=300, help="tasks in all (0: no soak)")
     ap.add_argument("--kill-corral", type=int, default=0, metavar="N",
                     help="SIGKILL corral in N batches")
+    ap.add_argument("--kill-scenarios", default="spawn,steady,cleanup,retry,stale,end",
+                    help="where --kill-corral kills corral (default: all of them)")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=0, help="tasks per batch (default random)")
     ap.add_argument("--corral", default=os.environ.get("CORRAL_BIN", os.path.join(build, "corral")))
