@@ -14,8 +14,9 @@
  *   5. stdin/stdout/stderr
  *   6. working directory
  *   7. rlimits (RLIMIT_CORE 0 unless core dumps are wanted)
- *   8. namespaces: cgroup (+ read-only cgroupfs in a private mount namespace),
- *      network (only loopback); then drop CAP_SYS_PTRACE (sandbox.c says why)
+ *   8. namespaces: cgroup (+ read-only cgroupfs in a mount namespace of its
+ *      own, or joined: the executor's template), network (only loopback);
+ *      then drop CAP_SYS_PTRACE (sandbox.c says why)
  *   9. user and groups
  *  10. no_new_privs
  *  11. close every other fd
@@ -37,6 +38,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "spawn.h"
 #include "syscalls.h"
@@ -50,6 +52,7 @@ static const char *const step_names[STEP_COUNT] = {
     [STEP_CHDIR] = "chdir",
     [STEP_RLIMIT] = "setrlimit",
     [STEP_UNSHARE] = "unshare namespaces",
+    [STEP_SETNS] = "join the read-only mount namespace",
     [STEP_MOUNT] = "remount cgroupfs read-only",
     [STEP_NETWORK] = "bring up loopback",
     [STEP_CAPS] = "drop CAP_SYS_PTRACE",
@@ -141,16 +144,48 @@ static void loopback_up(const struct corral__child_plan *p)
 	close(s);
 }
 
+/* Join the template mount namespace (sandbox.c). setns() moves the root and
+ * the working directory to the namespace's root. The root comes back by
+ * mnt_root_fd, our root's copy inside the template (it differs from the
+ * namespace's root in a chroot, or after an initramfs's switch_root). The
+ * working directory comes back by its path, resolved in the template, and
+ * must be the same directory. Never by an fd of the old namespace: ".." from
+ * there would climb the old mount tree, where the cgroupfs is writable. */
+static void join_mount_ns(const struct corral__child_plan *p, const struct corral__sandbox_plan *sb)
+{
+	char cwd[PATH_MAX];
+	struct stat before, after;
+
+	if (syscall(SYS_getcwd, cwd, sizeof(cwd)) < 0 || stat(".", &before) < 0)
+		fail(p, STEP_CHDIR, errno);
+	if (cwd[0] != '/') /* "(unreachable)/...": outside our root */
+		fail(p, STEP_CHDIR, ENOENT);
+	if (setns(sb->mnt_ns_fd, CLONE_NEWNS) < 0 || fchdir(sb->mnt_root_fd) < 0 || chroot(".") < 0)
+		fail(p, STEP_SETNS, errno);
+	if (chdir(cwd) < 0 || stat(".", &after) < 0)
+		fail(p, STEP_CHDIR, errno);
+	if (after.st_dev != before.st_dev || after.st_ino != before.st_ino)
+		fail(p, STEP_CHDIR, ENOENT);
+}
+
 static void apply_namespaces(const struct corral__child_plan *p,
                              const struct corral__sandbox_plan *sb)
 {
-	if (!sb->unshare_flags)
+	int flags = sb->unshare_flags;
+
+	if (!flags)
 		return;
-	if (unshare(sb->unshare_flags) < 0)
+	if ((flags & CLONE_NEWNS) && sb->mnt_ns_fd >= 0) {
+		join_mount_ns(p, sb);
+		flags &= ~CLONE_NEWNS;
+	}
+	if (flags && unshare(flags) < 0)
 		fail(p, STEP_UNSHARE, errno);
-	if (sb->unshare_flags & CLONE_NEWNS) {
-		/* Our mounts must not propagate back to the host. */
-		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+	if (flags & CLONE_NEWNS) {
+		/* Our mounts must not propagate back to the host. EINVAL: our
+		 * root is no mount point (a chroot); harmless, as flag changes
+		 * never propagate and the task cannot mount. */
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 && errno != EINVAL)
 			fail(p, STEP_MOUNT, errno);
 		for (int i = 0; i < sb->n_ro; i++) {
 			if (mount(NULL, sb->ro_mounts[i], NULL,

@@ -926,6 +926,8 @@ static void start_attempt(corral_executor_t *ex, struct task *t)
 	if (req.use_fork && ex->ops && ex->batch.mode == CORRAL_CG_V2)
 		need_procs_cb(a), p->procs_fd = a->cg.procs_fd;
 
+	if (ex->sb_on)
+		corral__sandbox_refresh(&ex->sb);
 	uint64_t t_spawn = corral__now_ns();
 	rc = corral__spawn(&req, &ex->scache, need_procs_cb, a, &a->pid, &a->pidfd, &a->err_rfd,
 	                   &err);

@@ -12,6 +12,9 @@
 int corral__sandbox_prepare(const corral_sandbox_t *s, const struct corral__hier *h,
                             struct corral__sandbox_plan *plan, corral_error_t *err);
 void corral__sandbox_free(struct corral__sandbox_plan *plan);
+/* Before each spawn: if the caller's mount table changed since the plan was
+ * made, make the read-only mount namespace again (a cheap poll otherwise). */
+void corral__sandbox_refresh(struct corral__sandbox_plan *plan);
 bool corral__sandbox_enabled(const corral_sandbox_t *s);
 
 /* watchdog.c */

@@ -23,6 +23,23 @@
  *    the namespace that run as root without CAP_SYS_PTRACE themselves, and
  *    what root can do to the host anyway (sysctls such as core_pattern,
  *    devices): against a hostile task use --user (or a container);
+ *  - the read-only mount namespace is made once per executor, as a template
+ *    (make_template()): a helper child clones itself into a new mount
+ *    namespace, makes every mount a slave (host mounts made later still show,
+ *    nothing goes back) and every cgroup mount read-only, and the executor
+ *    keeps that namespace and the helper's root in it by fds. Each task joins
+ *    it with setns(), chroots to that root (the caller's root, which is not
+ *    the namespace's in a chroot or after an initramfs's switch_root) and
+ *    returns to its working directory by path, checked to be the same
+ *    directory (else a spawn error at "chdir": a directory on a mount the
+ *    template never saw). Before, each task unshared and remounted: a copy of
+ *    the whole mount table at its start and a teardown (an RCU grace period)
+ *    at its exit, ~3.5 ms per task with 1000 mounts (x3.5 the cost of a
+ *    task without the sandbox; x1.15 with the template). Sound because the
+ *    tasks cannot change it: @mount (mount, umount2, chroot, pivot_root,
+ *    move_mount, ...) is denied to all of them. The template reflects the
+ *    caller's namespace and root at executor creation. When it cannot be
+ *    made, tasks make their own namespace as before;
  *  - a network namespace with only loopback;
  *  - RLIMIT_CORE 0 unless core dumps are wanted (so the sandbox is "on" even
  *    with every other field off: corral.h documents 0 as the default);
@@ -35,9 +52,14 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <pthread.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 
 #include "executor.h"
 #include "seccomp_profile.h"
@@ -199,7 +221,12 @@ static int resolve_user(const char *spec, struct corral__sandbox_plan *p, corral
 static int collect_cgroup_mounts(struct corral__sandbox_plan *p, corral_error_t *err)
 {
 	char *text = NULL;
-	int rc = read_file("/proc/self/mountinfo", &text, err);
+	int rc;
+
+	/* Opened first: a change from here on shows in poll(). */
+	if (p->mountinfo_fd < 0)
+		p->mountinfo_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	rc = read_file("/proc/self/mountinfo", &text, err);
 
 	if (rc < 0)
 		return rc;
@@ -223,6 +250,101 @@ static int collect_cgroup_mounts(struct corral__sandbox_plan *p, corral_error_t 
 	return 0;
 }
 
+/* The template: the helper, a clone3(CLONE_NEWNS) child, so async-signal-safe
+ * only. It makes its new mount namespace what each task's used to be, writes
+ * 0 or an errno on fd, then waits for EOF on go: by then the parent holds the
+ * namespace, and the helper's root in it, by fds. */
+__attribute__((noreturn)) static void template_helper(const struct corral__sandbox_plan *p, int fd,
+                                                      int go)
+{
+	int e = 0;
+	ssize_t n;
+	char c;
+
+	/* A slave: mounts the host makes later (autofs, NFS) still show, while
+	 * nothing goes back. EINVAL: our root is no mount point (a chroot);
+	 * harmless, as flag changes never propagate and tasks cannot mount. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 && errno != EINVAL)
+		e = errno;
+	for (int i = 0; !e && i < p->n_ro; i++)
+		if (mount(NULL, p->ro_mounts[i], NULL,
+		          MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		          NULL) < 0 &&
+		    errno != ENOENT)
+			e = errno;
+	do
+		n = write(fd, &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	do
+		n = read(go, &c, 1);
+	while (n < 0 && errno == EINTR);
+	_exit(0);
+}
+
+/* Build the template mount namespace: p->mnt_ns_fd and p->mnt_root_fd, our
+ * root's copy in it (the kernel moves a new namespace's members to the copies
+ * of their root and cwd, so the helper's root is that copy). On any failure
+ * (no clone3, ...) both stay -1 and the tasks make their own namespace as
+ * before, meeting the same errors, if any, as spawn errors. */
+static void make_template(struct corral__sandbox_plan *p)
+{
+	struct corral__clone_args a;
+	int st[2], go[2], pidfd = -1, e = -1;
+	sigset_t all, old;
+	pid_t pid;
+
+	if (pipe2(st, O_CLOEXEC) < 0)
+		return;
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		close(st[0]);
+		close(st[1]);
+		return;
+	}
+	memset(&a, 0, sizeof(a));
+	a.flags = CLONE_PIDFD | CLONE_NEWNS;
+	a.pidfd = (uint64_t)(uintptr_t)&pidfd;
+	a.exit_signal = 0; /* no SIGCHLD for the caller */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = (pid_t)corral__clone3(&a);
+	if (pid == 0) {
+		close(go[1]);
+		template_helper(p, st[1], go[0]);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(st[1]);
+	close(go[0]);
+	if (pid > 0) {
+		char path[64];
+		ssize_t n;
+		do
+			n = read(st[0], &e, sizeof(e));
+		while (n < 0 && errno == EINTR);
+		if (n == (ssize_t)sizeof(e) && e == 0) {
+			/* The helper waits for us: its pid is still its own. */
+			snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+			p->mnt_ns_fd = open(path, O_RDONLY | O_CLOEXEC);
+			snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
+			p->mnt_root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (p->mnt_ns_fd < 0 || p->mnt_root_fd < 0) {
+				corral__close(p->mnt_ns_fd);
+				corral__close(p->mnt_root_fd);
+				p->mnt_ns_fd = p->mnt_root_fd = p->mountinfo_fd = -1;
+			}
+		}
+	}
+	close(go[1]); /* the helper exits */
+	close(st[0]);
+	if (pid > 0) {
+		siginfo_t si;
+		while (corral__waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | __WALL, NULL) <
+		           0 &&
+		       errno == EINTR)
+			;
+		close(pidfd);
+	}
+}
+
 int corral__sandbox_prepare(const corral_sandbox_t *s, const struct corral__hier *h,
                             struct corral__sandbox_plan *p, corral_error_t *err)
 {
@@ -230,6 +352,7 @@ int corral__sandbox_prepare(const corral_sandbox_t *s, const struct corral__hier
 
 	(void)h;
 	memset(p, 0, sizeof(*p));
+	p->mnt_ns_fd = p->mnt_root_fd = p->mountinfo_fd = -1;
 	p->core_dumps = s->core_dumps;
 	p->no_new_privs = s->no_new_privs;
 	/* The cgroup namespace needs a filter even with seccomp off: its
@@ -290,6 +413,9 @@ int corral__sandbox_prepare(const corral_sandbox_t *s, const struct corral__hier
 			return rc;
 		}
 		p->drop_cap_ptrace = true;
+		/* Joining it needs CAP_SYS_CHROOT too (setns, chroot). */
+		if (have_cap(CAP_SYS_CHROOT))
+			make_template(p);
 	}
 	if (s->no_network) {
 		p->unshare_flags |= CLONE_NEWNET;
@@ -305,8 +431,44 @@ int corral__sandbox_prepare(const corral_sandbox_t *s, const struct corral__hier
 	return 0;
 }
 
+void corral__sandbox_refresh(struct corral__sandbox_plan *p)
+{
+	struct pollfd pfd = {.fd = p->mountinfo_fd, .events = POLLPRI};
+	struct corral__sandbox_plan fresh;
+
+	/* The kernel flags POLLPRI | POLLERR on a mounts file once the mount
+	 * table changed since the last poll (or the open). */
+	if (p->mountinfo_fd < 0 || poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLPRI | POLLERR)))
+		return;
+	/* A cgroup mount made since must be read-only too, a mount the template
+	 * has not seen (where propagation does not bring it) must show. On
+	 * failure keep what we have. */
+	memset(&fresh, 0, sizeof(fresh));
+	fresh.mnt_ns_fd = fresh.mnt_root_fd = -1;
+	fresh.mountinfo_fd = p->mountinfo_fd;
+	if (collect_cgroup_mounts(&fresh, NULL) < 0) {
+		free(fresh.ro_mounts);
+		return;
+	}
+	if (p->mnt_ns_fd >= 0)
+		make_template(&fresh);
+	free(p->ro_mounts);
+	p->ro_mounts = fresh.ro_mounts;
+	p->n_ro = fresh.n_ro;
+	corral__close(p->mnt_ns_fd);
+	corral__close(p->mnt_root_fd);
+	p->mnt_ns_fd = fresh.mnt_ns_fd;
+	p->mnt_root_fd = fresh.mnt_root_fd;
+}
+
 void corral__sandbox_free(struct corral__sandbox_plan *p)
 {
+	if (p->mnt_ns_fd >= 0)
+		close(p->mnt_ns_fd);
+	if (p->mnt_root_fd >= 0)
+		close(p->mnt_root_fd);
+	if (p->mountinfo_fd >= 0)
+		close(p->mountinfo_fd);
 	free(p->prog.filter);
 	free(p->ro_mounts);
 	free(p->groups);

@@ -19,6 +19,10 @@ struct corral__sandbox_plan {
 	int unshare_flags;      /* CLONE_NEWCGROUP | CLONE_NEWNS | CLONE_NEWNET */
 	int n_ro;               /* cgroup mounts to remount read-only (with CLONE_NEWNS) */
 	char (*ro_mounts)[PATH_MAX];
+	int mnt_ns_fd;        /* >= 0: join this read-only template mount namespace
+	                         instead of unsharing and remounting (sandbox.c) */
+	int mnt_root_fd;      /* with mnt_ns_fd: our root in it (O_PATH), to chroot to */
+	int mountinfo_fd;     /* our /proc/self/mountinfo: poll() tells a change */
 	bool lo_up;           /* with CLONE_NEWNET */
 	bool drop_cap_ptrace; /* drop CAP_SYS_PTRACE, bounding set too (sandbox.c) */
 	bool drop_user;
@@ -39,6 +43,7 @@ enum corral__child_step {
 	STEP_CHDIR,
 	STEP_RLIMIT,
 	STEP_UNSHARE,
+	STEP_SETNS,
 	STEP_MOUNT,
 	STEP_NETWORK,
 	STEP_CAPS,

@@ -22,9 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1145,6 +1147,227 @@ static void process_group(void **state)
 	corral_result_release(&r);
 }
 
+/* ---------------------------------------------------------------- the template mount namespace */
+
+/* Tasks join one read-only mount namespace made per executor (sandbox.c) and
+ * keep their working directory: the caller's, or the task's own. */
+static void template_cwd(void **state)
+{
+	struct tl_parent *p = *state;
+	char own[64] = "", here[PATH_MAX], want[PATH_MAX + 2];
+	char *dir = tl_tmpdir();
+	corral_options_t o;
+	corral_task_t t[3];
+	corral_result_t r[3];
+
+	assert_true(readlink("/proc/self/ns/mnt", own, sizeof(own) - 1) > 0);
+	assert_non_null(getcwd(here, sizeof(here)));
+	sb_options(p, &o);
+	t[0] = task(ARGV("/bin/sh", "-c", "readlink /proc/self/cwd; readlink /proc/self/ns/mnt"));
+	t[1] = t[0];
+	t[1].cwd = dir;
+	t[2] = t[0];
+	t[2].cwd = "..";
+	run(&o, t, 3, r);
+	for (int i = 0; i < 3; i++) {
+		show("cwd", &r[i]);
+		assert_outcome(&r[i], "ok");
+	}
+	char ns[3][64];
+	for (int i = 0; i < 3; i++)
+		assert_non_null(strchr(out(&r[i]), '\n'));
+	snprintf(want, sizeof(want), "%s\n", here);
+	assert_true(!strncmp(out(&r[0]), want, strlen(want)));
+	snprintf(want, sizeof(want), "%s\n", dir);
+	assert_true(!strncmp(out(&r[1]), want, strlen(want)));
+	snprintf(want, sizeof(want), "%s", here);
+	*strrchr(want, '/') = '\0';
+	strcat(want, "\n");
+	if (want[0] == '\n')
+		snprintf(want, sizeof(want), "/\n");
+	assert_true(!strncmp(out(&r[2]), want, strlen(want)));
+	/* One namespace for all, not the caller's: the template is in use. */
+	for (int i = 0; i < 3; i++)
+		snprintf(ns[i], sizeof(ns[i]), "%s", strchr(out(&r[i]), '\n') + 1);
+	assert_string_equal(ns[0], ns[1]);
+	assert_string_equal(ns[0], ns[2]);
+	snprintf(want, sizeof(want), "%s\n", own);
+	assert_string_not_equal(ns[0], want);
+	release(r, 3);
+	tl_rm_rf(dir);
+	free(dir);
+}
+
+/* Mounts made after the executor was created. Made before a task starts,
+ * they show in it (the template is made again when the mount table changed),
+ * and a cgroup filesystem among them is read-only there too. Made while a
+ * task runs, they show where they propagate: the template is a slave of the
+ * caller's mounts. All of it in a mount namespace of this test's own, left at
+ * the end: nothing is mounted on the host. */
+static void template_late_mounts(void **state)
+{
+	struct tl_parent *p = *state;
+	char *dir = tl_tmpdir(), late[PATH_MAX], cg[PATH_MAX];
+	int home = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	/* setns() back home moves root and cwd to the namespace's root, which
+	 * is not ours after an initramfs's switch_root (the VM): restore both. */
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	corral_executor_t *ex = NULL;
+	corral_error_t err = {0};
+	corral_options_t o;
+	corral_result_t r;
+
+	assert_true(home >= 0 && root >= 0 && cwd >= 0);
+	assert_int_equal(unshare(CLONE_NEWNS), 0);
+	assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	snprintf(late, sizeof(late), "%s/late", dir);
+	snprintf(cg, sizeof(cg), "%s/cg", dir);
+	assert_int_equal(mkdir(late, 0755), 0);
+	assert_int_equal(mkdir(cg, 0755), 0);
+	sb_options(p, &o);
+	for (int shared = 0; shared < 2; shared++) {
+		const char *mode = shared ? "shared" : "private";
+		if (shared)
+			assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL), 0);
+		assert_int_equal(corral_executor_new(&o, &ex, &err), 0);
+
+		/* 1. Before the task starts. */
+		assert_int_equal(mount("corral-test", late, "tmpfs", 0, "size=64k"), 0);
+		tl_write(late, "marker", "before\n");
+		assert_int_equal(mount("corral-test", cg, "cgroup2", 0, NULL), 0);
+		corral_task_t t1 =
+		    task(ARGV("/bin/sh", "-c",
+		              "cat \"$0\"/marker; grep \" $1 \" /proc/self/mountinfo | "
+		              "cut -d' ' -f6 | cut -d, -f1",
+		              late, cg));
+		assert_int_equal(corral_submit(ex, &t1, &err), 1);
+		assert_int_equal(corral_next(ex, &r, -1, &err), 1);
+		print_message("# %s: ", mode);
+		show("mounted before the task", &r);
+		assert_outcome(&r, "ok");
+		assert_string_equal(out(&r), "before\nro\n");
+		corral_result_release(&r);
+		assert_int_equal(umount2(cg, MNT_DETACH), 0);
+		assert_int_equal(umount2(late, MNT_DETACH), 0);
+
+		/* 2. While it runs. */
+		corral_task_t t2 =
+		    task(ARGV("/bin/sh", "-c",
+		              "for i in $(seq 40); do [ -e \"$0\"/marker ] && exec cat "
+		              "\"$0\"/marker; sleep 0.05; done; echo missing",
+		              late));
+		assert_int_equal(corral_submit(ex, &t2, &err), 2);
+		corral_close(ex);
+		double t0 = now_s();
+		while (corral_running(ex) == 0 || now_s() - t0 < 0.2)
+			assert_int_equal(corral_next(ex, &r, 50, &err), 0);
+		assert_int_equal(mount("corral-test", late, "tmpfs", 0, "size=64k"), 0);
+		tl_write(late, "marker", "during\n");
+		assert_int_equal(corral_next(ex, &r, -1, &err), 1);
+		print_message("# %s: ", mode);
+		show("mounted while the task runs", &r);
+		assert_outcome(&r, "ok");
+		assert_string_equal(out(&r), shared ? "during\n" : "missing\n");
+		corral_result_release(&r);
+		assert_int_equal(corral_next(ex, &r, -1, &err), -ECHILD);
+		corral_executor_free(ex);
+		assert_int_equal(umount2(late, MNT_DETACH), 0);
+	}
+	assert_int_equal(setns(home, CLONE_NEWNS), 0);
+	assert_int_equal(fchdir(root), 0);
+	assert_int_equal(chroot("."), 0);
+	assert_int_equal(fchdir(cwd), 0);
+	close(home);
+	close(root);
+	close(cwd);
+	tl_rm_rf(dir);
+	free(dir);
+}
+
+static int root_ino_fn(void *arg, int out_fd)
+{
+	struct stat st;
+	char buf[64];
+
+	(void)arg;
+	if (stat("/", &st) < 0)
+		return 1;
+	int n = snprintf(buf, sizeof(buf), "%llu %llu", (unsigned long long)st.st_dev,
+	                 (unsigned long long)st.st_ino);
+	return write(out_fd, buf, (size_t)n) == n ? 0 : 1;
+}
+
+/* In a chrooted caller (a fork of this test, in a mount namespace of its own,
+ * with /proc, /sys and /dev bound into the chroot), a task stays in the
+ * chroot: joining the template would move its root to the namespace's, so
+ * there is no template, and the task's root is the caller's. */
+static int chrooted(const struct tl_parent *p, const char *root)
+{
+	static const char *const binds[] = {"proc", "sys", "dev"};
+	char path[PATH_MAX + 16], want[64];
+	corral_options_t o;
+	corral_executor_t *ex = NULL;
+	corral_error_t err = {0};
+	corral_result_t r;
+	corral_task_t t;
+	struct stat st;
+
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return 10;
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", root, binds[i]);
+		char src[16];
+		snprintf(src, sizeof(src), "/%s", binds[i]);
+		if (mkdir(path, 0755) < 0 || mount(src, path, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return 11;
+	}
+	if (chroot(root) < 0 || chdir("/") < 0 || stat("/", &st) < 0)
+		return 12;
+	snprintf(want, sizeof(want), "%llu %llu", (unsigned long long)st.st_dev,
+	         (unsigned long long)st.st_ino);
+	sb_options(p, &o);
+	o.tmpdir = "/";
+	if (corral_executor_new(&o, &ex, &err) < 0) {
+		fprintf(stderr, "chrooted: %s\n", err.msg);
+		return 13;
+	}
+	corral_task_init(&t);
+	t.fn = root_ino_fn;
+	if (corral_submit(ex, &t, &err) != 1)
+		return 14;
+	corral_close(ex);
+	if (corral_next(ex, &r, -1, &err) != 1)
+		return 15;
+	int rc = r.outcome == CORRAL_OK && r.fn_result.data_len == strlen(want) &&
+	                 !memcmp(r.fn_result.data, want, strlen(want))
+	             ? 0
+	             : 16;
+	if (rc)
+		fprintf(stderr, "chrooted: %s; root %.*s, want %s\n", r.sentence,
+		        (int)r.fn_result.data_len, r.fn_result.data ? r.fn_result.data : "", want);
+	corral_result_release(&r);
+	corral_executor_free(ex);
+	return rc;
+}
+
+static void template_chroot(void **state)
+{
+	struct tl_parent *p = *state;
+	char *dir = tl_tmpdir();
+	int status;
+
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(chrooted(p, dir));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	tl_rm_rf(dir); /* the binds were in the child's namespace: gone */
+	free(dir);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "helper"))
@@ -1170,6 +1393,9 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(fds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(signals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(process_group, setup, teardown),
+	    cmocka_unit_test_setup_teardown(template_cwd, setup, teardown),
+	    cmocka_unit_test_setup_teardown(template_late_mounts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(template_chroot, setup, teardown),
 	};
 	struct tl_parent probe;
 	struct rlimit core;
@@ -1189,5 +1415,8 @@ int main(int argc, char **argv)
 		core.rlim_cur = 0;
 		setrlimit(RLIMIT_CORE, &core);
 	}
+	/* TEST_FILTER=name (or a pattern with * and ?): run only that. */
+	if (getenv("TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
