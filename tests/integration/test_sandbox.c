@@ -3,7 +3,12 @@
  * namespace with a read-only cgroupfs): what is denied and what still runs,
  * seccomp kill actions and profile errors, the i386/x32 ABIs, --user,
  * --no-network, the ways a root task could leave its cgroup, pids.max,
- * RLIMIT_CORE, fds, signals and the process group.
+ * RLIMIT_CORE, fds, signals and the process group; and the executor's
+ * template mount namespace (working directories, mounts made later, a
+ * chrooted caller). Mounts the tests make are in mount namespaces of their
+ * own: nothing is mounted on the host.
+ *
+ * TEST_FILTER=name (or a pattern with * and ?) runs only the tests it names.
  *
  * Each test runs under its own private parent cgroup and fails in its
  * teardown if anything was left below it or a payload process survived.
