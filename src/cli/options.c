@@ -432,8 +432,10 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 			c->o.sandbox.seccomp = CORRAL_SECCOMP_OFF;
 	} else {
 		c->o.sandbox.no_new_privs = true;
-		/* Read-only cgroupfs in a cgroup namespace: needs cgroups. */
-		c->o.sandbox.cgroup_ns = !c->o.no_cgroups;
+		/* Read-only cgroupfs in a cgroup namespace: needs cgroups, and the
+		 * namespaces need root (CAP_SYS_ADMIN). A non-root corral in a
+		 * delegated cgroup runs without it (README, "Security model"). */
+		c->o.sandbox.cgroup_ns = !c->o.no_cgroups && geteuid() == 0;
 	}
 	if (c->o.no_cgroups && c->memory_given)
 		die("--memory needs cgroups: drop --no-cgroups");

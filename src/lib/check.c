@@ -176,7 +176,7 @@ static void judge(const struct corral__hier *h, struct verdict *v)
 	if (h->mode == CORRAL_CG_V2 && !h->memory_peak)
 		advise(v, "memory.peak is missing (Linux >= 5.19): peak memory is not reported");
 	if (!h->seccomp)
-		advise(v, "seccomp filters are unavailable: use --seccomp off");
+		advise(v, "seccomp filters are unavailable: run with --no-sandbox");
 	if (h->mode == CORRAL_CG_HYBRID || h->mode == CORRAL_CG_V1)
 		advise(v,
 		       "the memory controller is on cgroup v1: corral uses its v1 backend "

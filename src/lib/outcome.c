@@ -234,16 +234,19 @@ int corral_result_sentence(const corral_result_t *r, char *buf, size_t len)
 			append(buf, len, &pos, "task %llu was killed by signal %d (SIG%s)", seq,
 			       r->signal, signame(r->signal));
 		break;
-	case CORRAL_SPAWN_ERROR:
+	case CORRAL_SPAWN_ERROR: {
+		bool exec = r->spawn_step && !strcmp(r->spawn_step, "exec");
 		append(buf, len, &pos, "task %llu could not be started: %s", seq,
 		       r->spawn_step ? r->spawn_step : "spawn");
-		if (r->command[0])
+		if (exec && r->command[0])
 			append(buf, len, &pos, " `%s`", r->command);
 		append(buf, len, &pos, ": %s", strerror(r->spawn_errno));
-		if (r->spawn_errno == ENOENT && !strchr(r->command, '/') && r->spawn_step &&
-		    !strcmp(r->spawn_step, "exec"))
+		if (exec && r->spawn_errno == ENOENT && !strchr(r->command, '/'))
 			append(buf, len, &pos, " (not found in PATH)");
+		else if (!exec && r->command[0])
+			append(buf, len, &pos, " (command `%s`)", r->command);
 		break;
+	}
 	case CORRAL_CANCELLED:
 		append(buf, len, &pos,
 		       "task %llu was cancelled: the batch halted before it started", seq);

@@ -428,6 +428,11 @@ static void sentences(void **state)
 	r.spawn_errno = ENOENT;
 	r.command[0] = '\0';
 	check_sentence(&r, "task 8 could not be started: chdir: No such file or directory");
+	/* A setup step names the command apart, not as if it were the step's
+	 * operand. */
+	snprintf(r.command, sizeof(r.command), "cat");
+	check_sentence(&r, "task 8 could not be started: chdir: No such file or directory "
+	                   "(command `cat`)");
 
 	result_init(&r, 9, CORRAL_CANCELLED);
 	r.attempt = 0;
