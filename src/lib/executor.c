@@ -732,9 +732,8 @@ static void reap_attempt(corral_executor_t *ex, struct attempt *a)
 		if (errno == EINTR || errno == EAGAIN)
 			return;
 		/* ECHILD: someone else reaped it (SIGCHLD set to SIG_IGN by the
-		 * caller, for fork()ed function tasks). The status is lost. */
-		a->exited = false;
-		a->sig = 0;
+		 * caller, for fork()ed function tasks). The status is lost:
+		 * record it as an exit with 255, a failure, never as success. */
 		a->exited = true;
 		a->code = 255;
 	} else if (si.si_pid == 0) {
@@ -1255,10 +1254,30 @@ fail:
 	return rc;
 }
 
+/* A NULL-terminated string vector copied into one allocation (free() it). */
+static char **copy_strv(const char *const *v)
+{
+	size_t n, bytes = 0;
+
+	for (n = 0; v[n]; n++)
+		bytes += strlen(v[n]) + 1;
+	char **out = malloc((n + 1) * sizeof(char *) + bytes);
+	if (!out)
+		return NULL;
+	char *s = (char *)(out + n + 1);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(v[i]) + 1;
+		memcpy(s, v[i], l);
+		out[i] = s;
+		s += l;
+	}
+	out[n] = NULL;
+	return out;
+}
+
 int64_t corral_submit(corral_executor_t *ex, const corral_task_t *in, corral_error_t *err)
 {
 	struct task *t;
-	size_t n = 0, bytes = 0;
 
 	if (ex->closed)
 		return corral__err(err, EPIPE, "the executor is closed");
@@ -1279,44 +1298,13 @@ int64_t corral_submit(corral_executor_t *ex, const corral_task_t *in, corral_err
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return corral__err(err, ENOMEM, "allocate a task");
-	if (in->argv) {
-		for (n = 0; in->argv[n]; n++)
-			bytes += strlen(in->argv[n]) + 1;
-		char *block = malloc((n + 1) * sizeof(char *) + bytes);
-		if (!block) {
-			free(t);
-			return corral__err(err, ENOMEM, "copy a task's argv");
-		}
-		char **av = (char **)block;
-		char *s = block + (n + 1) * sizeof(char *);
-		for (size_t i = 0; i < n; i++) {
-			size_t l = strlen(in->argv[i]) + 1;
-			memcpy(s, in->argv[i], l);
-			av[i] = s;
-			s += l;
-		}
-		av[n] = NULL;
-		t->argv = av;
+	if (in->argv && !(t->argv = copy_strv(in->argv))) {
+		free(t);
+		return corral__err(err, ENOMEM, "copy a task's argv");
 	}
-	if (in->envp) {
-		bytes = 0;
-		for (n = 0; in->envp[n]; n++)
-			bytes += strlen(in->envp[n]) + 1;
-		char *block = malloc((n + 1) * sizeof(char *) + bytes);
-		if (!block) {
-			free_task(t);
-			return corral__err(err, ENOMEM, "copy a task's environment");
-		}
-		char **ev = (char **)block;
-		char *s = block + (n + 1) * sizeof(char *);
-		for (size_t i = 0; i < n; i++) {
-			size_t l = strlen(in->envp[i]) + 1;
-			memcpy(s, in->envp[i], l);
-			ev[i] = s;
-			s += l;
-		}
-		ev[n] = NULL;
-		t->envp = ev;
+	if (in->envp && !(t->envp = copy_strv(in->envp))) {
+		free_task(t);
+		return corral__err(err, ENOMEM, "copy a task's environment");
 	}
 	if (in->cwd && !(t->cwd = strdup(in->cwd))) {
 		free_task(t);

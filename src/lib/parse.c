@@ -180,6 +180,32 @@ static int split_fields(const char *line, size_t llen, const char **f, size_t *f
 	return nf;
 }
 
+/* Split a mountinfo line and tell whether it is a cgroup mount: returns 1
+ * for cgroup (v1), 2 for cgroup2, 0 for anything else (or a malformed line,
+ * which the kernel never writes). *nf and *sep receive the number of fields
+ * and the index of the " - " separator that follows the optional fields. */
+static int cgroup_mount_line(const char *line, size_t llen, const char **f, size_t *fl, int max,
+                             int *nf, int *sep)
+{
+	*nf = split_fields(line, llen, f, fl, max);
+	*sep = -1;
+	for (int i = 6; i < *nf; i++) {
+		if (fl[i] == 1 && f[i][0] == '-') {
+			*sep = i;
+			break;
+		}
+	}
+	if (*nf < 7 || *sep < 0 || *sep + 1 >= *nf)
+		return 0;
+	const char *fstype = f[*sep + 1];
+	size_t len = fl[*sep + 1];
+	if (len == 7 && memcmp(fstype, "cgroup2", 7) == 0)
+		return 2;
+	if (len == 6 && memcmp(fstype, "cgroup", 6) == 0)
+		return 1;
+	return 0;
+}
+
 int corral__parse_mountinfo(const char *text, struct corral__mounts *out)
 {
 	const char *line = text;
@@ -190,26 +216,12 @@ int corral__parse_mountinfo(const char *text, struct corral__mounts *out)
 		size_t llen = nl ? (size_t)(nl - line) : strlen(line);
 		const char *f[64];
 		size_t fl[64];
-		int nf = split_fields(line, llen, f, fl, (int)ARRAY_SIZE(f));
+		int nf, sep;
+		int kind = cgroup_mount_line(line, llen, f, fl, (int)ARRAY_SIZE(f), &nf, &sep);
 		line = nl ? nl + 1 : NULL;
-
-		/* Find the " - " separator; it follows the optional fields. */
-		int sep = -1;
-		for (int i = 6; i < nf; i++) {
-			if (fl[i] == 1 && f[i][0] == '-') {
-				sep = i;
-				break;
-			}
-		}
-		if (nf < 7 || sep < 0 || sep + 1 >= nf)
-			continue; /* malformed line: ignore it, as the kernel never writes one */
-
-		const char *fstype = f[sep + 1];
-		size_t fstype_len = fl[sep + 1];
-		bool v2 = fstype_len == 7 && memcmp(fstype, "cgroup2", 7) == 0;
-		bool v1 = fstype_len == 6 && memcmp(fstype, "cgroup", 6) == 0;
-		if (!v1 && !v2)
+		if (!kind)
 			continue;
+		bool v2 = kind == 2;
 		out->n_cgroup_mounts++;
 
 		struct corral__cg_mount m;
@@ -257,18 +269,10 @@ int corral__parse_cgroup_mount_points(const char *text, char (*out)[4096], int m
 		size_t llen = nl ? (size_t)(nl - line) : strlen(line);
 		const char *f[64];
 		size_t fl[64];
-		int nf = split_fields(line, llen, f, fl, (int)ARRAY_SIZE(f));
+		int nf, sep;
+		int kind = cgroup_mount_line(line, llen, f, fl, (int)ARRAY_SIZE(f), &nf, &sep);
 		line = nl ? nl + 1 : NULL;
-		int sep = -1;
-		for (int i = 6; i < nf; i++)
-			if (fl[i] == 1 && f[i][0] == '-') {
-				sep = i;
-				break;
-			}
-		if (nf < 7 || sep < 0 || sep + 1 >= nf)
-			continue;
-		if (!((fl[sep + 1] == 6 && !memcmp(f[sep + 1], "cgroup", 6)) ||
-		      (fl[sep + 1] == 7 && !memcmp(f[sep + 1], "cgroup2", 7))))
+		if (!kind)
 			continue;
 		unescape_field(out[n], 4096, f[4], fl[4]);
 		n++;

@@ -3,7 +3,8 @@
  * This code runs in two places: in the executor (corral_executor_free) and in
  * the watchdog, a child forked from a possibly multi-threaded caller, after
  * the caller died. So it uses only raw syscalls and the stack: no malloc, no
- * stdio, no libcgroup, no snprintf. Every wait is bounded by a deadline.
+ * stdio, no libcgroup, no snprintf (corral__write_at() from io.c qualifies:
+ * openat, write, close). Every wait is bounded by a deadline.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -26,22 +27,6 @@ static void sleep_ms(unsigned ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
-}
-
-static int write_str(int dirfd, const char *name, const char *s)
-{
-	int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
-	size_t len = strlen(s);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	do
-		n = write(fd, s, len);
-	while (n < 0 && errno == EINTR);
-	int e = n < 0 ? -errno : 0;
-	close(fd);
-	return e;
 }
 
 /* SIGKILL every pid listed in dirfd/cgroup.procs. Returns how many it saw. */
@@ -86,7 +71,7 @@ static void kill_cgroup(int dirfd, bool v2)
 {
 	/* cgroup.kill (5.14+) is atomic against concurrent forks; the pid walk
 	 * is the fallback, repeated by the callers until the cgroup is empty. */
-	if (v2 && write_str(dirfd, "cgroup.kill", "1") == 0)
+	if (v2 && corral__write_at(dirfd, "cgroup.kill", "1") == 0)
 		return;
 	corral__cg_kill_procs(dirfd);
 }
@@ -188,7 +173,7 @@ static void disable_controllers(int dirfd, const char *list)
 		if (*p == ' ' || *p == '\0') {
 			if (t > 0 && t < sizeof(tok)) {
 				tok[t] = '\0';
-				write_str(dirfd, "cgroup.subtree_control", tok);
+				corral__write_at(dirfd, "cgroup.subtree_control", tok);
 			}
 			t = 0;
 			if (*p == '\0')
@@ -226,7 +211,7 @@ int corral__teardown(const struct corral__batch *b, int budget_ms)
 		 * stays for the next start's sweep (its owner is gone by then). */
 		disable_controllers(b->dirfd, "-memory -pids -cpu");
 		disable_controllers(base, b->enabled_in_base);
-		if (write_str(base, "cgroup.procs", "0") == 0) {
+		if (corral__write_at(base, "cgroup.procs", "0") == 0) {
 			while (unlinkat(b->dirfd, "supervisor", AT_REMOVEDIR) < 0 &&
 			       errno == EBUSY && now_ns() < deadline)
 				sleep_ms(1);
