@@ -114,6 +114,12 @@ struct corral__cg_task {
 	int events_fd;     /* v2 cgroup.events (populated), opened on demand, or -1 */
 	bool created;
 	uint64_t limit_mem, limit_memsw; /* v1: the limits written, for own-limit detection */
+	uint64_t limit_pids;             /* v1: pids.max written (CORRAL_UNLIMITED = none) */
+	/* v1 recycling: counters as they were when this attempt began. A fresh
+	 * cgroup starts at 0; a recycled one carries its earlier tasks' counts,
+	 * and every counter corral reads is taken as a delta from these. */
+	uint64_t base_oom_kill, base_failcnt, base_pids_max;
+	unsigned uses; /* attempts run in this cgroup */
 };
 
 /* v2 and v1 backends behind one small interface (cgroup_v2.c, cgroup_v1.c). */
@@ -131,6 +137,13 @@ struct corral__cg_ops {
 	int (*kill)(const struct corral__batch *b, struct corral__cg_task *t);
 	/* rmdir; -EBUSY while processes remain. Closes the fds on success. */
 	int (*remove)(const struct corral__batch *b, struct corral__cg_task *t);
+	/* Recycling (NULL where unsupported): may this empty cgroup serve the
+	 * next attempt (nothing of its tasks left in it, its memory charge
+	 * released)? And make it ready for the next attempt with limits l:
+	 * rewrite what differs, reset the peak, take the counter baselines. */
+	bool (*recyclable)(const struct corral__batch *b, struct corral__cg_task *t);
+	int (*reuse)(const struct corral__batch *b, struct corral__cg_task *t,
+	             const struct corral__limits *l, corral_error_t *err);
 };
 extern const struct corral__cg_ops corral__cg_v2_ops;
 extern const struct corral__cg_ops corral__cg_v1_ops;

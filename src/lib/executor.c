@@ -143,6 +143,10 @@ struct corral_executor {
 	/* Attempts finished during this loop round, freed at its end (epoll may
 	 * still hold events that point into them). */
 	struct attempt *graveyard;
+	/* Empty task cgroups kept for the next attempts (v1: see cgroup_v1.c,
+	 * "Recycling"); at most `jobs` of them. */
+	struct corral__cg_task *pool;
+	unsigned pool_n;
 	/* Task cgroups that could not be removed yet. */
 	struct leftover *leftovers;
 	uint64_t leftover_at;
@@ -408,6 +412,24 @@ static void attempt_close_fds(corral_executor_t *ex, struct attempt *a)
 	a->cgev_registered = false;
 }
 
+/* Remove a task cgroup; one that resists goes to the leftovers, retried off
+ * the critical path. Closes its fds either way. */
+static void discard_task_cgroup(corral_executor_t *ex, struct corral__cg_task *cg)
+{
+	if (ex->ops->remove(&ex->batch, cg) == 0)
+		return;
+	/* Still busy (a process is slow to die): retry off the critical path. */
+	struct leftover *l = calloc(1, sizeof(*l));
+	if (l) {
+		snprintf(l->name, sizeof(l->name), "%s", cg->name);
+		l->next = ex->leftovers;
+		ex->leftovers = l;
+		if (!ex->leftover_at)
+			ex->leftover_at = corral__now_ns() + ms_to_ns(5);
+	}
+	corral__cg_task_close(cg);
+}
+
 static void remove_task_cgroup(corral_executor_t *ex, struct attempt *a)
 {
 	if (!ex->ops || !a->cg.created) {
@@ -418,18 +440,14 @@ static void remove_task_cgroup(corral_executor_t *ex, struct attempt *a)
 		ep_del(ex, a->cg.events_fd);
 		a->cgev_registered = false;
 	}
-	if (ex->ops->remove(&ex->batch, &a->cg) == 0)
+	/* Keep it for the next attempt when it is empty and clean. */
+	if (ex->ops->recyclable && !a->cleanup_incomplete && ex->pool && ex->pool_n < ex->o.jobs &&
+	    ex->ops->recyclable(&ex->batch, &a->cg)) {
+		ex->pool[ex->pool_n++] = a->cg;
+		corral__cg_task_init(&a->cg);
 		return;
-	/* Still busy (a process is slow to die): retry off the critical path. */
-	struct leftover *l = calloc(1, sizeof(*l));
-	if (l) {
-		snprintf(l->name, sizeof(l->name), "%s", a->cg.name);
-		l->next = ex->leftovers;
-		ex->leftovers = l;
-		if (!ex->leftover_at)
-			ex->leftover_at = corral__now_ns() + ms_to_ns(5);
 	}
-	corral__cg_task_close(&a->cg);
+	discard_task_cgroup(ex, &a->cg);
 }
 
 static void retry_leftovers(corral_executor_t *ex)
@@ -875,11 +893,23 @@ static void start_attempt(corral_executor_t *ex, struct task *t)
 		    .cpus = ex->o.cpus,
 		    .oom_group = ex->o.oom_group,
 		};
-		snprintf(a->cg.name, sizeof(a->cg.name), "t%llu-a%u", (unsigned long long)t->seq,
-		         a->no);
 		bool into = ex->batch.clone_into_cgroup && !ex->scache.no_into_cgroup && !t->fn;
 		uint64_t t0 = corral__now_ns();
-		rc = ex->ops->create(&ex->batch, &a->cg, &l, !into, &err);
+		rc = -ENOENT;
+		if (ex->pool_n > 0) {
+			/* An empty cgroup of an earlier attempt (it keeps its name). */
+			a->cg = ex->pool[--ex->pool_n];
+			rc = ex->ops->reuse(&ex->batch, &a->cg, &l, &err);
+			if (rc < 0) {
+				discard_task_cgroup(ex, &a->cg);
+				corral__cg_task_init(&a->cg);
+			}
+		}
+		if (rc < 0) {
+			snprintf(a->cg.name, sizeof(a->cg.name), "t%llu-a%u",
+			         (unsigned long long)t->seq, a->no);
+			rc = ex->ops->create(&ex->batch, &a->cg, &l, !into, &err);
+		}
 		ex->prof.cgroup_create_ns += corral__now_ns() - t0;
 		if (rc < 0) {
 			spawn_failed(ex, a, STEP_CGROUP, -rc);
@@ -938,10 +968,12 @@ static void start_attempt(corral_executor_t *ex, struct task *t)
 		return;
 	}
 	/* The parent no longer needs the cgroup.procs fds (and the child has
-	 * used or inherited them). */
-	corral__close(a->cg.procs_fd);
-	corral__close(a->cg.pids_procs_fd);
-	a->cg.procs_fd = a->cg.pids_procs_fd = -1;
+	 * used or inherited them), unless the cgroup may serve again. */
+	if (!ex->ops || !ex->ops->reuse) {
+		corral__close(a->cg.procs_fd);
+		corral__close(a->cg.pids_procs_fd);
+		a->cg.procs_fd = a->cg.pids_procs_fd = -1;
+	}
 
 	if (ep_add(ex, a->pidfd, EPOLLIN, &a->s_pid) < 0) {
 		kill_attempt(ex, a, false);
@@ -1234,6 +1266,8 @@ int corral_executor_new(const corral_options_t *o, corral_executor_t **out, corr
 			goto fail;
 		ex->have_batch = true;
 		ex->ops = ex->batch.mode == CORRAL_CG_V2 ? &corral__cg_v2_ops : &corral__cg_v1_ops;
+		if (ex->ops->reuse && !getenv("CORRAL_NO_RECYCLE"))
+			ex->pool = calloc(ex->o.jobs, sizeof(*ex->pool));
 		rc = corral__watchdog_start(&ex->batch, &ex->wd, err);
 		if (rc < 0)
 			goto fail;
@@ -1444,6 +1478,12 @@ void corral_executor_free(corral_executor_t *ex)
 		ex->leftovers = l->next;
 		free(l);
 	}
+	/* The recycled cgroups are empty; the teardown removes their dirs. */
+	for (unsigned i = 0; i < ex->pool_n; i++)
+		corral__cg_task_close(&ex->pool[i]);
+	free(ex->pool);
+	ex->pool = NULL;
+	ex->pool_n = 0;
 	/* The watchdog lives in our cgroup: with a v2 supervisor the teardown
 	 * must leave that empty, so it goes first; otherwise it goes last, so
 	 * that a SIGKILL during the teardown still leaves it to finish the job

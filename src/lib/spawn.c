@@ -17,11 +17,14 @@
  * own stack (and errno, in the parent thread's TLS, while the parent sleeps),
  * which child.c keeps to. The price, as with posix_spawn: the parent sleeps
  * until the child has exec'd (its setup and the start of execve, tens of
- * microseconds). So it is used only when the child is born in its cgroup
- * (CLONE_INTO_CGROUP, v2) or has none to join: a child that joins through
- * cgroup.procs (v1) may wait for an RCU grace period there, and is better
- * left to wait alone. CORRAL_SPAWN=fork in the environment selects the
- * fork-style clone3 always.
+ * microseconds; on v1 also its writes to cgroup.procs, which take the
+ * cgroup threadgroup lock: ~25 us at the median, rarely a few ms when an RCU
+ * grace period is due). A child whose exec blocks in the kernel (a hung
+ * network filesystem) holds the parent until it returns, as posix_spawn
+ * would. Measured on the v1 host (2000 x /bin/true, -m 64M): 1.70 s against
+ * 2.04 s for the fork-style clone at -j 1, 1.05 against 1.31 s at -j 2: the
+ * fork-style child refaults every page of corral it touches before exec.
+ * CORRAL_SPAWN=fork in the environment selects the fork-style clone3.
  *
  * Function tasks use glibc's fork(), which runs the pthread_atfork handlers
  * (malloc's among them): the function runs arbitrary code in the child.
@@ -142,15 +145,9 @@ static pid_t do_clone3(struct corral__spawn_req *req, struct corral__spawn_cache
 #endif
 		cache->checked_env = true;
 	}
-	/* Not when the child must join its cgroup through cgroup.procs (v1,
-	 * or v2 without CLONE_INTO_CGROUP): that write takes the cgroup
-	 * threadgroup lock for writing, which waits for an RCU grace period
-	 * (0.1-0.5 ms measured on v1 here), and a vfork parent would sleep
-	 * through it; a fork-style child waits alone while we go on. */
-	bool joins = req->plan.procs_fd >= 0 || req->plan.pids_procs_fd >= 0;
-	if (!cache->no_vfork && !joins && !cache->stack)
+	if (!cache->no_vfork && !cache->stack)
 		cache->stack = aligned_alloc(64, VFORK_STACK_SIZE);
-	if (!cache->no_vfork && !joins && cache->stack) {
+	if (!cache->no_vfork && cache->stack) {
 		a.flags |= CLONE_VM | CLONE_VFORK;
 		a.stack = (uint64_t)(uintptr_t)cache->stack;
 		a.stack_size = VFORK_STACK_SIZE;

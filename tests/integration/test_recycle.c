@@ -1,0 +1,89 @@
+/* test_recycle.c - a task cgroup that serves several attempts in turn (v1:
+ * cgroup_v1.c, "Recycling") must give every attempt the outcome, counters
+ * and limits a fresh cgroup would: OOM kills, pids.max hits and the peak are
+ * the attempt's own, and a limit that shrinks or grows between attempts is
+ * the one enforced. One job, so every attempt after the first reuses the
+ * cgroup of the one before it (on v2, where cgroups are not recycled, the
+ * same assertions hold for fresh cgroups).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "testlib.h"
+
+#define MiB                     (1024ull * 1024ull)
+#define assert_outcome(r, name) assert_string_equal(corral_outcome_name((r)->outcome), name)
+
+static const char *P;
+
+static void counters_are_each_attempts_own(void **state)
+{
+	struct tl_parent *p = *state;
+	corral_options_t o;
+	corral_task_t t[7];
+	corral_result_t res[8];
+	corral_summary_t sum;
+	const char *a_oom[] = {P, "alloc", "128", NULL};
+	const char *a_bomb[] = {P, "forkbomb", "100", NULL};
+	const char *a_idle[] = {P, "exit", "0", NULL};
+	const char *a_16[] = {P, "alloc", "16", NULL};
+	const char *a_48[] = {P, "alloc", "48", NULL};
+
+	tl_options(p, &o);
+	o.jobs = 1;
+	o.memory_max = 32 * MiB;
+	o.pids_max = 16;
+	o.halt = CORRAL_HALT_NEVER;
+	for (int i = 0; i < 7; i++)
+		corral_task_init(&t[i]);
+	t[0].argv = a_oom;  /* oom at 32 MiB */
+	t[1].argv = a_idle; /* right after an OOM kill in the same cgroup: ok */
+	t[2].argv = a_bomb; /* hits pids.max */
+	t[3].argv = a_idle; /* right after: no pids hit */
+	t[4].argv = a_16;   /* peak of its own 16 MiB, not the 32 MiB of task 1 */
+	t[5].argv = a_48;   /* a grown limit: 64 MiB fits 48 */
+	t[5].memory_max = 64 * MiB;
+	t[6].argv = a_48; /* and shrunk again: 32 MiB does not */
+	int n = tl_run_batch(&o, t, 7, res, 8, &sum);
+	assert_int_equal(n, 7);
+	corral_result_t *r[8] = {0};
+	for (int i = 0; i < n; i++)
+		r[res[i].seq] = &res[i];
+	for (int i = 1; i <= 7; i++)
+		print_message("# task %d: %s oom_kills %llu pids_hit %d max %llu peak %llu\n", i,
+		              corral_outcome_name(r[i]->outcome),
+		              (unsigned long long)r[i]->oom_kills, r[i]->pids_limit_hit,
+		              (unsigned long long)r[i]->memory_max,
+		              (unsigned long long)r[i]->memory_peak);
+	assert_outcome(r[1], "oom");
+	assert_true(r[1]->oom_kills >= 1);
+	assert_outcome(r[2], "ok");
+	assert_int_equal(r[2]->oom_kills, 0);
+	assert_true(r[2]->memory_peak < 4 * MiB);
+	assert_true(r[3]->pids_limit_hit);
+	assert_outcome(r[4], "ok");
+	assert_false(r[4]->pids_limit_hit);
+	assert_outcome(r[5], "ok");
+	assert_true(r[5]->memory_peak >= 16 * MiB);
+	assert_true(r[5]->memory_peak < 24 * MiB);
+	assert_outcome(r[6], "ok");
+	assert_int_equal(r[6]->memory_max, 64 * MiB);
+	assert_true(r[6]->memory_peak >= 48 * MiB);
+	assert_outcome(r[7], "oom");
+	assert_int_equal(r[7]->memory_max, 32 * MiB);
+	assert_true(r[7]->own_limit_hit);
+	assert_int_equal(sum.verdict_seq, 1);
+	for (int i = 0; i < n; i++)
+		corral_result_release(&res[i]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(counters_are_each_attempts_own, tl_setup_parent,
+	                                    tl_teardown_parent),
+	};
+	tl_integration_preflight();
+	P = tl_payload();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
