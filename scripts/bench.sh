@@ -109,7 +109,10 @@ spawn_table() {
 		echo "spawn n=$n j=$j floor=${T[floor,$j]} corral_cg=${T[cg,$j]} ratio=$(ratio "${T[cg,$j]}" "${T[floor,$j]}")" >>"$tmp/spawn.txt"
 	done
 }
-if [ $quick -eq 1 ]; then
+if [ $inner -eq 1 ]; then
+	reps=1
+	spawn_table 200 # TCG: ~60 ms per /bin/true
+elif [ $quick -eq 1 ]; then
 	spawn_table 500
 else
 	spawn_table 2000
@@ -166,12 +169,15 @@ echo
 echo "### 5. output throughput: one task writes 1 GiB to stdout"
 gib=1073741824
 [ $quick -eq 1 ] && gib=268435456
+# "direct" writes into /dev/null, which copies nothing; "through a pipe" is
+# what any runner that captures output must at least do.
 direct=$(median_time sh -c "$payload write $gib > /dev/null")
+piped=$(median_time sh -c "$payload write $gib | cat > /dev/null")
 grouped=$(median_time sh -c "$corral run -j 1 --no-sandbox $payload write ::: $gib > /dev/null")
 ungrouped=$(median_time sh -c "$corral run -j 1 --no-sandbox --ungroup $payload write ::: $gib > /dev/null")
 printf '| %-36s | %8s | %10s | %12s |\n' "path" "time" "MiB/s" "vs direct"
 printf '|%s|%s|%s|%s|\n' "--------------------------------------" "----------" "------------" "--------------"
-for r in direct grouped ungrouped; do
+for r in direct piped grouped ungrouped; do
 	t=${!r}
 	printf '| %-36s | %7.2fs | %10.0f | %11.2fx |\n' "$r" "$t" "$(echo "$gib / 1048576 / $t" | bc -l)" "$(ratio "$direct" "$t")"
 done

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 
 #include "capture.h"
@@ -209,6 +210,22 @@ int corral_output_write(const corral_output_t *out, int fd)
 		return out->data_len ? corral__write_all(fd, out->data, out->data_len) : 0;
 	uint64_t left = out->len;
 	off_t off = 0;
+	/* In the kernel first (no copy through user space): sendfile() takes
+	 * any output fd on current kernels; fall back to read/write where it
+	 * does not (EINVAL, e.g. an O_APPEND file on old kernels). */
+	while (left > 0) {
+		size_t want = left < (1u << 30) ? (size_t)left : (1u << 30);
+		ssize_t n = sendfile(fd, out->fd, &off, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EINVAL || errno == ENOSYS))
+			break;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO; /* the file is shorter than we recorded */
+		left -= (uint64_t)n;
+	}
 	char buf[65536];
 	while (left > 0) {
 		size_t want = left < sizeof(buf) ? (size_t)left : sizeof(buf);
@@ -219,7 +236,7 @@ int corral_output_write(const corral_output_t *out, int fd)
 			return -errno;
 		}
 		if (n == 0)
-			return -EIO; /* the file is shorter than we recorded */
+			return -EIO;
 		int rc = corral__write_all(fd, buf, (size_t)n);
 		if (rc < 0)
 			return rc;
