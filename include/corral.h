@@ -229,8 +229,11 @@ CORRAL_API void corral_task_init(corral_task_t *t);
 typedef struct corral_output {
 	const char *data; /* first bytes (all of them when fd < 0) */
 	size_t data_len;
-	int fd;       /* -1, or a file with all len bytes */
-	uint64_t len; /* total bytes */
+	int fd;        /* -1, or a file with all len bytes */
+	uint64_t len;  /* total bytes */
+	uint64_t lost; /* bytes written after those that could not be kept (no space
+	                  for the temp file): read and dropped, so that the task was
+	                  not killed by SIGPIPE; 0 normally */
 } corral_output_t;
 
 typedef struct corral_result {

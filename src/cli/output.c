@@ -190,6 +190,10 @@ bool output_result(struct output *out, corral_result_t *r, char **argv)
 	if (c->joblog_fd >= 0 && r->outcome != CORRAL_CANCELLED &&
 	    corral_joblog_result(c->joblog_fd, r, (const char *const *)argv) < 0)
 		warnx_("cannot write --joblog file '%s': %s", c->joblog_path, strerror(errno));
+	/* Output the task wrote but that could not be kept (no space for the
+	 * temp file): say so, the outcome alone would not. */
+	if (r->final && !c->quiet && (r->out.lost || r->err.lost))
+		warnx_("%s", r->sentence);
 	if (!r->final) {
 		/* An attempt that will be retried: its output is not the task's. */
 		corral_result_release(r);

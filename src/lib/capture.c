@@ -94,6 +94,26 @@ int corral__capture_drain(struct corral__capture *c, size_t max_inline, const ch
 
 		if (c->rfd < 0)
 			return 1;
+		if (c->discarding) {
+			/* Nowhere to keep it: read and drop, and say so in the
+			 * result, rather than kill the task with SIGPIPE. */
+			char b[65536];
+			n = read(c->rfd, b, sizeof(b));
+			if (n > 0) {
+				c->dropped += (uint64_t)n;
+				continue;
+			}
+			if (n == 0) {
+				corral__capture_close(c);
+				return 1;
+			}
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			set_error(c, errno);
+			return -EIO;
+		}
 		if (room == 0) {
 			/* The limit is reached; one more byte means overflow. */
 			char probe;
@@ -113,8 +133,9 @@ int corral__capture_drain(struct corral__capture *c, size_t max_inline, const ch
 				if (c->len >= max_inline) {
 					int rc = spill(c, tmpdir);
 					if (rc < 0) {
-						set_error(c, -rc);
-						return rc;
+						/* Keep what is in memory, drop the rest. */
+						c->error = -rc;
+						c->discarding = true;
 					}
 					continue;
 				}
@@ -145,10 +166,21 @@ int corral__capture_drain(struct corral__capture *c, size_t max_inline, const ch
 				/* The temp file's filesystem does not splice. */
 				char b[65536];
 				n = read(c->rfd, b, want < sizeof(b) ? want : sizeof(b));
-				if (n > 0 && corral__write_all(c->file_fd, b, (size_t)n) < 0) {
-					set_error(c, errno);
-					return -EIO;
+				if (n > 0) {
+					int rc = corral__write_all(c->file_fd, b, (size_t)n);
+					if (rc < 0) {
+						c->error = -rc;
+						c->discarding = true;
+						c->dropped += (uint64_t)n;
+						continue;
+					}
 				}
+			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				/* The temp file cannot take more (ENOSPC, EFBIG, EIO):
+				 * splice moved nothing, the pipe still holds it. */
+				c->error = errno;
+				c->discarding = true;
+				continue;
 			}
 		}
 		if (n == 0) {
@@ -183,6 +215,7 @@ void corral__capture_take(struct corral__capture *c, corral_output_t *out)
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
 	out->len = c->total;
+	out->lost = c->dropped;
 	if (c->file_fd >= 0) {
 		out->fd = c->file_fd;
 		c->file_fd = -1;

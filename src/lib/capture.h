@@ -9,14 +9,17 @@ struct corral__capture {
 	int rfd;   /* read end (non-blocking, CLOEXEC), -1 after EOF */
 	char *buf; /* in-memory part */
 	size_t len, cap;
-	int file_fd;    /* temp file once spilled, else -1 */
-	uint64_t total; /* bytes received */
-	uint64_t limit; /* stop reading beyond this (CORRAL_UNLIMITED = none) */
-	bool overflow;  /* limit reached: the read end was closed */
-	int error;      /* first I/O error (errno), 0 if none */
-	int epfd;       /* epoll set rfd is registered in, or -1: closing rfd
-	                   removes it from there first, as a fork()ed child may hold
-	                   a copy of the pipe and keep a stale registration alive */
+	int file_fd;      /* temp file once spilled, else -1 */
+	uint64_t total;   /* bytes received */
+	uint64_t limit;   /* stop reading beyond this (CORRAL_UNLIMITED = none) */
+	bool overflow;    /* limit reached: the read end was closed */
+	int error;        /* first I/O error (errno), 0 if none */
+	bool discarding;  /* the spill file failed (no space, ...): the rest is read
+	                     and dropped, so the task is not killed by SIGPIPE */
+	uint64_t dropped; /* bytes read and dropped */
+	int epfd;         /* epoll set rfd is registered in, or -1: closing rfd
+	                     removes it from there first, as a fork()ed child may hold
+	                     a copy of the pipe and keep a stale registration alive */
 };
 
 void corral__capture_init(struct corral__capture *c);

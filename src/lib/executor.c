@@ -657,6 +657,18 @@ static void finish_attempt(corral_executor_t *ex, struct attempt *a)
 		snprintf(r->sentence + l, sizeof(r->sentence) - l,
 		         " (its result exceeded the %zu-byte cap)", ex->o.fn_result_max);
 	}
+	for (int i = 0; i < CAP_N; i++) {
+		if (!a->cap[i].dropped)
+			continue;
+		size_t l = strlen(r->sentence);
+		snprintf(r->sentence + l, sizeof(r->sentence) - l,
+		         " (%llu bytes of its %s after the first %llu were lost: %s)",
+		         (unsigned long long)a->cap[i].dropped,
+		         i == CAP_OUT   ? "stdout"
+		         : i == CAP_ERR ? "stderr"
+		                        : "result",
+		         (unsigned long long)a->cap[i].total, strerror(a->cap[i].error));
+	}
 
 	attempt_close_fds(ex, a);
 	remove_task_cgroup(ex, a);

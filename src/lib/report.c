@@ -246,6 +246,8 @@ int corral_report_result(int fd, const corral_result_t *r, const char *const *co
 	json_num(&b, r->sys_s);
 	printf_(&b, ",\"stdout_bytes\":%llu,\"stderr_bytes\":%llu", (unsigned long long)r->out.len,
 	        (unsigned long long)r->err.len);
+	printf_(&b, ",\"stdout_lost_bytes\":%llu,\"stderr_lost_bytes\":%llu",
+	        (unsigned long long)r->out.lost, (unsigned long long)r->err.lost);
 	puts_(&b, ",\"sentence\":");
 	json_string(&b, r->sentence);
 	puts_(&b, "}");

@@ -254,7 +254,8 @@ RECORD_KEYS = {
     "memory_peak": (int, type(None)), "oom_kills": int, "own_limit_hit": bool,
     "pids_limit_hit": bool, "seccomp_kill": bool, "start_time": (int, float),
     "wall_time": (int, float), "user_time": (int, float), "system_time": (int, float),
-    "stdout_bytes": int, "stderr_bytes": int, "sentence": str,
+    "stdout_bytes": int, "stderr_bytes": int, "stdout_lost_bytes": int,
+    "stderr_lost_bytes": int, "sentence": str,
 }
 SUMMARY_KEYS = {
     "tasks": int, "attempts": int, "outcomes": dict, "verdict_seq": (int, type(None)),

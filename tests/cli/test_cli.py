@@ -406,6 +406,28 @@ class Output(CliTest):
         self.assertEqual(f[3]["outcome"], "cancelled")
         self.assertEqual(summ["outcomes"]["cancelled"], 1)
 
+    def test_no_space_for_output(self):
+        # The spill directory fills up: what fits is delivered, the rest is
+        # dropped (the task is not killed by SIGPIPE) and the record and a
+        # warning say how much was lost.
+        td = self.path("small")
+        os.mkdir(td)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", td], check=True)
+        try:
+            rep = self.path("r.jsonl")
+            r = corral("run", "--tmpdir", td, "--report", rep, PAYLOAD, "write", ":::", "5000000")
+        finally:
+            subprocess.run(["umount", td], check=False)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out, pattern(len(r.out)))
+        recs = [json.loads(l) for l in open(rep) if l.startswith('{"seq"')]
+        clitest.check_record(self, recs[0])
+        self.assertEqual(recs[0]["outcome"], "ok")
+        self.assertEqual(recs[0]["stdout_bytes"], len(r.out))
+        self.assertGreater(recs[0]["stdout_lost_bytes"], 0)
+        self.assertEqual(recs[0]["stdout_bytes"] + recs[0]["stdout_lost_bytes"], 5000000)
+        self.assertIn(b"were lost: No space left on device", r.err)
+
     def test_tmpdir(self):
         td = self.path("spill")
         os.mkdir(td)

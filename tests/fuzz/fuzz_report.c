@@ -437,6 +437,8 @@ static void read_input(const uint8_t *data, size_t size, struct input *in)
 	TAKE(&rd, r->sys_s);                  /* 8 */
 	TAKE(&rd, r->out.len);                /* 8 */
 	TAKE(&rd, r->err.len);                /* 8 = 106 */
+	TAKE(&rd, r->out.lost);
+	TAKE(&rd, r->err.lost);
 	r->final = flags & 1;
 	r->own_limit_hit = flags & 2;
 	r->pids_limit_hit = flags & 4;
@@ -618,6 +620,8 @@ static void check_record(const char *line, size_t len, const struct input *in)
 	check_time(field(&root, &i, "system_time"), r->sys_s, "system_time");
 	check_u64(field(&root, &i, "stdout_bytes"), r->out.len, "stdout_bytes");
 	check_u64(field(&root, &i, "stderr_bytes"), r->err.len, "stderr_bytes");
+	check_u64(field(&root, &i, "stdout_lost_bytes"), r->out.lost, "stdout_lost_bytes");
+	check_u64(field(&root, &i, "stderr_lost_bytes"), r->err.lost, "stderr_lost_bytes");
 	check_str(field(&root, &i, "sentence"), r->sentence, "sentence");
 	FUZZ_CHECK(i == root.n, "%zu keys, expected %zu", root.n, i);
 	jv_free(&root);

@@ -113,6 +113,7 @@ class Output(ctypes.Structure):
         ("data_len", ctypes.c_size_t),
         ("fd", ctypes.c_int),
         ("len", ctypes.c_uint64),
+        ("lost", ctypes.c_uint64),
     ]
 
     def read(self):
