@@ -249,6 +249,12 @@ static bool v1_recyclable(const struct corral__batch *b, struct corral__cg_task 
 	struct stat st;
 	uint64_t usage;
 
+	/* Only a cgroup made whole: a creation that failed half-way may lack
+	 * the cgroup.procs fds a child joins through (it would then run
+	 * outside any cgroup) or its pids twin (no pids limit). */
+	if (t->dirfd < 0 || t->procs_fd < 0 ||
+	    (b->has_pids && b->pids_dirfd >= 0 && (t->pids_dirfd < 0 || t->pids_procs_fd < 0)))
+		return false;
 	/* A sub-cgroup the task made (possible without the sandbox) would
 	 * carry its own processes and charges: start afresh. kernfs counts
 	 * subdirectories in a directory's link count. */
@@ -266,7 +272,6 @@ static bool v1_recyclable(const struct corral__batch *b, struct corral__cg_task 
 	 * memory.force_empty's reclaim (measured: it made recycling slower
 	 * than no recycling), and the next task's peak stays within 1 MiB of
 	 * what a fresh cgroup would show. */
-	(void)b;
 	return usage <= RECYCLE_MAX_CHARGE;
 }
 
