@@ -214,10 +214,10 @@ static size_t count(const char *s, const char *pat)
 	return n;
 }
 
-static bool has_replacement(const struct cli *c)
+static bool has_replacement(char *const *cmd, int argc)
 {
-	for (int i = 0; i < c->cmd_argc; i++)
-		if (strstr(c->cmd[i], "{}") || strstr(c->cmd[i], "{#}"))
+	for (int i = 0; i < argc; i++)
+		if (strstr(cmd[i], "{}") || strstr(cmd[i], "{#}"))
 			return true;
 	return false;
 }
@@ -246,46 +246,32 @@ static char *substitute(char *dst, const char *s, const char *line, const char *
 
 char **build_argv(const struct cli *c, const char *line, uint64_t seq)
 {
+	/* Shell mode is the template `/bin/sh -c {}`: the line, as it is. */
+	static char *const shell[] = {"/bin/sh", "-c", "{}"};
+	char *const *cmd = c->cmd_argc ? c->cmd : shell;
+	int argc = c->cmd_argc ? c->cmd_argc : 3;
 	char seqs[32];
 	size_t n, bytes = 0, ll = strlen(line);
 	bool append;
 
 	snprintf(seqs, sizeof(seqs), "%llu", (unsigned long long)seq);
-	if (c->cmd_argc == 0) {
-		const char *sh[] = {"/bin/sh", "-c", line};
-		n = 3;
-		for (size_t i = 0; i < n; i++)
-			bytes += strlen(sh[i]) + 1;
-		char **av = malloc((n + 1) * sizeof(char *) + bytes);
-		if (!av)
-			die("out of memory");
-		char *p = (char *)(av + n + 1);
-		for (size_t i = 0; i < n; i++) {
-			size_t l = strlen(sh[i]) + 1;
-			memcpy(p, sh[i], l);
-			av[i] = p;
-			p += l;
-		}
-		av[n] = NULL;
-		return av;
-	}
-	append = !has_replacement(c);
-	n = (size_t)c->cmd_argc + (append ? 1 : 0);
-	for (int i = 0; i < c->cmd_argc; i++)
-		bytes += strlen(c->cmd[i]) + count(c->cmd[i], "{}") * ll +
-		         count(c->cmd[i], "{#}") * strlen(seqs) + 1;
+	append = !has_replacement(cmd, argc);
+	n = (size_t)argc + (append ? 1 : 0);
+	for (int i = 0; i < argc; i++)
+		bytes += strlen(cmd[i]) + count(cmd[i], "{}") * ll +
+		         count(cmd[i], "{#}") * strlen(seqs) + 1;
 	if (append)
 		bytes += ll + 1;
 	char **av = malloc((n + 1) * sizeof(char *) + bytes);
 	if (!av)
 		die("out of memory");
 	char *p = (char *)(av + n + 1);
-	for (int i = 0; i < c->cmd_argc; i++) {
+	for (int i = 0; i < argc; i++) {
 		av[i] = p;
-		p = substitute(p, c->cmd[i], line, seqs);
+		p = substitute(p, cmd[i], line, seqs);
 	}
 	if (append) {
-		av[c->cmd_argc] = p;
+		av[argc] = p;
 		memcpy(p, line, ll + 1);
 	}
 	av[n] = NULL;
