@@ -18,6 +18,23 @@
 
 static const char *P;
 
+/* A new executor with n copies of the task argv queued; closed when close_it. */
+static corral_executor_t *start(const corral_options_t *o, const char **argv, int n, bool close_it)
+{
+	corral_executor_t *ex;
+	corral_error_t err;
+	corral_task_t t;
+
+	corral_task_init(&t);
+	t.argv = argv;
+	assert_int_equal(corral_executor_new(o, &ex, &err), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(corral_submit(ex, &t, &err), i + 1);
+	if (close_it)
+		corral_close(ex);
+	return ex;
+}
+
 /* Run ex to the end through corral_fd(); fail if a poll() waits 10 s.
  * Returns the number of final results; res[] receives up to max of them. */
 static int fd_driven(corral_executor_t *ex, corral_result_t *res, int max)
@@ -51,20 +68,14 @@ static void drain_after_leader_exit(void **state)
 {
 	struct tl_parent *p = *state;
 	corral_options_t o;
-	corral_task_t t;
 	corral_executor_t *ex;
-	corral_error_t err;
 	corral_result_t r;
 	char *dir = tl_tmpdir(), pidfile[4200];
 	const char *argv[] = {P, "daemon", pidfile, "100", NULL};
 
 	snprintf(pidfile, sizeof(pidfile), "%s/daemon.pid", dir);
 	tl_options(p, &o);
-	corral_task_init(&t);
-	t.argv = argv;
-	assert_int_equal(corral_executor_new(&o, &ex, &err), 0);
-	assert_int_equal(corral_submit(ex, &t, &err), 1);
-	corral_close(ex);
+	ex = start(&o, argv, 1, true);
 	double t0 = tl_now();
 	assert_int_equal(fd_driven(ex, &r, 1), 1);
 	assert_outcome(&r, "ok");
@@ -80,19 +91,13 @@ static void timeout_enforced(void **state)
 {
 	struct tl_parent *p = *state;
 	corral_options_t o;
-	corral_task_t t;
 	corral_executor_t *ex;
-	corral_error_t err;
 	corral_result_t r;
 	const char *argv[] = {P, "sleep", "100", NULL};
 
 	tl_options(p, &o);
 	o.timeout_ns = 500000000ull;
-	corral_task_init(&t);
-	t.argv = argv;
-	assert_int_equal(corral_executor_new(&o, &ex, &err), 0);
-	assert_int_equal(corral_submit(ex, &t, &err), 1);
-	corral_close(ex);
+	ex = start(&o, argv, 1, true);
 	assert_int_equal(fd_driven(ex, &r, 1), 1);
 	assert_outcome(&r, "timeout");
 	assert_true(r.wall_s >= 0.5 && r.wall_s < 1.5);
@@ -105,7 +110,6 @@ static void abort_while_running(void **state)
 {
 	struct tl_parent *p = *state;
 	corral_options_t o;
-	corral_task_t t;
 	corral_executor_t *ex;
 	corral_error_t err;
 	corral_result_t res[8];
@@ -114,12 +118,7 @@ static void abort_while_running(void **state)
 
 	tl_options(p, &o);
 	o.jobs = 2;
-	corral_task_init(&t);
-	t.argv = argv;
-	assert_int_equal(corral_executor_new(&o, &ex, &err), 0);
-	for (int i = 0; i < 5; i++)
-		assert_int_equal(corral_submit(ex, &t, &err), i + 1);
-	corral_close(ex);
+	ex = start(&o, argv, 5, true);
 	assert_int_equal(corral_next(ex, &res[0], 0, &err), 0);
 	assert_int_equal(corral_running(ex), 2);
 	corral_abort(ex);
@@ -141,18 +140,13 @@ static void abort_queued_only(void **state)
 {
 	struct tl_parent *p = *state;
 	corral_options_t o;
-	corral_task_t t;
 	corral_executor_t *ex;
 	corral_error_t err;
 	corral_result_t r;
 	const char *argv[] = {P, "sleep", "100", NULL};
 
 	tl_options(p, &o);
-	corral_task_init(&t);
-	t.argv = argv;
-	assert_int_equal(corral_executor_new(&o, &ex, &err), 0);
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(corral_submit(ex, &t, &err), i + 1);
+	ex = start(&o, argv, 3, false);
 	corral_abort(ex); /* nothing started yet */
 	corral_close(ex);
 	struct pollfd pfd = {.fd = corral_fd(ex), .events = POLLIN};
