@@ -356,12 +356,13 @@ CORRAL_API int corral_map(const corral_options_t *o, corral_fn_t fn, void *const
  * CLOCK_MONOTONIC spent in corral, not in the tasks). For benchmarks. */
 typedef struct corral_profile {
 	uint64_t attempts;
-	uint64_t cgroup_create_ns; /* mkdir + limits of task cgroups */
+	uint64_t cgroup_create_ns; /* mkdir + limits of task cgroups, or claiming a recycled one */
 	uint64_t spawn_ns;         /* pipes + clone3/fork until the parent returns */
 	uint64_t reap_ns;          /* waitid + the spawn error pipe */
 	uint64_t counters_ns;      /* reading the task cgroup's counters */
 	uint64_t drain_ns;         /* populated checks, kills of leftovers, last reads */
 	uint64_t cleanup_ns;       /* rmdir of task cgroups, building the result */
+	uint64_t recycle_ns;       /* readying finished cgroups for reuse, after the spawns */
 } corral_profile_t;
 CORRAL_API void corral_get_profile(const corral_executor_t *ex, corral_profile_t *p);
 

@@ -104,6 +104,21 @@ struct corral__batch {
 int corral__batch_create(const struct corral__hier *h, const corral_options_t *o,
                          struct corral__batch *b, corral_error_t *err);
 
+/* Counter files a recycled v1 task cgroup keeps open between its attempts
+ * (read with pread at offset 0: kernfs makes the content anew at offset 0).
+ * Never cgroup.procs: v1 keeps the pid list of an open file for a second and
+ * would serve a stale one. */
+enum corral__cg_file {
+	CGF_OOM_CONTROL,
+	CGF_MAX_USAGE, /* opened read-write: the peak is also reset through it */
+	CGF_USAGE,
+	CGF_FAILCNT,
+	CGF_MEMSW_FAILCNT,
+	CGF_PIDS_EVENTS,
+	CGF_PIDS_CURRENT,
+	CGF_N
+};
+
 /* A task attempt's cgroup. */
 struct corral__cg_task {
 	char name[32];     /* t<seq>-a<attempt> */
@@ -118,8 +133,15 @@ struct corral__cg_task {
 	/* v1 recycling: counters as they were when this attempt began. A fresh
 	 * cgroup starts at 0; a recycled one carries its earlier tasks' counts,
 	 * and every counter corral reads is taken as a delta from these. */
-	uint64_t base_oom_kill, base_failcnt, base_pids_max;
-	unsigned uses; /* attempts run in this cgroup */
+	uint64_t base_oom_kill, base_failcnt, base_memsw_failcnt, base_pids_max;
+	unsigned uses;    /* attempts run in this cgroup */
+	int cache[CGF_N]; /* v1: open counter files, or -1 (see enum corral__cg_file) */
+	/* v1: the raw counters of the last read, and whether that read found
+	 * the cgroup empty (then they are final: the next attempt's baselines). */
+	uint64_t last_oom_kill, last_failcnt, last_memsw_failcnt, last_pids_max;
+	bool empty;    /* the last populated() found no process */
+	bool settled;  /* the last read came after that: its values are final */
+	bool prepared; /* v1: prepare() ran; the next reuse() need not */
 };
 
 /* v2 and v1 backends behind one small interface (cgroup_v2.c, cgroup_v1.c). */
@@ -131,7 +153,8 @@ struct corral__cg_ops {
 	/* Read the counters. */
 	int (*read)(const struct corral__batch *b, struct corral__cg_task *t,
 	            struct corral__counters *c);
-	/* Does any process remain? 1 yes, 0 no, -errno. */
+	/* Does any process remain? 1 yes, 0 no, -errno. An empty cgroup
+	 * whose counters are read next is "settled" (see struct above). */
 	int (*populated)(const struct corral__batch *b, struct corral__cg_task *t);
 	/* SIGKILL every process of the task. */
 	int (*kill)(const struct corral__batch *b, struct corral__cg_task *t);
@@ -142,6 +165,10 @@ struct corral__cg_ops {
 	 * released)? And make it ready for the next attempt with limits l:
 	 * rewrite what differs, reset the peak, take the counter baselines. */
 	bool (*recyclable)(const struct corral__batch *b, struct corral__cg_task *t);
+	/* Ready a recyclable cgroup for its next attempt (reset the peak, take
+	 * the baselines) off the critical path; reuse() does it when this did
+	 * not run. */
+	int (*prepare)(const struct corral__batch *b, struct corral__cg_task *t);
 	int (*reuse)(const struct corral__batch *b, struct corral__cg_task *t,
 	             const struct corral__limits *l, corral_error_t *err);
 };

@@ -26,7 +26,10 @@
  * its task is left in it: no process, no sub-cgroup, and at most 1 MiB of
  * memory still charged (page cache the task read, kernel objects it made),
  * so the next task's peak starts where a fresh cgroup's would, give or take
- * that MiB.
+ * that MiB. The executor readies it (prepare) after the next spawns, off
+ * the critical path; its counter files stay open (enum corral__cg_file) and
+ * the counters read after its last task, when it was already empty, are the
+ * next baselines without a second read.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -118,7 +121,8 @@ static int v1_create(const struct corral__batch *b, struct corral__cg_task *t,
 	t->created = true;
 	/* A new cgroup: no limits, every counter at 0. */
 	t->limit_mem = t->limit_memsw = t->limit_pids = CORRAL_UNLIMITED;
-	t->base_oom_kill = t->base_failcnt = t->base_pids_max = 0;
+	t->base_oom_kill = t->base_failcnt = t->base_memsw_failcnt = t->base_pids_max = 0;
+	t->prepared = t->empty = t->settled = false;
 	t->uses = 1;
 	t->dirfd = openat(b->dirfd, t->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->dirfd < 0)
@@ -143,53 +147,69 @@ static int v1_create(const struct corral__batch *b, struct corral__cg_task *t,
 
 /* The raw (cumulative) counters of a v1 task cgroup. */
 struct raw {
-	uint64_t oom_kill, failcnt, pids_max, peak;
+	uint64_t oom_kill, failcnt, memsw_failcnt, pids_max, peak;
 };
 
+static ssize_t rd(struct corral__cg_task *t, enum corral__cg_file f, int dirfd, const char *name,
+                  char *buf, size_t size)
+{
+	return corral__read_value_cached(&t->cache[f], dirfd, name,
+	                                 f == CGF_MAX_USAGE ? O_RDWR : O_RDONLY, buf, size);
+}
+
+/* Every counter, whatever this attempt's limits: the values serve as the
+ * next attempt's baselines too, and its limits may differ. */
 static void read_raw(const struct corral__batch *b, struct corral__cg_task *t, struct raw *r,
                      bool want_peak)
 {
-	char buf[1024];
+	char buf[256];
 	uint64_t v;
 
 	memset(r, 0, sizeof(*r));
-	if (corral__read_at(t->dirfd, "memory.oom_control", buf, sizeof(buf)) >= 0 &&
+	if (rd(t, CGF_OOM_CONTROL, t->dirfd, "memory.oom_control", buf, sizeof(buf)) >= 0 &&
 	    corral__parse_keyed(buf, "oom_kill", &v) == 0)
 		r->oom_kill = v;
 	if (want_peak &&
-	    corral__read_at(t->dirfd, "memory.max_usage_in_bytes", buf, sizeof(buf)) >= 0)
+	    rd(t, CGF_MAX_USAGE, t->dirfd, "memory.max_usage_in_bytes", buf, sizeof(buf)) >= 0)
 		corral__parse_u64_or_max(buf, &r->peak);
 	if (t->pids_dirfd >= 0 &&
-	    corral__read_at(t->pids_dirfd, "pids.events", buf, sizeof(buf)) >= 0 &&
+	    rd(t, CGF_PIDS_EVENTS, t->pids_dirfd, "pids.events", buf, sizeof(buf)) >= 0 &&
 	    corral__parse_keyed(buf, "max", &v) == 0)
 		r->pids_max = v;
-	if (t->limit_mem == CORRAL_UNLIMITED && !want_peak)
-		return;
-	if (corral__read_at(t->dirfd, "memory.failcnt", buf, sizeof(buf)) >= 0 &&
+	if (rd(t, CGF_FAILCNT, t->dirfd, "memory.failcnt", buf, sizeof(buf)) >= 0 &&
 	    corral__parse_u64_or_max(buf, &v) == 0)
-		r->failcnt += v;
-	/* memsw.failcnt says something only under a memsw limit of ours. */
-	if (t->limit_memsw != CORRAL_UNLIMITED &&
-	    corral__read_at(t->dirfd, "memory.memsw.failcnt", buf, sizeof(buf)) >= 0 &&
+		r->failcnt = v;
+	if (b->swap_accounting &&
+	    rd(t, CGF_MEMSW_FAILCNT, t->dirfd, "memory.memsw.failcnt", buf, sizeof(buf)) >= 0 &&
 	    corral__parse_u64_or_max(buf, &v) == 0)
-		r->failcnt += v;
-	(void)b;
+		r->memsw_failcnt = v;
 }
 
 static int v1_read(const struct corral__batch *b, struct corral__cg_task *t,
                    struct corral__counters *c)
 {
 	struct raw r;
+	bool hit;
 
 	memset(c, 0, sizeof(*c));
 	read_raw(b, t, &r, true);
+	/* Read after the cgroup was found empty: nothing can move these any
+	 * more, they are the next attempt's baselines. */
+	t->settled = t->empty;
+	t->last_oom_kill = r.oom_kill;
+	t->last_failcnt = r.failcnt;
+	t->last_memsw_failcnt = r.memsw_failcnt;
+	t->last_pids_max = r.pids_max;
 	c->oom_kill = r.oom_kill - t->base_oom_kill;
 	c->pids_max_hits = r.pids_max - t->base_pids_max;
 	c->peak = r.peak;
 	if (t->limit_mem == CORRAL_UNLIMITED)
 		return 0; /* no own limit: any OOM kill came from outside */
-	/* Within one page of the limit counts as reaching it. */
-	if (c->peak + 4096 >= t->limit_mem || r.failcnt > t->base_failcnt)
+	/* memsw.failcnt says something only under a memsw limit of ours.
+	 * Within one page of the limit counts as reaching it. */
+	hit = r.failcnt > t->base_failcnt ||
+	      (t->limit_memsw != CORRAL_UNLIMITED && r.memsw_failcnt > t->base_memsw_failcnt);
+	if (c->peak + 4096 >= t->limit_mem || hit)
 		c->oom = 1;
 	return 0;
 }
@@ -211,13 +231,25 @@ static int procs_nonempty(int dirfd)
 
 static int v1_populated(const struct corral__batch *b, struct corral__cg_task *t)
 {
+	char buf[32];
+	uint64_t v;
+	bool pids_empty = t->pids_dirfd < 0;
 	int rc;
 
 	(void)b;
+	t->empty = false;
+	/* pids.current 0 says in one cached read that the pids twin is empty;
+	 * more is not "populated": it counts zombies, which cgroup.procs
+	 * leaves out (a killed daemon waits there for its reaper). */
+	if (!pids_empty &&
+	    rd(t, CGF_PIDS_CURRENT, t->pids_dirfd, "pids.current", buf, sizeof(buf)) >= 0 &&
+	    corral__parse_u64_or_max(buf, &v) == 0 && v == 0)
+		pids_empty = true;
 	rc = procs_nonempty(t->dirfd);
-	if (rc != 0)
-		return rc;
-	return procs_nonempty(t->pids_dirfd);
+	if (rc == 0 && !pids_empty)
+		rc = procs_nonempty(t->pids_dirfd);
+	t->empty = rc == 0;
+	return rc;
 }
 
 static int v1_kill(const struct corral__batch *b, struct corral__cg_task *t)
@@ -262,7 +294,7 @@ static bool v1_recyclable(const struct corral__batch *b, struct corral__cg_task 
 		return false;
 	if (t->pids_dirfd >= 0 && (fstat(t->pids_dirfd, &st) < 0 || st.st_nlink != 2))
 		return false;
-	if (corral__read_at(t->dirfd, "memory.usage_in_bytes", buf, sizeof(buf)) < 0 ||
+	if (rd(t, CGF_USAGE, t->dirfd, "memory.usage_in_bytes", buf, sizeof(buf)) < 0 ||
 	    corral__parse_u64_or_max(buf, &usage) < 0)
 		return false;
 	/* What stays charged after the task: page cache it read, and kernel
@@ -275,22 +307,50 @@ static bool v1_recyclable(const struct corral__batch *b, struct corral__cg_task 
 	return usage <= RECYCLE_MAX_CHARGE;
 }
 
+/* Ready an empty, recyclable cgroup for its next attempt, off the critical
+ * path: reset the peak to the current usage and take the counter baselines
+ * (those of the last read when it found the cgroup already empty). */
+static int v1_prepare(const struct corral__batch *b, struct corral__cg_task *t)
+{
+	struct raw r;
+	ssize_t n = -1;
+
+	if (t->cache[CGF_MAX_USAGE] >= 0) {
+		do
+			n = pwrite(t->cache[CGF_MAX_USAGE], "0", 1, 0);
+		while (n < 0 && errno == EINTR);
+	}
+	if (n != 1) {
+		int rc = corral__write_at(t->dirfd, "memory.max_usage_in_bytes", "0");
+		if (rc < 0)
+			return rc;
+	}
+	if (t->settled) {
+		t->base_oom_kill = t->last_oom_kill;
+		t->base_failcnt = t->last_failcnt;
+		t->base_memsw_failcnt = t->last_memsw_failcnt;
+		t->base_pids_max = t->last_pids_max;
+	} else {
+		read_raw(b, t, &r, false);
+		t->base_oom_kill = r.oom_kill;
+		t->base_failcnt = r.failcnt;
+		t->base_memsw_failcnt = r.memsw_failcnt;
+		t->base_pids_max = r.pids_max;
+	}
+	t->prepared = true;
+	return 0;
+}
+
 static int v1_reuse(const struct corral__batch *b, struct corral__cg_task *t,
                     const struct corral__limits *l, corral_error_t *err)
 {
-	struct raw r;
 	int rc = set_limits(b, t, l, err);
 
 	if (rc < 0)
 		return rc;
-	/* The peak of this attempt only: reset to the current usage. */
-	rc = corral__write_at(t->dirfd, "memory.max_usage_in_bytes", "0");
-	if (rc < 0)
+	if (!t->prepared && (rc = v1_prepare(b, t)) < 0)
 		return corral__err(err, -rc, "reset memory.max_usage_in_bytes of %s", t->name);
-	read_raw(b, t, &r, false);
-	t->base_oom_kill = r.oom_kill;
-	t->base_failcnt = r.failcnt;
-	t->base_pids_max = r.pids_max;
+	t->prepared = t->empty = t->settled = false;
 	t->uses++;
 	return 0;
 }
@@ -302,5 +362,6 @@ const struct corral__cg_ops corral__cg_v1_ops = {
     .kill = v1_kill,
     .remove = v1_remove,
     .recyclable = v1_recyclable,
+    .prepare = v1_prepare,
     .reuse = v1_reuse,
 };

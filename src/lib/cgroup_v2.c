@@ -17,6 +17,8 @@ void corral__cg_task_init(struct corral__cg_task *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->dirfd = t->pids_dirfd = t->procs_fd = t->pids_procs_fd = t->events_fd = -1;
+	for (int i = 0; i < CGF_N; i++)
+		t->cache[i] = -1;
 }
 
 void corral__cg_task_close(struct corral__cg_task *t)
@@ -27,6 +29,10 @@ void corral__cg_task_close(struct corral__cg_task *t)
 	corral__close(t->pids_procs_fd);
 	corral__close(t->events_fd);
 	t->dirfd = t->pids_dirfd = t->procs_fd = t->pids_procs_fd = t->events_fd = -1;
+	for (int i = 0; i < CGF_N; i++) {
+		corral__close(t->cache[i]);
+		t->cache[i] = -1;
+	}
 }
 
 static int write_u64(int dirfd, const char *file, uint64_t v)

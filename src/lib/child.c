@@ -24,7 +24,8 @@
  *  13. execve (or the function, then _exit)
  *
  * A failing step writes {step, errno} on the CLOEXEC error pipe and exits 127;
- * EOF on the pipe tells the parent that exec succeeded.
+ * EOF on the pipe tells the parent that exec succeeded. A child that shares
+ * the parent's memory until exec stores {step, errno} in the plan instead.
  */
 #include <fcntl.h>
 #include <sched.h>
@@ -76,6 +77,11 @@ __attribute__((noreturn)) static void fail(const struct corral__child_plan *p, i
 	struct corral__child_report r = {.step = step, .err = e};
 	ssize_t n;
 
+	if (p->report) {
+		/* Our parent sleeps until we exit, and reads this then. */
+		*p->report = r;
+		_exit(127);
+	}
 	do
 		n = write(p->err_fd, &r, sizeof(r));
 	while (n < 0 && errno == EINTR);
@@ -305,12 +311,14 @@ __attribute__((noreturn)) void corral__child_main(const struct corral__child_pla
 			fail(p, STEP_NO_NEW_PRIVS, errno);
 	}
 	/* 11. */
-	keep[nkeep++] = p->err_fd;
+	if (p->err_fd >= 0)
+		keep[nkeep++] = p->err_fd;
 	if (p->fn)
 		keep[nkeep++] = p->fn_out_fd;
 	close_fds(p, keep, nkeep);
 	struct corral__child_plan moved = *p;
-	moved.err_fd = keep[0];
+	if (p->err_fd >= 0)
+		moved.err_fd = keep[0];
 	/* 12. */
 	if (sb && sb->has_filter && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sb->prog) < 0)
 		fail(&moved, STEP_SECCOMP, errno);
@@ -321,7 +329,7 @@ __attribute__((noreturn)) void corral__child_main(const struct corral__child_pla
 			p->after_fork_child();
 		/* EOF on the error pipe now means "started". */
 		close(moved.err_fd);
-		rc = p->fn(p->fn_arg, keep[1]);
+		rc = p->fn(p->fn_arg, keep[nkeep - 1]);
 		/* The function ran arbitrary code after a real fork(); flushing
 		 * its stdio is its business and ours only as a courtesy. */
 		fflush(NULL);

@@ -104,6 +104,8 @@ struct attempt {
 	bool spawned;
 	int spawn_errno, spawn_step;
 	bool cleanup_incomplete;
+	int populated_hint; /* populated() as reap_attempt found it, for try_finish; -1 used */
+	struct corral__child_report report; /* a vfork-style child's failure (no error pipe) */
 };
 
 struct result_node {
@@ -144,9 +146,12 @@ struct corral_executor {
 	 * still hold events that point into them). */
 	struct attempt *graveyard;
 	/* Empty task cgroups kept for the next attempts (v1: see cgroup_v1.c,
-	 * "Recycling"); at most `jobs` of them. */
+	 * "Recycling"); at most 2 x `jobs` of them. A finished attempt's cgroup
+	 * enters unprepared and is checked and readied (prepare_pool) after the
+	 * next attempts have started: at -j 1 two cgroups take turns, and none
+	 * of that work delays a spawn. */
 	struct corral__cg_task *pool;
-	unsigned pool_n;
+	unsigned pool_n, pool_cap;
 	/* Task cgroups that could not be removed yet. */
 	struct leftover *leftovers;
 	uint64_t leftover_at;
@@ -440,14 +445,55 @@ static void remove_task_cgroup(corral_executor_t *ex, struct attempt *a)
 		ep_del(ex, a->cg.events_fd);
 		a->cgev_registered = false;
 	}
-	/* Keep it for the next attempt when it is empty and clean. */
-	if (ex->ops->recyclable && !a->cleanup_incomplete && ex->pool && ex->pool_n < ex->o.jobs &&
-	    ex->ops->recyclable(&ex->batch, &a->cg)) {
+	/* Keep it for a later attempt; prepare_pool() decides whether it may
+	 * serve (empty and clean) once the next attempts are started. */
+	if (ex->ops->recyclable && !a->cleanup_incomplete && ex->pool &&
+	    ex->pool_n < ex->pool_cap) {
+		a->cg.prepared = false;
 		ex->pool[ex->pool_n++] = a->cg;
 		corral__cg_task_init(&a->cg);
 		return;
 	}
 	discard_task_cgroup(ex, &a->cg);
+}
+
+/* Ready the pool's new arrivals, or remove those that may not serve again. */
+static void prepare_pool(corral_executor_t *ex)
+{
+	uint64_t t0 = 0;
+
+	for (unsigned i = 0; i < ex->pool_n;) {
+		struct corral__cg_task *cg = &ex->pool[i];
+		if (cg->prepared) {
+			i++;
+			continue;
+		}
+		if (!t0)
+			t0 = corral__now_ns();
+		if (ex->ops->recyclable(&ex->batch, cg) &&
+		    (!ex->ops->prepare || ex->ops->prepare(&ex->batch, cg) == 0)) {
+			cg->prepared = true;
+			i++;
+			continue;
+		}
+		discard_task_cgroup(ex, cg);
+		*cg = ex->pool[--ex->pool_n];
+	}
+	if (t0)
+		ex->prof.recycle_ns += corral__now_ns() - t0;
+}
+
+/* A prepared cgroup from the pool into *cg; false when there is none. */
+static bool take_pooled(corral_executor_t *ex, struct corral__cg_task *cg)
+{
+	for (unsigned i = ex->pool_n; i-- > 0;) {
+		if (!ex->pool[i].prepared)
+			continue;
+		*cg = ex->pool[i];
+		ex->pool[i] = ex->pool[--ex->pool_n];
+		return true;
+	}
+	return false;
 }
 
 static void retry_leftovers(corral_executor_t *ex)
@@ -720,7 +766,12 @@ static void try_finish(corral_executor_t *ex, struct attempt *a)
 			pipes_open = true;
 	}
 	if (ex->ops && a->cg.created) {
-		populated = ex->ops->populated(&ex->batch, &a->cg);
+		if (a->populated_hint >= 0) {
+			populated = a->populated_hint; /* just read by reap_attempt */
+			a->populated_hint = -1;
+		} else {
+			populated = ex->ops->populated(&ex->batch, &a->cg);
+		}
 		if (populated < 0)
 			populated = 0; /* unreadable: rmdir will tell */
 		if (populated) {
@@ -783,9 +834,14 @@ static void reap_attempt(corral_executor_t *ex, struct attempt *a)
 
 	/* Did the child fail before exec? EOF means it got there. */
 	a->spawned = true;
-	do
-		n = read(a->err_rfd, &rep, sizeof(rep));
-	while (n < 0 && errno == EINTR);
+	if (a->err_rfd < 0) {
+		rep = a->report; /* it shared our memory until its exec */
+		n = rep.step ? (ssize_t)sizeof(rep) : 0;
+	} else {
+		do
+			n = read(a->err_rfd, &rep, sizeof(rep));
+		while (n < 0 && errno == EINTR);
+	}
 	if (n == (ssize_t)sizeof(rep)) {
 		a->spawned = false;
 		a->spawn_step = rep.step;
@@ -793,9 +849,15 @@ static void reap_attempt(corral_executor_t *ex, struct attempt *a)
 	}
 	uint64_t t1 = corral__now_ns();
 	ex->prof.reap_ns += t1 - t0;
-	/* The counters, before anything else of the task is killed. */
-	if (ex->ops)
+	/* The counters, before anything else of the task is killed. Is
+	 * anything of it left? Asked first: the counters of a cgroup found
+	 * empty are final, and serve as its next attempt's baselines. */
+	a->populated_hint = -1;
+	if (ex->ops) {
+		if (a->cg.created)
+			a->populated_hint = ex->ops->populated(&ex->batch, &a->cg);
 		ex->ops->read(&ex->batch, &a->cg, &a->ctr);
+	}
 	ex->prof.counters_ns += corral__now_ns() - t1;
 	a->draining = true;
 	a->give_up_ns = a->end_ns + ms_to_ns(5000);
@@ -908,9 +970,8 @@ static void start_attempt(corral_executor_t *ex, struct task *t)
 		bool into = ex->batch.clone_into_cgroup && !ex->scache.no_into_cgroup && !t->fn;
 		uint64_t t0 = corral__now_ns();
 		rc = -ENOENT;
-		if (ex->pool_n > 0) {
+		if (take_pooled(ex, &a->cg)) {
 			/* An empty cgroup of an earlier attempt (it keeps its name). */
-			a->cg = ex->pool[--ex->pool_n];
 			rc = ex->ops->reuse(&ex->batch, &a->cg, &l, &err);
 			if (rc < 0) {
 				discard_task_cgroup(ex, &a->cg);
@@ -971,7 +1032,7 @@ static void start_attempt(corral_executor_t *ex, struct task *t)
 		corral__sandbox_refresh(&ex->sb);
 	uint64_t t_spawn = corral__now_ns();
 	rc = corral__spawn(&req, &ex->scache, need_procs_cb, a, &a->pid, &a->pidfd, &a->err_rfd,
-	                   &err);
+	                   &a->report, &err);
 	ex->prof.spawn_ns += corral__now_ns() - t_spawn;
 	for (int j = 0; j < CAP_N; j++)
 		corral__close(child_w[j]);
@@ -1143,6 +1204,8 @@ static int loop_once(corral_executor_t *ex, int timeout_ms)
 	}
 	bury(ex);
 	schedule(ex);
+	if (ex->pool)
+		prepare_pool(ex);
 	/* Arm the timer for what this round changed (a reaped attempt that
 	 * now drains, a started attempt's timeout): a caller that poll()s
 	 * corral_fd() between corral_next(ex, &r, 0) calls relies on it, and
@@ -1279,7 +1342,8 @@ int corral_executor_new(const corral_options_t *o, corral_executor_t **out, corr
 		ex->have_batch = true;
 		ex->ops = ex->batch.mode == CORRAL_CG_V2 ? &corral__cg_v2_ops : &corral__cg_v1_ops;
 		if (ex->ops->reuse && !getenv("CORRAL_NO_RECYCLE"))
-			ex->pool = calloc(ex->o.jobs, sizeof(*ex->pool));
+			ex->pool_cap = ex->o.jobs * 2;
+		ex->pool = calloc(ex->pool_cap, sizeof(*ex->pool));
 		rc = corral__watchdog_start(&ex->batch, &ex->wd, err);
 		if (rc < 0)
 			goto fail;

@@ -77,6 +77,11 @@ int corral__err_wrap(corral_error_t *err, int rc, const char *fmt, ...)
 ssize_t corral__read_at(int dirfd, const char *name, char *buf, size_t size);
 /* pread from offset 0 of an open fd into buf (NUL-terminated). */
 ssize_t corral__pread_all(int fd, char *buf, size_t size);
+/* Single-value cgroupfs files (io.c says which): one pread, no EOF read. */
+ssize_t corral__pread_value(int fd, char *buf, size_t size);
+ssize_t corral__read_value_at(int dirfd, const char *name, char *buf, size_t size);
+ssize_t corral__read_value_cached(int *slot, int dirfd, const char *name, int mode, char *buf,
+                                  size_t size);
 /* Write the string s to dirfd/name (O_WRONLY, no O_CREAT). Returns 0 or -errno. */
 int corral__write_at(int dirfd, const char *name, const char *s);
 /* write() all of buf, retrying EINTR and short writes. */

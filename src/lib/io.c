@@ -37,6 +37,54 @@ ssize_t corral__pread_all(int fd, char *buf, size_t size)
 	return (ssize_t)got;
 }
 
+/* A cgroupfs control file made by one seq_file show() (every counter file
+ * corral reads; not cgroup.procs, which is one record per pid): the first
+ * read at offset 0 makes the whole text, so a read that comes back shorter
+ * than asked holds all of it and needs no second read for the EOF. */
+ssize_t corral__pread_value(int fd, char *buf, size_t size)
+{
+	ssize_t n;
+
+	if (size < 2)
+		return -EINVAL;
+	do
+		n = pread(fd, buf, size - 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n == size - 1)
+		return corral__pread_all(fd, buf, size); /* may be more: read it all */
+	buf[n] = '\0';
+	return n;
+}
+
+ssize_t corral__read_value_at(int dirfd, const char *name, char *buf, size_t size)
+{
+	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	return corral__pread_value(fd, buf, size);
+}
+
+/* The same through an fd kept in *slot, opened on first use (mode: O_RDONLY
+ * or O_RDWR). When no fd can be kept (EMFILE), the file is opened for this
+ * read only. */
+ssize_t corral__read_value_cached(int *slot, int dirfd, const char *name, int mode, char *buf,
+                                  size_t size)
+{
+	if (*slot < 0) {
+		int fd = openat(dirfd, name, mode | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				return corral__read_value_at(dirfd, name, buf, size);
+			return -errno;
+		}
+		*slot = fd;
+	}
+	return corral__pread_value(*slot, buf, size);
+}
+
 ssize_t corral__read_at(int dirfd, const char *name, char *buf, size_t size)
 {
 	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);

@@ -24,7 +24,9 @@
  * would. Measured on the v1 host (2000 x /bin/true, -m 64M): 1.70 s against
  * 2.04 s for the fork-style clone at -j 1, 1.05 against 1.31 s at -j 2: the
  * fork-style child refaults every page of corral it touches before exec.
- * CORRAL_SPAWN=fork in the environment selects the fork-style clone3.
+ * CORRAL_SPAWN=fork in the environment selects the fork-style clone3. The
+ * vfork-style child needs no error pipe: it stores a failure in the plan
+ * (our memory), and we read it when we resume, after its exec or exit.
  *
  * Function tasks use glibc's fork(), which runs the pthread_atfork handlers
  * (malloc's among them): the function runs arbitrary code in the child.
@@ -125,16 +127,9 @@ __attribute__((noinline)) static long clone3_vm(struct corral__clone_args *a, in
 }
 #endif
 
-static pid_t do_clone3(struct corral__spawn_req *req, struct corral__spawn_cache *cache, bool into,
-                       int *pidfd)
+/* Will do_clone3() try the CLONE_VM|CLONE_VFORK child? */
+static bool vfork_wanted(struct corral__spawn_cache *cache)
 {
-	struct corral__clone_args a;
-
-	memset(&a, 0, sizeof(a));
-	a.flags = CLONE_PIDFD | (into ? CLONE_INTO_CGROUP : 0);
-	a.pidfd = (uint64_t)(uintptr_t)pidfd;
-	a.exit_signal = 0;
-	a.cgroup = into ? (uint64_t)req->cgroup_dirfd : 0;
 #if defined(__x86_64__) && defined(SYS_clone3)
 	if (!cache->checked_env) {
 		const char *m = getenv("CORRAL_SPAWN");
@@ -147,7 +142,28 @@ static pid_t do_clone3(struct corral__spawn_req *req, struct corral__spawn_cache
 	}
 	if (!cache->no_vfork && !cache->stack)
 		cache->stack = aligned_alloc(64, VFORK_STACK_SIZE);
-	if (!cache->no_vfork && cache->stack) {
+	return !cache->no_vfork && cache->stack;
+#else
+	(void)cache;
+	return false;
+#endif
+}
+
+/* The vfork-style child reports a failure through req->plan.report; any
+ * other child through the error pipe, made here on first need. Returns the
+ * pid, -1 with errno. */
+static pid_t do_clone3(struct corral__spawn_req *req, struct corral__spawn_cache *cache, bool into,
+                       int *pidfd, int pipefd[2])
+{
+	struct corral__clone_args a;
+
+	memset(&a, 0, sizeof(a));
+	a.flags = CLONE_PIDFD | (into ? CLONE_INTO_CGROUP : 0);
+	a.pidfd = (uint64_t)(uintptr_t)pidfd;
+	a.exit_signal = 0;
+	a.cgroup = into ? (uint64_t)req->cgroup_dirfd : 0;
+#if defined(__x86_64__) && defined(SYS_clone3)
+	if (vfork_wanted(cache) && pipefd[1] < 0) {
 		a.flags |= CLONE_VM | CLONE_VFORK;
 		a.stack = (uint64_t)(uintptr_t)cache->stack;
 		a.stack_size = VFORK_STACK_SIZE;
@@ -162,22 +178,34 @@ static pid_t do_clone3(struct corral__spawn_req *req, struct corral__spawn_cache
 #else
 	(void)cache;
 #endif
+	if (pipefd[1] < 0) {
+		if (pipe2(pipefd, O_CLOEXEC) < 0)
+			return -1;
+		req->plan.err_fd = pipefd[1];
+		req->plan.report = NULL;
+	}
 	return (pid_t)corral__clone3(&a);
 }
 
 int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cache,
                   int (*need_procs)(void *ctx), void *ctx, pid_t *pid_out, int *pidfd_out,
-                  int *err_rfd, corral_error_t *err)
+                  int *err_rfd, struct corral__child_report *report, corral_error_t *err)
 {
-	int pipefd[2];
+	int pipefd[2] = {-1, -1};
 	sigset_t all, old;
 	pid_t pid = -1;
 	int pidfd = -1, rc = 0;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return corral__err(err, errno, "create the spawn error pipe");
-	req->plan.err_fd = pipefd[1];
+	memset(report, 0, sizeof(*report));
+	req->plan.err_fd = -1;
+	req->plan.report = report;
 	req->plan.parent_pid = getpid();
+	if (req->use_fork || cache->no_clone3 || !vfork_wanted(cache)) {
+		if (pipe2(pipefd, O_CLOEXEC) < 0)
+			return corral__err(err, errno, "create the spawn error pipe");
+		req->plan.err_fd = pipefd[1];
+		req->plan.report = NULL;
+	}
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -211,7 +239,7 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
 	bool into = req->cgroup_dirfd >= 0 && !cache->no_into_cgroup;
 	if (!into && req->cgroup_dirfd >= 0 && req->plan.procs_fd < 0 && (rc = need_procs(ctx)) < 0)
 		goto out;
-	pid = do_clone3(req, cache, into, &pidfd);
+	pid = do_clone3(req, cache, into, &pidfd, pipefd);
 	if (pid == 0)
 		corral__child_main(&req->plan);
 	if (pid < 0 && into) {
@@ -220,7 +248,7 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
 		cache->no_into_cgroup = true;
 		if ((rc = need_procs(ctx)) < 0)
 			goto out;
-		pid = do_clone3(req, cache, false, &pidfd);
+		pid = do_clone3(req, cache, false, &pidfd, pipefd);
 		if (pid == 0)
 			corral__child_main(&req->plan);
 	}
@@ -230,7 +258,8 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
 		corral__close(pipefd[0]);
 		corral__close(pipefd[1]);
 		req->plan.err_fd = -1;
-		return corral__spawn(req, cache, need_procs, ctx, pid_out, pidfd_out, err_rfd, err);
+		return corral__spawn(req, cache, need_procs, ctx, pid_out, pidfd_out, err_rfd,
+		                     report, err);
 	}
 	if (pid < 0)
 		rc = corral__err(err, errno, "clone3");

@@ -74,7 +74,11 @@ struct corral__child_plan {
 	int stdio[3];      /* fds to put on 0, 1, 2 */
 	int procs_fd;      /* write "0" here to join the task cgroup, or -1 */
 	int pids_procs_fd; /* v1 pids cgroup.procs, or -1 */
-	int err_fd;        /* write end of the CLOEXEC error pipe */
+	int err_fd;        /* write end of the CLOEXEC error pipe, or -1 with report */
+	/* A child that shares our memory until exec (CLONE_VM|CLONE_VFORK)
+	 * reports a failure here instead: the parent reads it when it resumes,
+	 * which is after the child's exec or exit. NULL otherwise. */
+	struct corral__child_report *report;
 	pid_t parent_pid;
 	bool new_pgroup;
 	const struct corral__sandbox_plan *sb; /* may be NULL */
@@ -104,12 +108,14 @@ struct corral__spawn_cache {
 void corral__spawn_cache_free(struct corral__spawn_cache *cache);
 
 /* Start the child. On success *pid, *pidfd and *err_rfd (read end of the error
- * pipe; EOF = exec succeeded / fn started) are set. If the caller must open
+ * pipe; EOF = exec succeeded / fn started) are set; *err_rfd is -1 when the
+ * child shared our memory until its exec: then *report holds its failure
+ * (step 0: it exec'd). If the caller must open
  * cgroup.procs for the child because CLONE_INTO_CGROUP failed, the callback
  * need_procs is called before the fallback spawn. */
 int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cache,
                   int (*need_procs)(void *ctx), void *ctx, pid_t *pid, int *pidfd, int *err_rfd,
-                  corral_error_t *err);
+                  struct corral__child_report *report, corral_error_t *err);
 
 /* Resolve argv0 through PATH like execvp, in the parent. Returns 0 with the
  * path in out, -ENOENT (not found) or -EACCES (found, not executable). */

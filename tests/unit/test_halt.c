@@ -521,7 +521,7 @@ static void scheduler_fake_clock(void **state)
 	static const corral_halt_t policies[] = {CORRAL_HALT_ORDERED, CORRAL_HALT_NEVER,
 	                                         CORRAL_HALT_NOW};
 	unsigned long long runs = 0;
-	int dur[MAXN + 1];
+	int dur[MAXN + 1] = {0};
 
 	(void)state;
 	for (int n = 1; n <= 5; n++) {

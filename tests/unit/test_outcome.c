@@ -681,6 +681,7 @@ static void v1_counters(void **state)
 
 	f->b.mode = CORRAL_CG_HYBRID;
 	f->b.memory_peak = true;
+	f->b.swap_accounting = true; /* a memsw limit needs it */
 	f->t.limit_mem = 64 * MiB;
 	f->t.limit_memsw = 64 * MiB;
 
@@ -815,6 +816,92 @@ static void populated(void **state)
 	assert_int_equal(corral__cg_v1_ops.populated(&f->b, &f->t), 1);
 	tl_write(f->pids_root, "t1-a1/cgroup.procs", "");
 	assert_int_equal(corral__cg_v1_ops.populated(&f->b, &f->t), 0);
+	/* pids.current 0 of the pids twin spares the read of its list... */
+	tl_write(f->pids_root, "t1-a1/cgroup.procs", "77\n");
+	tl_write(f->pids_root, "t1-a1/pids.current", "0\n");
+	assert_int_equal(corral__cg_v1_ops.populated(&f->b, &f->t), 0);
+	assert_true(f->t.empty);
+	/* ... more than 0 does not make it populated: zombies count there,
+	 * and the list (which leaves them out) decides. */
+	tl_write(f->pids_root, "t1-a1/pids.current", "2\n");
+	tl_write(f->pids_root, "t1-a1/cgroup.procs", "");
+	assert_int_equal(corral__cg_v1_ops.populated(&f->b, &f->t), 0);
+	tl_write(f->pids_root, "t1-a1/cgroup.procs", "77\n");
+	assert_int_equal(corral__cg_v1_ops.populated(&f->b, &f->t), 1);
+	assert_false(f->t.empty);
+	/* The memory cgroup's own list is read whatever pids.current says. */
+	tl_write(f->pids_root, "t1-a1/pids.current", "0\n");
+	set_file(f, "cgroup.procs", "1234\n");
+	assert_int_equal(corral__cg_v1_ops.populated(&f->b, &f->t), 1);
+}
+
+/* A recycled v1 cgroup: every count is a delta from the baselines taken when
+ * it was readied. The counters of a read that found the cgroup already empty
+ * are those baselines (prepare() need not read again); after a read that came
+ * before the cgroup was empty, prepare() reads them anew. */
+static void v1_recycle_baselines(void **state)
+{
+	struct fake *f = *state;
+	struct corral__counters c;
+	corral_error_t err;
+	struct corral__limits l = {
+	    .memory_max = 64 * MiB, .swap_max = 0, .pids_max = CORRAL_UNLIMITED};
+	char buf[64];
+
+	f->b.mode = CORRAL_CG_HYBRID;
+	f->b.swap_accounting = true;
+	f->t.created = true;
+	f->t.limit_mem = f->t.limit_memsw = 64 * MiB;
+	f->t.limit_pids = CORRAL_UNLIMITED;
+	f->t.procs_fd = 0; /* made whole (recyclable() wants the fds) */
+	set_file(f, "memory.usage_in_bytes", "40960\n");
+	set_file(f, "memory.limit_in_bytes", "67108864\n");
+	set_file(f, "memory.memsw.limit_in_bytes", "67108864\n");
+
+	/* Attempt 1 ends: empty, then read. */
+	v1_files(f, "oom_kill 3\n", "1048576\n", "7\n", "2\n");
+	set_file(f, "cgroup.procs", "");
+	assert_int_equal(corral__cg_v1_ops.populated(&f->b, &f->t), 0);
+	assert_int_equal(corral__cg_v1_ops.read(&f->b, &f->t, &c), 0);
+	assert_true(f->t.settled);
+	assert_int_equal(c.oom_kill, 3);
+	assert_int_equal(c.oom, 1); /* failcnt 7 from a fresh cgroup's 0 */
+	assert_true(corral__cg_v1_ops.recyclable(&f->b, &f->t));
+	assert_int_equal(corral__cg_v1_ops.prepare(&f->b, &f->t), 0);
+	assert_true(f->t.prepared);
+	assert_true(corral__read_at(f->t.dirfd, "memory.max_usage_in_bytes", buf, sizeof(buf)) > 0);
+	assert_int_equal(buf[0], '0'); /* the peak was reset */
+	assert_int_equal(corral__cg_v1_ops.reuse(&f->b, &f->t, &l, &err), 0);
+	assert_false(f->t.prepared);
+	assert_false(f->t.settled);
+	assert_int_equal(f->t.uses, 1);
+
+	/* Attempt 2: one more OOM kill, no failcnt change, peak low. */
+	v1_files(f, "oom_kill 4\n", "4096\n", "7\n", "2\n");
+	assert_int_equal(corral__cg_v1_ops.read(&f->b, &f->t, &c), 0);
+	assert_int_equal(c.oom_kill, 1);
+	assert_int_equal(c.oom, 0); /* killed from outside */
+	assert_false(f->t.settled); /* no populated() = 0 before this read */
+
+	/* Attempt 2 ends with a process left: read, then it goes. */
+	set_file(f, "cgroup.procs", "1234\n");
+	assert_int_equal(corral__cg_v1_ops.populated(&f->b, &f->t), 1);
+	assert_int_equal(corral__cg_v1_ops.read(&f->b, &f->t, &c), 0);
+	assert_false(f->t.settled);
+	set_file(f, "cgroup.procs", "");
+	v1_files(f, "oom_kill 6\n", "4096\n", "9\n", "2\n"); /* it was OOM-killed too */
+	assert_int_equal(corral__cg_v1_ops.populated(&f->b, &f->t), 0);
+	assert_false(f->t.settled); /* the read came before */
+	assert_int_equal(corral__cg_v1_ops.prepare(&f->b, &f->t), 0);
+	assert_int_equal(corral__cg_v1_ops.reuse(&f->b, &f->t, &l, &err), 0);
+	/* Attempt 3 starts from the values read by prepare(): nothing new. */
+	assert_int_equal(corral__cg_v1_ops.read(&f->b, &f->t, &c), 0);
+	assert_int_equal(c.oom_kill, 0);
+	assert_int_equal(c.oom, 0);
+	/* reuse() without prepare() readies it itself. */
+	assert_int_equal(corral__cg_v1_ops.reuse(&f->b, &f->t, &l, &err), 0);
+	assert_int_equal(f->t.uses, 3);
+	f->t.procs_fd = -1;
 }
 
 /* Counters -> facts -> outcome, as the executor wires them
@@ -864,6 +951,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(v1_counters, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(v1_counters_pids, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(populated, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(v1_recycle_baselines, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(counters_to_outcome, fake_setup, fake_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
