@@ -108,8 +108,9 @@ static int v2_read(const struct corral__batch *b, struct corral__cg_task *t,
 	uint64_t v;
 
 	memset(c, 0, sizeof(*c));
-	if (corral__read_at(t->dirfd, b->events_local ? "memory.events.local" : "memory.events",
-	                    buf, sizeof(buf)) >= 0) {
+	if (corral__read_value_at(t->dirfd,
+	                          b->events_local ? "memory.events.local" : "memory.events", buf,
+	                          sizeof(buf)) >= 0) {
 		if (corral__parse_keyed(buf, "oom", &v) == 0)
 			c->oom = v;
 		if (corral__parse_keyed(buf, "oom_kill", &v) == 0)
@@ -124,12 +125,12 @@ static int v2_read(const struct corral__batch *b, struct corral__cg_task *t,
 		if (corral__parse_keyed(buf, "oom_group_kill", &v) == 0 && v > 0 && c->oom_kill > v)
 			c->oom_kill -= v;
 	}
-	if (b->memory_peak && corral__read_at(t->dirfd, "memory.peak", buf, sizeof(buf)) >= 0)
+	if (b->memory_peak && corral__read_value_at(t->dirfd, "memory.peak", buf, sizeof(buf)) >= 0)
 		corral__parse_u64_or_max(buf, &c->peak);
-	if (b->has_pids && corral__read_at(t->dirfd, "pids.events", buf, sizeof(buf)) >= 0 &&
+	if (b->has_pids && corral__read_value_at(t->dirfd, "pids.events", buf, sizeof(buf)) >= 0 &&
 	    corral__parse_keyed(buf, "max", &v) == 0)
 		c->pids_max_hits = v;
-	if (corral__read_at(t->dirfd, "cpu.stat", buf, sizeof(buf)) >= 0) {
+	if (corral__read_value_at(t->dirfd, "cpu.stat", buf, sizeof(buf)) >= 0) {
 		if (corral__parse_keyed(buf, "user_usec", &c->user_usec) == 0 &&
 		    corral__parse_keyed(buf, "system_usec", &c->system_usec) == 0)
 			c->have_cpu = true;
@@ -149,7 +150,7 @@ static int v2_populated(const struct corral__batch *b, struct corral__cg_task *t
 		if (t->events_fd < 0)
 			return -errno;
 	}
-	n = corral__pread_all(t->events_fd, buf, sizeof(buf));
+	n = corral__pread_value(t->events_fd, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	if (corral__parse_keyed(buf, "populated", &v) < 0)
