@@ -26,6 +26,11 @@
  * A failing step writes {step, errno} on the CLOEXEC error pipe and exits 127;
  * EOF on the pipe tells the parent that exec succeeded. A child that shares
  * the parent's memory until exec stores {step, errno} in the plan instead.
+ *
+ * Every step is a raw system call (ks() below), never a libc wrapper: a child
+ * that shares the parent's memory runs beside the parent (spawn.c), and
+ * libc's wrappers write errno, which lives in the parent thread's TLS. A
+ * raw call touches nothing but its arguments and this stack.
  */
 #include <fcntl.h>
 #include <sched.h>
@@ -43,6 +48,47 @@
 
 #include "spawn.h"
 #include "syscalls.h"
+
+/* A raw system call: the result, or -errno. No TLS, no errno. */
+#if defined(__x86_64__)
+static inline long k6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+
+	__asm__ volatile("syscall"
+	                 : "=a"(ret)
+	                 : "0"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+	                 : "rcx", "r11", "memory");
+	return ret;
+}
+#else
+/* Elsewhere the child never shares our memory (spawn.c): errno is its own. */
+static inline long k6(long n, long a, long b, long c, long d, long e, long f)
+{
+	long r = syscall(n, a, b, c, d, e, f);
+	return r < 0 ? -errno : r;
+}
+#endif
+#define ks_(n, a, b, c, d, e, f, ...)                                                              \
+	k6((long)(n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+#define ks(...) ks_(__VA_ARGS__, 0, 0, 0, 0, 0, 0)
+
+/* The kernel's struct sigaction (x86-64, arm64, riscv64 layout). */
+struct ksigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	unsigned long mask;
+};
+
+__attribute__((noreturn)) static void die127(void)
+{
+	for (;;)
+		ks(SYS_exit_group, 127);
+}
 
 static const char *const step_names[STEP_COUNT] = {
     [STEP_CGROUP] = "join cgroup",
@@ -72,82 +118,86 @@ const char *corral__step_name(int step)
 	return step_names[step];
 }
 
-__attribute__((noreturn)) static void fail(const struct corral__child_plan *p, int step, int e)
+__attribute__((noreturn)) static void fail(const struct corral__child_plan *p, int step, long e)
 {
-	struct corral__child_report r = {.step = step, .err = e};
-	ssize_t n;
+	struct corral__child_report r = {.step = step, .err = (int32_t)-e};
+	long n;
 
 	if (p->report) {
-		/* Our parent sleeps until we exit, and reads this then. */
+		/* Our parent reads this once we are gone. */
 		*p->report = r;
-		_exit(127);
+		die127();
 	}
 	do
-		n = write(p->err_fd, &r, sizeof(r));
-	while (n < 0 && errno == EINTR);
+		n = ks(SYS_write, p->err_fd, &r, sizeof(r));
+	while (n == -EINTR);
 	/* If the write failed the parent is gone; nothing else to do. */
-	_exit(127);
+	die127();
 }
 
-static int write0(int fd)
+/* Run a raw call; on failure report step with its errno and exit. */
+#define TRY(p, step, call)                                                                         \
+	do {                                                                                       \
+		long rc_ = (call);                                                                 \
+		if (rc_ < 0)                                                                       \
+			fail(p, step, rc_);                                                        \
+	} while (0)
+
+static long write0(int fd)
 {
-	ssize_t n;
+	long n;
 
 	do
-		n = write(fd, "0", 1);
-	while (n < 0 && errno == EINTR);
-	return n == 1 ? 0 : -1;
+		n = ks(SYS_write, fd, "0", 1);
+	while (n == -EINTR);
+	return n == 1 ? 0 : n < 0 ? n : -EIO;
 }
 
 static void reset_signals(const struct corral__child_plan *p)
 {
-	struct sigaction sa;
-	sigset_t none;
+	struct ksigaction sa = {.handler = SIG_DFL};
+	unsigned long none = 0;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (int sig = 1; sig < NSIG; sig++) {
+	for (int sig = 1; sig <= 64; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
-		/* glibc reserves two real-time signals and answers EINVAL. */
-		(void)sigaction(sig, &sa, NULL);
+		/* A function task goes on running glibc, which keeps its two
+		 * real-time signals (32, 33) to itself. */
+		if (p->fn && (sig == 32 || sig == 33))
+			continue;
+		(void)ks(SYS_rt_sigaction, sig, &sa, NULL, sizeof(sa.mask));
 	}
-	sigemptyset(&none);
-	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-		fail(p, STEP_SIGNALS, errno);
+	TRY(p, STEP_SIGNALS, ks(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none)));
 }
 
 static void setup_stdio(const struct corral__child_plan *p)
 {
-	int tmp[3];
+	long tmp[3];
 
-	/* Copy every source above 2 first so that the dup2()s below cannot
+	/* Copy every source above 2 first so that the dups below cannot
 	 * clobber a source that is itself 0, 1 or 2. */
 	for (int i = 0; i < 3; i++) {
-		tmp[i] = fcntl(p->stdio[i], F_DUPFD_CLOEXEC, 3);
+		tmp[i] = ks(SYS_fcntl, p->stdio[i], F_DUPFD_CLOEXEC, 3);
 		if (tmp[i] < 0)
-			fail(p, STEP_STDIO, errno);
+			fail(p, STEP_STDIO, tmp[i]);
 	}
 	for (int i = 0; i < 3; i++)
-		if (dup2(tmp[i], i) < 0)
-			fail(p, STEP_STDIO, errno);
+		TRY(p, STEP_STDIO, ks(SYS_dup3, tmp[i], i, 0)); /* tmp[i] > 2: never equal */
 }
 
 static void loopback_up(const struct corral__child_plan *p)
 {
 	struct ifreq ifr;
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	long s = ks(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
 	if (s < 0)
-		fail(p, STEP_NETWORK, errno);
+		fail(p, STEP_NETWORK, s);
 	memset(&ifr, 0, sizeof(ifr));
 	memcpy(ifr.ifr_name, "lo", 3);
-	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-		fail(p, STEP_NETWORK, errno);
+	TRY(p, STEP_NETWORK, ks(SYS_ioctl, s, SIOCGIFFLAGS, &ifr));
 	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-		fail(p, STEP_NETWORK, errno);
-	close(s);
+	TRY(p, STEP_NETWORK, ks(SYS_ioctl, s, SIOCSIFFLAGS, &ifr));
+	ks(SYS_close, s);
 }
 
 /* Join the template mount namespace (sandbox.c). setns() moves the root and
@@ -162,16 +212,17 @@ static void join_mount_ns(const struct corral__child_plan *p, const struct corra
 	char cwd[PATH_MAX];
 	struct stat before, after;
 
-	if (syscall(SYS_getcwd, cwd, sizeof(cwd)) < 0 || stat(".", &before) < 0)
-		fail(p, STEP_CHDIR, errno);
+	TRY(p, STEP_CHDIR, ks(SYS_getcwd, cwd, sizeof(cwd)));
+	TRY(p, STEP_CHDIR, ks(SYS_newfstatat, AT_FDCWD, ".", &before, 0));
 	if (cwd[0] != '/') /* "(unreachable)/...": outside our root */
-		fail(p, STEP_CHDIR, ENOENT);
-	if (setns(sb->mnt_ns_fd, CLONE_NEWNS) < 0 || fchdir(sb->mnt_root_fd) < 0 || chroot(".") < 0)
-		fail(p, STEP_SETNS, errno);
-	if (chdir(cwd) < 0 || stat(".", &after) < 0)
-		fail(p, STEP_CHDIR, errno);
+		fail(p, STEP_CHDIR, -ENOENT);
+	TRY(p, STEP_SETNS, ks(SYS_setns, sb->mnt_ns_fd, CLONE_NEWNS));
+	TRY(p, STEP_SETNS, ks(SYS_fchdir, sb->mnt_root_fd));
+	TRY(p, STEP_SETNS, ks(SYS_chroot, "."));
+	TRY(p, STEP_CHDIR, ks(SYS_chdir, cwd));
+	TRY(p, STEP_CHDIR, ks(SYS_newfstatat, AT_FDCWD, ".", &after, 0));
 	if (after.st_dev != before.st_dev || after.st_ino != before.st_ino)
-		fail(p, STEP_CHDIR, ENOENT);
+		fail(p, STEP_CHDIR, -ENOENT);
 }
 
 static void apply_namespaces(const struct corral__child_plan *p,
@@ -185,21 +236,21 @@ static void apply_namespaces(const struct corral__child_plan *p,
 		join_mount_ns(p, sb);
 		flags &= ~CLONE_NEWNS;
 	}
-	if (flags && unshare(flags) < 0)
-		fail(p, STEP_UNSHARE, errno);
+	if (flags)
+		TRY(p, STEP_UNSHARE, ks(SYS_unshare, flags));
 	if (flags & CLONE_NEWNS) {
 		/* Our mounts must not propagate back to the host. EINVAL: our
 		 * root is no mount point (a chroot); harmless, as flag changes
 		 * never propagate and the task cannot mount. */
-		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 && errno != EINVAL)
-			fail(p, STEP_MOUNT, errno);
+		long rc = ks(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+		if (rc < 0 && rc != -EINVAL)
+			fail(p, STEP_MOUNT, rc);
 		for (int i = 0; i < sb->n_ro; i++) {
-			if (mount(NULL, sb->ro_mounts[i], NULL,
-			          MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
-			              MS_NOEXEC,
-			          NULL) < 0 &&
-			    errno != ENOENT)
-				fail(p, STEP_MOUNT, errno);
+			rc = ks(SYS_mount, NULL, sb->ro_mounts[i], NULL,
+			        MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			        NULL);
+			if (rc < 0 && rc != -ENOENT)
+				fail(p, STEP_MOUNT, rc);
 		}
 	}
 	if ((sb->unshare_flags & CLONE_NEWNET) && sb->lo_up)
@@ -216,17 +267,14 @@ static void drop_cap_ptrace(const struct corral__child_plan *p)
 	const unsigned bit = 1u << (CAP_SYS_PTRACE % 32);
 	struct __user_cap_data_struct *w = &d[CAP_SYS_PTRACE / 32];
 
-	if (prctl(PR_CAPBSET_READ, CAP_SYS_PTRACE, 0, 0, 0) > 0 &&
-	    prctl(PR_CAPBSET_DROP, CAP_SYS_PTRACE, 0, 0, 0) < 0)
-		fail(p, STEP_CAPS, errno);
-	if (syscall(SYS_capget, &h, d) < 0)
-		fail(p, STEP_CAPS, errno);
+	if (ks(SYS_prctl, PR_CAPBSET_READ, CAP_SYS_PTRACE) > 0)
+		TRY(p, STEP_CAPS, ks(SYS_prctl, PR_CAPBSET_DROP, CAP_SYS_PTRACE));
+	TRY(p, STEP_CAPS, ks(SYS_capget, &h, d));
 	if ((w->effective | w->permitted | w->inheritable) & bit) {
 		w->effective &= ~bit;
 		w->permitted &= ~bit;
 		w->inheritable &= ~bit;
-		if (syscall(SYS_capset, &h, d) < 0)
-			fail(p, STEP_CAPS, errno);
+		TRY(p, STEP_CAPS, ks(SYS_capset, &h, d));
 	}
 }
 
@@ -234,71 +282,66 @@ static void drop_user(const struct corral__child_plan *p, const struct corral__s
 {
 	if (!sb->drop_user)
 		return;
-	/* Raw syscalls: glibc's wrappers would broadcast to the parent's
-	 * threads through its copied thread list. */
-	if (syscall(SYS_setgroups, (size_t)sb->ngroups, sb->groups) < 0)
-		fail(p, STEP_USER, errno);
-	if (syscall(SYS_setresgid, sb->gid, sb->gid, sb->gid) < 0)
-		fail(p, STEP_USER, errno);
-	if (syscall(SYS_setresuid, sb->uid, sb->uid, sb->uid) < 0)
-		fail(p, STEP_USER, errno);
+	TRY(p, STEP_USER, ks(SYS_setgroups, (size_t)sb->ngroups, sb->groups));
+	TRY(p, STEP_USER, ks(SYS_setresgid, sb->gid, sb->gid, sb->gid));
+	TRY(p, STEP_USER, ks(SYS_setresuid, sb->uid, sb->uid, sb->uid));
 }
 
 /* Keep 0, 1, 2 and the fds in keep[] (moved to 3, 4, ...); close the rest. */
 static void close_fds(const struct corral__child_plan *p, int *keep, int nkeep)
 {
-	int tmp[2];
+	long tmp[2];
 
 	for (int i = 0; i < nkeep; i++) {
-		tmp[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, 3 + nkeep);
+		tmp[i] = ks(SYS_fcntl, keep[i], F_DUPFD_CLOEXEC, 3 + nkeep);
 		if (tmp[i] < 0)
-			fail(p, STEP_CLOSE_FDS, errno);
+			fail(p, STEP_CLOSE_FDS, tmp[i]);
 	}
 	for (int i = 0; i < nkeep; i++) {
-		if (dup3(tmp[i], 3 + i, O_CLOEXEC) < 0)
-			fail(p, STEP_CLOSE_FDS, errno);
+		TRY(p, STEP_CLOSE_FDS, ks(SYS_dup3, tmp[i], 3 + i, O_CLOEXEC));
 		keep[i] = 3 + i;
 	}
-	if (corral__close_range((unsigned)(3 + nkeep), ~0u) < 0) {
-		struct rlimit rl;
-		int max = 65536;
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1u << 20)
-			max = (int)rl.rlim_cur;
-		for (int fd = 3 + nkeep; fd < max; fd++)
-			close(fd);
-	}
+#ifdef SYS_close_range
+	if (ks(SYS_close_range, 3 + nkeep, ~0u, 0) == 0)
+		return;
+#endif
+	struct rlimit rl;
+	long max = 65536;
+	if (ks(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) == 0 && rl.rlim_cur < 1u << 20)
+		max = (long)rl.rlim_cur;
+	for (long fd = 3 + nkeep; fd < max; fd++)
+		ks(SYS_close, fd);
 }
 
 __attribute__((noreturn)) void corral__child_main(const struct corral__child_plan *p)
 {
 	const struct corral__sandbox_plan *sb = p->sb;
 	int keep[2], nkeep = 0;
+	long rc;
 
 	/* 1. Join the task cgroup before anything else runs. */
-	if (p->procs_fd >= 0 && write0(p->procs_fd) < 0)
-		fail(p, STEP_CGROUP, errno);
-	if (p->pids_procs_fd >= 0 && write0(p->pids_procs_fd) < 0)
-		fail(p, STEP_CGROUP, errno);
+	if (p->procs_fd >= 0 && (rc = write0(p->procs_fd)) < 0)
+		fail(p, STEP_CGROUP, rc);
+	if (p->pids_procs_fd >= 0 && (rc = write0(p->pids_procs_fd)) < 0)
+		fail(p, STEP_CGROUP, rc);
 	/* 2. */
 	reset_signals(p);
 	/* 3. Die with the parent; it may have died before the prctl. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		fail(p, STEP_PDEATHSIG, errno);
-	if (getppid() != p->parent_pid)
-		_exit(127);
+	TRY(p, STEP_PDEATHSIG, ks(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL));
+	if (ks(SYS_getppid) != p->parent_pid)
+		die127();
 	/* 4. */
-	if (p->new_pgroup && setpgid(0, 0) < 0)
-		fail(p, STEP_SETPGID, errno);
+	if (p->new_pgroup)
+		TRY(p, STEP_SETPGID, ks(SYS_setpgid, 0, 0));
 	/* 5. */
 	setup_stdio(p);
 	/* 6. */
-	if (p->cwd && chdir(p->cwd) < 0)
-		fail(p, STEP_CHDIR, errno);
+	if (p->cwd)
+		TRY(p, STEP_CHDIR, ks(SYS_chdir, p->cwd));
 	/* 7. */
 	if (sb && !sb->core_dumps) {
 		struct rlimit rl = {0, 0};
-		if (setrlimit(RLIMIT_CORE, &rl) < 0)
-			fail(p, STEP_RLIMIT, errno);
+		TRY(p, STEP_RLIMIT, ks(SYS_prlimit64, 0, RLIMIT_CORE, &rl, NULL));
 	}
 	if (sb) {
 		/* 8, 9, 10. */
@@ -306,9 +349,8 @@ __attribute__((noreturn)) void corral__child_main(const struct corral__child_pla
 		if (sb->drop_cap_ptrace)
 			drop_cap_ptrace(p);
 		drop_user(p, sb);
-		if ((sb->no_new_privs || sb->has_filter) &&
-		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-			fail(p, STEP_NO_NEW_PRIVS, errno);
+		if (sb->no_new_privs || sb->has_filter)
+			TRY(p, STEP_NO_NEW_PRIVS, ks(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
 	}
 	/* 11. */
 	if (p->err_fd >= 0)
@@ -320,21 +362,21 @@ __attribute__((noreturn)) void corral__child_main(const struct corral__child_pla
 	if (p->err_fd >= 0)
 		moved.err_fd = keep[0];
 	/* 12. */
-	if (sb && sb->has_filter && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sb->prog) < 0)
-		fail(&moved, STEP_SECCOMP, errno);
+	if (sb && sb->has_filter)
+		TRY(&moved, STEP_SECCOMP, ks(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sb->prog));
 	/* 13. */
 	if (p->fn) {
-		int rc;
+		int ret;
 		if (p->after_fork_child)
 			p->after_fork_child();
 		/* EOF on the error pipe now means "started". */
 		close(moved.err_fd);
-		rc = p->fn(p->fn_arg, keep[nkeep - 1]);
+		ret = p->fn(p->fn_arg, keep[nkeep - 1]);
 		/* The function ran arbitrary code after a real fork(); flushing
 		 * its stdio is its business and ours only as a courtesy. */
 		fflush(NULL);
-		_exit(rc & 0xff);
+		_exit(ret & 0xff);
 	}
-	execve(p->path, p->argv, p->envp);
-	fail(&moved, STEP_EXEC, errno);
+	rc = ks(SYS_execve, p->path, p->argv, p->envp);
+	fail(&moved, STEP_EXEC, rc);
 }

@@ -106,6 +106,7 @@ struct attempt {
 	bool cleanup_incomplete;
 	int populated_hint; /* populated() as reap_attempt found it, for try_finish; -1 used */
 	struct corral__child_report report; /* a vfork-style child's failure (no error pipe) */
+	struct corral__spawn_block *blk;    /* a child that ran beside us: its plan and report */
 };
 
 struct result_node {
@@ -717,6 +718,9 @@ static void finish_attempt(corral_executor_t *ex, struct attempt *a)
 	}
 
 	attempt_close_fds(ex, a);
+	/* The child is gone: its spawn block (stack, plan) is free again. */
+	corral__spawn_block_release(&ex->scache, a->blk);
+	a->blk = NULL;
 	remove_task_cgroup(ex, a);
 	attempt_unlink(ex, a);
 
@@ -835,7 +839,7 @@ static void reap_attempt(corral_executor_t *ex, struct attempt *a)
 	/* Did the child fail before exec? EOF means it got there. */
 	a->spawned = true;
 	if (a->err_rfd < 0) {
-		rep = a->report; /* it shared our memory until its exec */
+		rep = a->blk ? a->blk->report : a->report; /* it shared our memory until exec */
 		n = rep.step ? (ssize_t)sizeof(rep) : 0;
 	} else {
 		do
@@ -869,9 +873,9 @@ static int need_procs_cb(void *ctx)
 	struct attempt *a = ctx;
 
 	if (a->cg.procs_fd >= 0)
-		return 0;
+		return a->cg.procs_fd;
 	a->cg.procs_fd = openat(a->cg.dirfd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
-	return a->cg.procs_fd < 0 ? -errno : 0;
+	return a->cg.procs_fd < 0 ? -errno : a->cg.procs_fd;
 }
 
 static void spawn_failed(corral_executor_t *ex, struct attempt *a, int step, int e)
@@ -1026,13 +1030,13 @@ static void start_attempt(corral_executor_t *ex, struct task *t)
 	req.before_fork = ex->o.before_fork;
 	req.after_fork_parent = ex->o.after_fork_parent;
 	if (req.use_fork && ex->ops && ex->batch.mode == CORRAL_CG_V2)
-		need_procs_cb(a), p->procs_fd = a->cg.procs_fd;
+		p->procs_fd = need_procs_cb(a) >= 0 ? a->cg.procs_fd : -1;
 
 	if (ex->sb_on)
 		corral__sandbox_refresh(&ex->sb);
 	uint64_t t_spawn = corral__now_ns();
 	rc = corral__spawn(&req, &ex->scache, need_procs_cb, a, &a->pid, &a->pidfd, &a->err_rfd,
-	                   &a->report, &err);
+	                   &a->report, &a->blk, &err);
 	ex->prof.spawn_ns += corral__now_ns() - t_spawn;
 	for (int j = 0; j < CAP_N; j++)
 		corral__close(child_w[j]);

@@ -8,26 +8,37 @@
  * reaches the caller, and a caller's wait(-1) cannot reap them (they need
  * __WALL), so the library only ever reaps through its own pidfds.
  *
- * Command tasks on x86-64 share the parent's memory until exec, like
- * posix_spawn(): CLONE_VM | CLONE_VFORK, the child on a stack of its own (a
- * small assembly trampoline, as glibc's clone3.S: the raw syscall cannot
- * return into a C frame on another stack). This saves copying the page tables
- * and the copy-on-write faults that follow in the parent, the largest part of
- * corral's own cost per task. The child only reads the plan and writes its
- * own stack (and errno, in the parent thread's TLS, while the parent sleeps),
- * which child.c keeps to. The price, as with posix_spawn: the parent sleeps
- * until the child has exec'd (its setup and the start of execve, tens of
- * microseconds; on v1 also its writes to cgroup.procs, which take the
- * cgroup threadgroup lock: ~25 us at the median, rarely a few ms when an RCU
- * grace period is due). A child whose exec blocks in the kernel (a hung
- * network filesystem) holds the parent until it returns, as posix_spawn
- * would. Measured on the v1 host (2000 x /bin/true, -m 64M): 1.70 s against
- * 2.04 s for the fork-style clone at -j 1, 1.05 against 1.31 s at -j 2: the
- * fork-style child refaults every page of corral it touches before exec.
- * CORRAL_SPAWN=fork in the environment selects the fork-style clone3. The
- * vfork-style child needs no error pipe: it stores a failure in the plan
- * (our memory), and we read it when we resume, after its exec or exit.
+ * Command tasks on x86-64 share the parent's memory until exec: clone3 with
+ * CLONE_VM, the child on a stack of its own (a small assembly trampoline, as
+ * glibc's clone3.S: the raw syscall cannot return into a C frame on another
+ * stack). This saves copying the page tables and the copy-on-write faults
+ * that follow in the parent (measured on the v1 host, 2000 x /bin/true,
+ * -m 64M: the fork-style clone took 2.04 s against 1.70 s at -j 1, 1.31
+ * against 1.05 s at -j 2).
  *
+ * By default without CLONE_VFORK: the child runs beside us while it joins its
+ * cgroup, sets itself up and execs, and we go on reaping and starting others.
+ * posix_spawn()'s CLONE_VFORK would hold us for all of that (on v1 the
+ * child's cgroup.procs writes alone take ~25-50 us): at -j 2 the parent slept
+ * ~190 us per spawn and a core idled. What makes it safe:
+ *  - the child makes raw system calls only (child.c): libc's wrappers write
+ *    errno, which is the parent thread's (TLS), now running;
+ *  - it reads nothing we may change or free before it is reaped: a block
+ *    (struct corral__spawn_block) holds its stack, its copy of the plan, of
+ *    the executable's path and of the environment (the caller may setenv()
+ *    as soon as we return), and its failure report; the executor gives the
+ *    block back only after reaping the child. The task's argv and cwd belong
+ *    to the task, which lives as long. A child that would remount the cgroup
+ *    mounts itself (no template namespace) reads a list that we replace on a
+ *    mount table change: that one, and an environment over 32 KiB, go the
+ *    vfork way;
+ *  - fds are copied at clone, so closing ours after the clone is harmless.
+ * CORRAL_SPAWN=vfork selects CLONE_VM | CLONE_VFORK (the child stores a
+ * failure in the plan, read when we resume after its exec or exit); a kernel
+ * that refuses CLONE_VM without CLONE_VFORK gets it too. A child whose exec
+ * blocks in the kernel (a hung network filesystem) then holds us, as
+ * posix_spawn would. CORRAL_SPAWN=fork selects the fork-style clone3.
+
  * Function tasks use glibc's fork(), which runs the pthread_atfork handlers
  * (malloc's among them): the function runs arbitrary code in the child.
  *
@@ -83,6 +94,19 @@ void corral__spawn_cache_free(struct corral__spawn_cache *cache)
 {
 	free(cache->stack);
 	cache->stack = NULL;
+	while (cache->free_blocks) {
+		struct corral__spawn_block *b = cache->free_blocks;
+		cache->free_blocks = b->next;
+		free(b);
+	}
+}
+
+void corral__spawn_block_release(struct corral__spawn_cache *cache, struct corral__spawn_block *b)
+{
+	if (!b)
+		return;
+	b->next = cache->free_blocks;
+	cache->free_blocks = b;
 }
 
 #if defined(__x86_64__) && defined(SYS_clone3)
@@ -134,9 +158,10 @@ static bool vfork_wanted(struct corral__spawn_cache *cache)
 	if (!cache->checked_env) {
 		const char *m = getenv("CORRAL_SPAWN");
 		cache->no_vfork = m && !strcmp(m, "fork");
+		cache->no_async = m && (!strcmp(m, "fork") || !strcmp(m, "vfork"));
 #if defined(__SANITIZE_ADDRESS__)
 		/* ASan cannot follow the switch to the child's own stack. */
-		cache->no_vfork = true;
+		cache->no_vfork = cache->no_async = true;
 #endif
 		cache->checked_env = true;
 	}
@@ -148,6 +173,76 @@ static bool vfork_wanted(struct corral__spawn_cache *cache)
 	return false;
 #endif
 }
+
+/* A block for a child that runs beside us, with its own copy of the plan:
+ * the path (our buffer is the next spawn's), the environment (the caller may
+ * setenv() once we return), the sandbox plan's values. NULL when the child
+ * must run the vfork way: the environment does not fit, or the child would
+ * remount the cgroup mounts itself (no template namespace), reading a list
+ * that a mount table change makes us replace. */
+static struct corral__spawn_block *block_prepare(struct corral__spawn_cache *cache,
+                                                 const struct corral__child_plan *p)
+{
+	const struct corral__sandbox_plan *sb = p->sb;
+	struct corral__spawn_block *b;
+	size_t n = 0, strings = 0, vec;
+
+	if (sb && (sb->unshare_flags & CLONE_NEWNS) && sb->mnt_ns_fd < 0)
+		return NULL;
+	if (strlen(p->path) >= sizeof(b->path))
+		return NULL;
+	for (; p->envp[n]; n++)
+		strings += strlen(p->envp[n]) + 1;
+	vec = (n + 1) * sizeof(char *);
+	if (vec > CORRAL_SPAWN_ENV || strings > CORRAL_SPAWN_ENV - vec)
+		return NULL;
+	b = cache->free_blocks;
+	if (b)
+		cache->free_blocks = b->next;
+	else if (!(b = aligned_alloc(64, sizeof(*b))))
+		return NULL;
+	b->next = NULL;
+	b->plan = *p;
+	memcpy(b->path, p->path, strlen(p->path) + 1);
+	b->plan.path = b->path;
+	char **env = (char **)(void *)b->env;
+	char *str = b->env + vec;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(p->envp[i]) + 1;
+		memcpy(str, p->envp[i], l);
+		env[i] = str;
+		str += l;
+	}
+	env[n] = NULL;
+	b->plan.envp = env;
+	if (sb) {
+		b->sb = *sb;
+		b->plan.sb = &b->sb;
+	}
+	memset(&b->report, 0, sizeof(b->report));
+	b->plan.report = &b->report;
+	b->plan.err_fd = -1;
+	return b;
+}
+
+#if defined(__x86_64__) && defined(SYS_clone3)
+/* clone3(CLONE_VM) without CLONE_VFORK: the child runs on the block's stack
+ * beside us. Returns the pid, -1 with errno. */
+static pid_t clone3_beside(struct corral__spawn_req *req, struct corral__spawn_block *b, bool into,
+                           int *pidfd)
+{
+	struct corral__clone_args a;
+
+	memset(&a, 0, sizeof(a));
+	a.flags = CLONE_PIDFD | CLONE_VM | (into ? CLONE_INTO_CGROUP : 0);
+	a.pidfd = (uint64_t)(uintptr_t)pidfd;
+	a.exit_signal = 0;
+	a.cgroup = into ? (uint64_t)req->cgroup_dirfd : 0;
+	a.stack = (uint64_t)(uintptr_t)b->stack;
+	a.stack_size = sizeof(b->stack);
+	return (pid_t)clone3_vm(&a, vfork_child, &b->plan);
+}
+#endif
 
 /* The vfork-style child reports a failure through req->plan.report; any
  * other child through the error pipe, made here on first need. Returns the
@@ -187,15 +282,32 @@ static pid_t do_clone3(struct corral__spawn_req *req, struct corral__spawn_cache
 	return (pid_t)corral__clone3(&a);
 }
 
+/* The cgroup.procs fd the child joins through, into the plan. */
+static int get_procs(struct corral__spawn_req *req, int (*need_procs)(void *ctx), void *ctx)
+{
+	int fd;
+
+	if (req->plan.procs_fd >= 0)
+		return 0;
+	fd = need_procs(ctx);
+	if (fd < 0)
+		return fd;
+	req->plan.procs_fd = fd;
+	return 0;
+}
+
 int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cache,
                   int (*need_procs)(void *ctx), void *ctx, pid_t *pid_out, int *pidfd_out,
-                  int *err_rfd, struct corral__child_report *report, corral_error_t *err)
+                  int *err_rfd, struct corral__child_report *report,
+                  struct corral__spawn_block **block, corral_error_t *err)
 {
 	int pipefd[2] = {-1, -1};
 	sigset_t all, old;
 	pid_t pid = -1;
 	int pidfd = -1, rc = 0;
+	struct corral__spawn_block *b = NULL;
 
+	*block = NULL;
 	memset(report, 0, sizeof(*report));
 	req->plan.err_fd = -1;
 	req->plan.report = report;
@@ -213,8 +325,8 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
 	if (req->use_fork || cache->no_clone3) {
 		if (req->use_fork && req->before_fork)
 			req->before_fork();
-		if (!req->use_fork && req->cgroup_dirfd >= 0 && req->plan.procs_fd < 0 &&
-		    (rc = need_procs(ctx)) < 0)
+		if (!req->use_fork && req->cgroup_dirfd >= 0 &&
+		    (rc = get_procs(req, need_procs, ctx)) < 0)
 			goto out;
 		pid = fork();
 		if (pid == 0)
@@ -237,8 +349,36 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
 	}
 
 	bool into = req->cgroup_dirfd >= 0 && !cache->no_into_cgroup;
-	if (!into && req->cgroup_dirfd >= 0 && req->plan.procs_fd < 0 && (rc = need_procs(ctx)) < 0)
+	if (!into && req->cgroup_dirfd >= 0 && (rc = get_procs(req, need_procs, ctx)) < 0)
 		goto out;
+#if defined(__x86_64__) && defined(SYS_clone3)
+	/* The child beside us: we go on while it sets up and execs. */
+	if (pipefd[1] < 0 && !cache->no_async && (b = block_prepare(cache, &req->plan))) {
+		pid = clone3_beside(req, b, into, &pidfd);
+		if (pid < 0 && into && errno != ENOSYS) {
+			cache->no_into_cgroup = true;
+			if ((rc = get_procs(req, need_procs, ctx)) < 0)
+				goto out;
+			b->plan.procs_fd = req->plan.procs_fd;
+			pid = clone3_beside(req, b, false, &pidfd);
+		}
+		if (pid >= 0) {
+			*block = b;
+			b = NULL;
+			goto out;
+		}
+		corral__spawn_block_release(cache, b);
+		b = NULL;
+		if (errno != EINVAL && errno != ENOSYS) {
+			rc = corral__err(err, errno, "clone3");
+			goto out;
+		}
+		/* A kernel or policy that refuses it: the vfork way. */
+		if (errno == EINVAL)
+			cache->no_async = true;
+		into = req->cgroup_dirfd >= 0 && !cache->no_into_cgroup;
+	}
+#endif
 	pid = do_clone3(req, cache, into, &pidfd, pipefd);
 	if (pid == 0)
 		corral__child_main(&req->plan);
@@ -246,7 +386,7 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
 		/* Any failure of CLONE_INTO_CGROUP (old kernel, EBUSY on a
 		 * "domain invalid" cgroup, ...): join through cgroup.procs. */
 		cache->no_into_cgroup = true;
-		if ((rc = need_procs(ctx)) < 0)
+		if ((rc = get_procs(req, need_procs, ctx)) < 0)
 			goto out;
 		pid = do_clone3(req, cache, false, &pidfd, pipefd);
 		if (pid == 0)
@@ -259,7 +399,7 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
 		corral__close(pipefd[1]);
 		req->plan.err_fd = -1;
 		return corral__spawn(req, cache, need_procs, ctx, pid_out, pidfd_out, err_rfd,
-		                     report, err);
+		                     report, block, err);
 	}
 	if (pid < 0)
 		rc = corral__err(err, errno, "clone3");

@@ -97,25 +97,47 @@ struct corral__spawn_req {
 	void (*after_fork_parent)(void);
 };
 
+/* A child that shares our memory and runs beside us until its exec (spawn.c):
+ * its stack, its own copy of the plan and of what the plan points to that we
+ * might change meanwhile, and its failure report. The executor keeps it
+ * until the child is reaped, then gives it back. */
+#define CORRAL_SPAWN_STACK (64 * 1024)
+#define CORRAL_SPAWN_ENV   (32 * 1024)
+struct corral__spawn_block {
+	struct corral__spawn_block *next; /* the cache's free list */
+	struct corral__child_plan plan;
+	struct corral__sandbox_plan sb;
+	struct corral__child_report report;
+	char path[PATH_MAX];
+	_Alignas(16) char env[CORRAL_SPAWN_ENV]; /* envp array, then its strings */
+	_Alignas(64) char stack[CORRAL_SPAWN_STACK];
+};
+
 /* Spawn state cached by the executor: what worked before. */
 struct corral__spawn_cache {
 	bool no_clone3;
 	bool no_into_cgroup;
 	bool no_vfork; /* CLONE_VM|CLONE_VFORK failed once, or CORRAL_SPAWN=fork */
+	bool no_async; /* CLONE_VM beside us failed once, or CORRAL_SPAWN=vfork|fork */
 	bool checked_env;
-	void *stack; /* the vfork child's stack (one: CLONE_VFORK serialises) */
+	void *stack; /* the vfork child's stack (CLONE_VFORK serialises) */
+	struct corral__spawn_block *free_blocks; /* blocks of reaped children, for reuse */
 };
 void corral__spawn_cache_free(struct corral__spawn_cache *cache);
+/* Give back a block corral__spawn() handed out, once its child is reaped. */
+void corral__spawn_block_release(struct corral__spawn_cache *cache, struct corral__spawn_block *b);
 
 /* Start the child. On success *pid, *pidfd and *err_rfd (read end of the error
  * pipe; EOF = exec succeeded / fn started) are set; *err_rfd is -1 when the
- * child shared our memory until its exec: then *report holds its failure
- * (step 0: it exec'd). If the caller must open
- * cgroup.procs for the child because CLONE_INTO_CGROUP failed, the callback
- * need_procs is called before the fallback spawn. */
+ * child shared our memory until its exec: then its failure shows in *report
+ * (step 0: it exec'd) once it is reaped, or in (*block)->report when *block
+ * is set (a child that runs beside us; release the block after reaping it).
+ * When the child must join its cgroup through cgroup.procs (no
+ * CLONE_INTO_CGROUP, or it failed), need_procs returns the fd to write to. */
 int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cache,
                   int (*need_procs)(void *ctx), void *ctx, pid_t *pid, int *pidfd, int *err_rfd,
-                  struct corral__child_report *report, corral_error_t *err);
+                  struct corral__child_report *report, struct corral__spawn_block **block,
+                  corral_error_t *err);
 
 /* Resolve argv0 through PATH like execvp, in the parent. Returns 0 with the
  * path in out, -ENOENT (not found) or -EACCES (found, not executable). */

@@ -2,8 +2,11 @@
  * to a temp file and come back byte for byte; a task that is OOM-killed
  * still delivers what it wrote before it died (design §1.5).
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testlib.h"
 
@@ -124,10 +127,80 @@ static void output_of_timeout_and_spawn_error(void **state)
 	corral_result_release(&r);
 }
 
+/* A task gets the environment as it was when it started, although the caller
+ * rewrites its own (setenv reallocates environ, unsetenv shifts it) while the
+ * children start: a child that runs beside corral until its exec reads a
+ * copy, never the caller's array. And a step that fails before exec (a
+ * missing working directory) is still reported with its step and errno. */
+static void environment_at_spawn(void **state)
+{
+	struct tl_parent *p = *state;
+	corral_options_t o;
+	corral_executor_t *ex;
+	corral_error_t err;
+	corral_task_t t;
+	corral_result_t r;
+	const char *argv[] = {"/bin/sh", "-c", "printf %s \"$CORRAL_T_ENV\"", NULL};
+	char name[64], value[300];
+	int n = 0, churn = 0, rc;
+
+	(void)p;
+	setenv("CORRAL_T_ENV", "before", 1);
+	tl_options(p, &o);
+	o.jobs = 4;
+	assert_int_equal(corral_executor_new(&o, &ex, &err), 0);
+	corral_task_init(&t);
+	t.argv = argv;
+	t.stdout_fd = CORRAL_FD_CAPTURE;
+	for (int i = 0; i < 40; i++)
+		assert_true(corral_submit(ex, &t, &err) > 0);
+	t.cwd = "/nonexistent-corral-dir";
+	assert_true(corral_submit(ex, &t, &err) > 0);
+	corral_close(ex);
+	memset(value, 'v', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	while ((rc = corral_next(ex, &r, 0, &err)) >= 0) {
+		if (rc == 1) {
+			if (r.seq <= 40) {
+				assert_outcome(&r, "ok");
+				assert_int_equal(r.out.data_len, 6);
+				assert_memory_equal(r.out.data, "before", 6);
+			} else {
+				assert_outcome(&r, "spawn_error");
+				assert_non_null(strstr(r.sentence, "chdir"));
+				assert_non_null(strstr(r.sentence, strerror(ENOENT)));
+			}
+			n++;
+			corral_result_release(&r);
+		}
+		/* Churn: grow environ (a new array each time), then shrink it. */
+		for (int k = 0; k < 20; k++, churn++) {
+			snprintf(name, sizeof(name), "CORRAL_T_CHURN_%d", churn);
+			setenv(name, value, 1);
+		}
+		for (int k = churn - 20; k < churn - 10; k++) {
+			snprintf(name, sizeof(name), "CORRAL_T_CHURN_%d", k);
+			unsetenv(name);
+		}
+		if (rc == 0)
+			usleep(200);
+	}
+	assert_int_equal(rc, -ECHILD);
+	assert_int_equal(n, 41);
+	corral_executor_free(ex);
+	for (int k = 0; k < churn; k++) {
+		snprintf(name, sizeof(name), "CORRAL_T_CHURN_%d", k);
+		unsetenv(name);
+	}
+	unsetenv("CORRAL_T_ENV");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(five_mib_exact, tl_setup_parent, tl_teardown_parent),
+	    cmocka_unit_test_setup_teardown(environment_at_spawn, tl_setup_parent,
+	                                    tl_teardown_parent),
 	    cmocka_unit_test_setup_teardown(both_streams, tl_setup_parent, tl_teardown_parent),
 	    cmocka_unit_test_setup_teardown(output_of_oom_killed_task, tl_setup_parent,
 	                                    tl_teardown_parent),
