@@ -3,7 +3,8 @@
 # side by side in the same run, reported as ratios. Never fails on a slow run.
 #
 #  1. spawn throughput: N x /bin/true (N = 2000; 20000 too with --full) at
-#     j = 1, 2, 4 for the posix_spawn floor,
+#     j = 1, 2, 4, each run given its input line as argument (the runners
+#     append it; the floor appends 1..N, the same work) for the posix_spawn floor,
 #     xargs -P, GNU parallel, and corral run (cgroups -m 64M, with and without
 #     the sandbox, and --no-cgroups)
 #  2. per-task overhead breakdown (CORRAL_PROFILE=1: time in cgroup create,
@@ -175,11 +176,12 @@ direct=$(median_time sh -c "$payload write $gib > /dev/null")
 piped=$(median_time sh -c "$payload write $gib | cat > /dev/null")
 grouped=$(median_time sh -c "$corral run -j 1 --no-sandbox $payload write ::: $gib > /dev/null")
 ungrouped=$(median_time sh -c "$corral run -j 1 --no-sandbox --ungroup $payload write ::: $gib > /dev/null")
-printf '| %-36s | %8s | %10s | %12s |\n' "path" "time" "MiB/s" "vs direct"
-printf '|%s|%s|%s|%s|\n' "--------------------------------------" "----------" "------------" "--------------"
+# Ratios are throughput relative to the row named (time of it / time of this).
+printf '| %-36s | %8s | %10s | %12s | %12s |\n' "path" "time" "MiB/s" "vs direct" "vs piped"
+printf '|%s|%s|%s|%s|%s|\n' "--------------------------------------" "----------" "------------" "--------------" "--------------"
 for r in direct piped grouped ungrouped; do
 	t=${!r}
-	printf '| %-36s | %7.2fs | %10.0f | %11.2fx |\n' "$r" "$t" "$(echo "$gib / 1048576 / $t" | bc -l)" "$(ratio "$direct" "$t")"
+	printf '| %-36s | %7.2fs | %10.0f | %11.2fx | %11.2fx |\n' "$r" "$t" "$(echo "$gib / 1048576 / $t" | bc -l)" "$(ratio "$direct" "$t")" "$(ratio "$piped" "$t")"
 done
 echo
 

@@ -357,8 +357,10 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
 		pid = clone3_beside(req, b, into, &pidfd);
 		if (pid < 0 && into && errno != ENOSYS) {
 			cache->no_into_cgroup = true;
-			if ((rc = get_procs(req, need_procs, ctx)) < 0)
+			if ((rc = get_procs(req, need_procs, ctx)) < 0) {
+				corral__spawn_block_release(cache, b);
 				goto out;
+			}
 			b->plan.procs_fd = req->plan.procs_fd;
 			pid = clone3_beside(req, b, false, &pidfd);
 		}
