@@ -358,7 +358,7 @@ typedef struct corral_profile {
 	uint64_t attempts;
 	uint64_t cgroup_create_ns; /* mkdir + limits of task cgroups, or claiming a recycled one */
 	uint64_t spawn_ns;         /* pipes + clone3/fork until the parent returns */
-	uint64_t reap_ns;          /* waitid + the spawn error pipe */
+	uint64_t reap_ns;          /* waitid + the child's spawn report */
 	uint64_t counters_ns;      /* reading the task cgroup's counters */
 	uint64_t drain_ns;         /* populated checks, kills of leftovers, last reads */
 	uint64_t cleanup_ns;       /* rmdir of task cgroups, building the result */

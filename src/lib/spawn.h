@@ -33,7 +33,7 @@ struct corral__sandbox_plan {
 	bool core_dumps;
 };
 
-/* Steps of the child, reported with errno on the error pipe. */
+/* Steps of the child, reported with errno (error pipe or shared report). */
 enum corral__child_step {
 	STEP_CGROUP = 1,
 	STEP_SIGNALS,
@@ -75,9 +75,9 @@ struct corral__child_plan {
 	int procs_fd;      /* write "0" here to join the task cgroup, or -1 */
 	int pids_procs_fd; /* v1 pids cgroup.procs, or -1 */
 	int err_fd;        /* write end of the CLOEXEC error pipe, or -1 with report */
-	/* A child that shares our memory until exec (CLONE_VM|CLONE_VFORK)
-	 * reports a failure here instead: the parent reads it when it resumes,
-	 * which is after the child's exec or exit. NULL otherwise. */
+	/* A child that shares our memory until exec (CLONE_VM) reports a
+	 * failure here instead, and exits: the parent reads it once the child
+	 * is gone (reaped, or resumed from CLONE_VFORK). NULL otherwise. */
 	struct corral__child_report *report;
 	pid_t parent_pid;
 	bool new_pgroup;
