@@ -27,7 +27,10 @@ scripts/test.sh runs it.
    inherited without CLOEXEC; (b) corral's own fd count is flat over a long
    batch (--fd-tasks, default 5000, of mixed tasks: ok, failing, OOM,
    subprocess OOM, output spilled to temp files): the most fds it holds in
-   the last fifth of the batch is not above the most in the first fifth.
+   the last fifth of the batch is not above the most in the first fifth,
+   fds on cgroupfs aside: those of the task cgroups it keeps for reuse grow
+   with its pool up to a bound (3 x jobs cgroups, 11 fds each), which they
+   must never pass.
 
 Prints what it checked and exits 1 on any failure.
 """
@@ -298,11 +301,34 @@ def fds_in_tasks(a, work):
 
 # ---------------------------------------------------------------- corral's own fds
 
-def count_fds(pid):
+def cgroup_mounts():
+    """Mount points of cgroupfs (v1 and v2), from our mountinfo."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split()[:1] and right.split()[0] in ("cgroup", "cgroup2"):
+                out.append(left.split()[4])
+    return out
+
+
+def count_fds(pid, cg_roots=()):
+    """(fds on cgroupfs, all other fds) that pid holds, or None."""
+    cg = other = 0
     try:
-        return len(os.listdir("/proc/%d/fd" % pid))
+        names = os.listdir("/proc/%d/fd" % pid)
     except OSError:
         return None
+    for name in names:
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, name))
+        except OSError:
+            continue
+        if any(target == r or target.startswith(r + "/") for r in cg_roots):
+            cg += 1
+        else:
+            other += 1
+    return cg, other
 
 
 def fd_flat(a, work):
@@ -320,26 +346,37 @@ def fd_flat(a, work):
                          stderr=subprocess.DEVNULL)
     threading.Thread(target=lambda: (p.stdin.write(lines.encode()), p.stdin.close()),
                      daemon=True).start()
-    samples = []  # (records so far, fds)
+    roots = cgroup_mounts()
+    samples = []  # (records so far, fds on cgroupfs, other fds)
     while p.poll() is None:
-        c = count_fds(p.pid)
+        c = count_fds(p.pid, roots)
         try:
             with open(report, "rb") as f:
                 done = f.read().count(b"\n")
         except OSError:
             done = 0
         if c is not None:
-            samples.append((done, c))
+            samples.append((done, c[0], c[1]))
         time.sleep(0.02)
     el = time.monotonic() - t0
-    early = [c for k, c in samples if k <= n // 5]
-    late = [c for k, c in samples if k >= n - n // 5 and k < n]
+    early = [o for k, _, o in samples if k <= n // 5]
+    late = [o for k, _, o in samples if k >= n - n // 5 and k < n]
+    cg_max = max((c for _, c, _ in samples), default=0)
+    # Task cgroups corral keeps (running and recycled: at most 3 x jobs on
+    # v1) hold up to 11 fds each (2 dirs, 2 cgroup.procs, 7 counter files),
+    # the batch 2 more: a bound, reached whenever the pool grows, not a
+    # steady count. Any other fd must stay flat.
+    cg_bound = 3 * 8 * 11 + 2
     log("  corral's fds over a %d-task batch (-j8, mixed tasks, %.0fs, exit %d): %d samples; "
-        "first fifth min/max %s/%s, last fifth min/max %s/%s" %
+        "non-cgroupfs fds: first fifth min/max %s/%s, last fifth min/max %s/%s; "
+        "cgroupfs fds at most %d (bound %d)" %
         (n, el, p.returncode, len(samples), min(early, default=None), max(early, default=None),
-         min(late, default=None), max(late, default=None)))
+         min(late, default=None), max(late, default=None), cg_max, cg_bound))
     if p.returncode not in (1, 137, 139):
         fail("fd batch: corral exited %d" % p.returncode)
+    if cg_max > cg_bound:
+        fail("fd batch: corral held %d fds on cgroupfs, more than its task cgroups can (%d): a leak" %
+             (cg_max, cg_bound))
     if not early or not late:
         fail("fd batch: too few samples (%d early, %d late)" % (len(early), len(late)))
     elif max(late) > max(early) + 16:

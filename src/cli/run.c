@@ -172,12 +172,13 @@ int cli_run(struct cli *c)
 		pending_len = len;
 		check_command(c);
 	}
-	ex = make_executor(c);
 	window = c->keep_order ? (uint64_t)c->o.jobs * 4 + 256 : (uint64_t)c->o.jobs * 2 + 32;
 	/* Per running task: pidfd, pipes, spills; per task cgroup (running
 	 * or recycled, up to 3 x jobs on v1): two dirs, two cgroup.procs and
-	 * the counter files kept open. */
-	raise_nofile(window * 3 + (uint64_t)c->o.jobs * 3 * 11 + 256);
+	 * the counter files kept open. Before the executor, which keeps those
+	 * files open only where the limit leaves room. */
+	raise_nofile(window * 3 + (uint64_t)c->o.jobs * 3 * 11 + 1280);
+	ex = make_executor(c);
 	prog = progress_open(c->progress && c->mode == MODE_RUN);
 
 	if (c->mode == MODE_EXEC) {

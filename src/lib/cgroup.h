@@ -98,6 +98,7 @@ struct corral__batch {
 	bool has_pids, has_cpu, has_memory;
 	bool cgroup_kill, memory_peak, events_local, oom_group, swap_accounting;
 	bool clone_into_cgroup;
+	bool cache_fds; /* v1: keep counter files open (enough fds: see executor.c) */
 };
 
 /* Create the batch cgroup under h's base (sweeping stale ones first). */

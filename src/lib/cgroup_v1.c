@@ -150,9 +150,11 @@ struct raw {
 	uint64_t oom_kill, failcnt, memsw_failcnt, pids_max, peak;
 };
 
-static ssize_t rd(struct corral__cg_task *t, enum corral__cg_file f, int dirfd, const char *name,
-                  char *buf, size_t size)
+static ssize_t rd(const struct corral__batch *b, struct corral__cg_task *t, enum corral__cg_file f,
+                  int dirfd, const char *name, char *buf, size_t size)
 {
+	if (!b->cache_fds)
+		return corral__read_value_at(dirfd, name, buf, size);
 	return corral__read_value_cached(&t->cache[f], dirfd, name,
 	                                 f == CGF_MAX_USAGE ? O_RDWR : O_RDONLY, buf, size);
 }
@@ -166,21 +168,21 @@ static void read_raw(const struct corral__batch *b, struct corral__cg_task *t, s
 	uint64_t v;
 
 	memset(r, 0, sizeof(*r));
-	if (rd(t, CGF_OOM_CONTROL, t->dirfd, "memory.oom_control", buf, sizeof(buf)) >= 0 &&
+	if (rd(b, t, CGF_OOM_CONTROL, t->dirfd, "memory.oom_control", buf, sizeof(buf)) >= 0 &&
 	    corral__parse_keyed(buf, "oom_kill", &v) == 0)
 		r->oom_kill = v;
 	if (want_peak &&
-	    rd(t, CGF_MAX_USAGE, t->dirfd, "memory.max_usage_in_bytes", buf, sizeof(buf)) >= 0)
+	    rd(b, t, CGF_MAX_USAGE, t->dirfd, "memory.max_usage_in_bytes", buf, sizeof(buf)) >= 0)
 		corral__parse_u64_or_max(buf, &r->peak);
 	if (t->pids_dirfd >= 0 &&
-	    rd(t, CGF_PIDS_EVENTS, t->pids_dirfd, "pids.events", buf, sizeof(buf)) >= 0 &&
+	    rd(b, t, CGF_PIDS_EVENTS, t->pids_dirfd, "pids.events", buf, sizeof(buf)) >= 0 &&
 	    corral__parse_keyed(buf, "max", &v) == 0)
 		r->pids_max = v;
-	if (rd(t, CGF_FAILCNT, t->dirfd, "memory.failcnt", buf, sizeof(buf)) >= 0 &&
+	if (rd(b, t, CGF_FAILCNT, t->dirfd, "memory.failcnt", buf, sizeof(buf)) >= 0 &&
 	    corral__parse_u64_or_max(buf, &v) == 0)
 		r->failcnt = v;
 	if (b->swap_accounting &&
-	    rd(t, CGF_MEMSW_FAILCNT, t->dirfd, "memory.memsw.failcnt", buf, sizeof(buf)) >= 0 &&
+	    rd(b, t, CGF_MEMSW_FAILCNT, t->dirfd, "memory.memsw.failcnt", buf, sizeof(buf)) >= 0 &&
 	    corral__parse_u64_or_max(buf, &v) == 0)
 		r->memsw_failcnt = v;
 }
@@ -242,7 +244,7 @@ static int v1_populated(const struct corral__batch *b, struct corral__cg_task *t
 	 * more is not "populated": it counts zombies, which cgroup.procs
 	 * leaves out (a killed daemon waits there for its reaper). */
 	if (!pids_empty &&
-	    rd(t, CGF_PIDS_CURRENT, t->pids_dirfd, "pids.current", buf, sizeof(buf)) >= 0 &&
+	    rd(b, t, CGF_PIDS_CURRENT, t->pids_dirfd, "pids.current", buf, sizeof(buf)) >= 0 &&
 	    corral__parse_u64_or_max(buf, &v) == 0 && v == 0)
 		pids_empty = true;
 	rc = procs_nonempty(t->dirfd);
@@ -294,7 +296,7 @@ static bool v1_recyclable(const struct corral__batch *b, struct corral__cg_task 
 		return false;
 	if (t->pids_dirfd >= 0 && (fstat(t->pids_dirfd, &st) < 0 || st.st_nlink != 2))
 		return false;
-	if (rd(t, CGF_USAGE, t->dirfd, "memory.usage_in_bytes", buf, sizeof(buf)) < 0 ||
+	if (rd(b, t, CGF_USAGE, t->dirfd, "memory.usage_in_bytes", buf, sizeof(buf)) < 0 ||
 	    corral__parse_u64_or_max(buf, &usage) < 0)
 		return false;
 	/* What stays charged after the task: page cache it read, and kernel

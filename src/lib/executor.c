@@ -1345,6 +1345,15 @@ int corral_executor_new(const corral_options_t *o, corral_executor_t **out, corr
 			goto fail;
 		ex->have_batch = true;
 		ex->ops = ex->batch.mode == CORRAL_CG_V2 ? &corral__cg_v2_ops : &corral__cg_v1_ops;
+		/* v1 keeps up to 11 fds per task cgroup (dirs, cgroup.procs,
+		 * counter files), and up to 3 x jobs task cgroups exist (running
+		 * and pooled): counter files stay open only where the fd limit
+		 * leaves that and 1024 more; elsewhere they are opened per read. */
+		struct rlimit nofile;
+		ex->batch.cache_fds =
+		    getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+		    (nofile.rlim_cur == RLIM_INFINITY ||
+		     nofile.rlim_cur >= (rlim_t)ex->o.jobs * 3 * (4 + CGF_N) + 1024);
 		if (ex->ops->reuse && !getenv("CORRAL_NO_RECYCLE"))
 			ex->pool_cap = ex->o.jobs * 2;
 		ex->pool = calloc(ex->pool_cap, sizeof(*ex->pool));

@@ -851,6 +851,7 @@ static void v1_recycle_baselines(void **state)
 
 	f->b.mode = CORRAL_CG_HYBRID;
 	f->b.swap_accounting = true;
+	f->b.cache_fds = true; /* counter files kept open: rewritten in place below */
 	f->t.created = true;
 	f->t.limit_mem = f->t.limit_memsw = 64 * MiB;
 	f->t.limit_pids = CORRAL_UNLIMITED;
