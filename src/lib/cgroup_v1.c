@@ -27,9 +27,10 @@
  * memory still charged (page cache the task read, kernel objects it made),
  * so the next task's peak starts where a fresh cgroup's would, give or take
  * that MiB. The executor readies it (prepare) after the next spawns, off
- * the critical path; its counter files stay open (enum corral__cg_file) and
- * the counters read after its last task, when it was already empty, are the
- * next baselines without a second read.
+ * the critical path; its counter files stay open where the fd limit allows
+ * (enum corral__cg_file, executor.c), and the counters read after its last
+ * task, when it was already empty, are the next baselines without a second
+ * read.
  */
 #include <fcntl.h>
 #include <stdio.h>

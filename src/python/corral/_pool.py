@@ -921,6 +921,14 @@ class Pool:
             return
         job.warned_threads = True
         n = _os_thread_count()
+        # A thread just joined may still be counted for a few microseconds:
+        # pthread_join() returns when the thread clears its tid, before the
+        # kernel releases it. Look again briefly before warning.
+        for _ in range(10):
+            if n <= 1:
+                break
+            time.sleep(0.001)
+            n = _os_thread_count()
         if n > 1:
             names = [t.name for t in threading.enumerate()
                      if t is not threading.current_thread()]
