@@ -224,8 +224,8 @@ if [ $vm -eq 1 ]; then
 	echo "### 1 (v2). spawn throughput inside the pure cgroup v2 VM (TCG: compare ratios only)"
 	scripts/vm-test.sh -- "$0" --inner $([ $quick -eq 1 ] && echo --quick) 2>"$tmp/vm.txt" || echo "(VM run failed)"
 	echo
-	echo "v1 (host) vs v2 (VM) ratios corral/floor:"
-	paste -d' ' <(grep '^spawn n=2000\|^spawn n=500' "$tmp/spawn.txt" | awk '{print $2, $3, $6}') \
-		<(grep '^spawn' "$tmp/vm.txt" | awk '{print $6}') | sed 's/^/  /'
+	echo "corral -m 64M / floor, v1 (host, N as above) vs v2 (VM, N=200):"
+	paste -d' ' <(grep '^spawn n=2000\|^spawn n=500' "$tmp/spawn.txt" | awk '{sub("ratio=", "", $6); print $3, "v1", $6}') \
+		<(grep '^spawn' "$tmp/vm.txt" | awk '{sub("ratio=", "", $6); print "v2", $6}') | sed 's/^/  /'
 fi
 exit 0
