@@ -30,7 +30,10 @@
  * Every step is a raw system call (ks() below), never a libc wrapper: a child
  * that shares the parent's memory runs beside the parent (spawn.c), and
  * libc's wrappers write errno, which lives in the parent thread's TLS. A
- * raw call touches nothing but its arguments and this stack.
+ * raw call touches nothing but its arguments and this stack. The compiled
+ * exec path calls no libc function at all (objdump: only the function-task
+ * path's close, fflush and _exit), and corral links with -z now, so that
+ * not even a compiler-made memcpy could enter the lazy PLT resolver.
  */
 #include <fcntl.h>
 #include <sched.h>
