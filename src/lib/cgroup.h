@@ -167,8 +167,9 @@ struct corral__cg_ops {
 	 * rewrite what differs, reset the peak, take the counter baselines. */
 	bool (*recyclable)(const struct corral__batch *b, struct corral__cg_task *t);
 	/* Ready a recyclable cgroup for its next attempt (reset the peak, take
-	 * the baselines) off the critical path; reuse() does it when this did
-	 * not run. */
+	 * the baselines) off the critical path, and set t->prepared; reuse()
+	 * does it when this did not run, and clears the flag. Required with
+	 * recyclable. */
 	int (*prepare)(const struct corral__batch *b, struct corral__cg_task *t);
 	int (*reuse)(const struct corral__batch *b, struct corral__cg_task *t,
 	             const struct corral__limits *l, corral_error_t *err);

@@ -104,7 +104,7 @@ struct attempt {
 	bool spawned;
 	int spawn_errno, spawn_step;
 	bool cleanup_incomplete;
-	int populated_hint; /* populated() as reap_attempt found it, for try_finish; -1 used */
+	bool counted;                       /* ctr holds the counters read after the reap */
 	struct corral__child_report report; /* a vfork-style child's failure (no error pipe) */
 	struct corral__spawn_block *blk;    /* a child that ran beside us: its plan and report */
 };
@@ -450,8 +450,7 @@ static void remove_task_cgroup(corral_executor_t *ex, struct attempt *a)
 	 * serve (empty and clean) once the next attempts are started. */
 	if (ex->ops->recyclable && !a->cleanup_incomplete && ex->pool &&
 	    ex->pool_n < ex->pool_cap) {
-		a->cg.prepared = false;
-		ex->pool[ex->pool_n++] = a->cg;
+		ex->pool[ex->pool_n++] = a->cg; /* unprepared: reuse() cleared the flag */
 		corral__cg_task_init(&a->cg);
 		return;
 	}
@@ -471,10 +470,8 @@ static void prepare_pool(corral_executor_t *ex)
 		}
 		if (!t0)
 			t0 = corral__now_ns();
-		if (ex->ops->recyclable(&ex->batch, cg) &&
-		    (!ex->ops->prepare || ex->ops->prepare(&ex->batch, cg) == 0)) {
-			cg->prepared = true;
-			i++;
+		if (ex->ops->recyclable(&ex->batch, cg) && ex->ops->prepare(&ex->batch, cg) == 0) {
+			i++; /* prepare() set cg->prepared */
 			continue;
 		}
 		discard_task_cgroup(ex, cg);
@@ -770,23 +767,26 @@ static void try_finish(corral_executor_t *ex, struct attempt *a)
 			pipes_open = true;
 	}
 	if (ex->ops && a->cg.created) {
-		if (a->populated_hint >= 0) {
-			populated = a->populated_hint; /* just read by reap_attempt */
-			a->populated_hint = -1;
-		} else {
-			populated = ex->ops->populated(&ex->batch, &a->cg);
-		}
+		populated = ex->ops->populated(&ex->batch, &a->cg);
 		if (populated < 0)
 			populated = 0; /* unreadable: rmdir will tell */
-		if (populated) {
-			/* Whatever is left of the task dies with it (a daemon it
-			 * double-forked, a pipe stage). */
-			ex->ops->kill(&ex->batch, &a->cg);
-			if (!a->cgev_registered && ex->batch.mode == CORRAL_CG_V2 &&
-			    a->cg.events_fd >= 0 &&
-			    ep_add(ex, a->cg.events_fd, EPOLLPRI, &a->s_cgev) == 0)
-				a->cgev_registered = true;
-		}
+	}
+	if (ex->ops && !a->counted) {
+		/* The counters, once, before anything else of the task is
+		 * killed. Asked after populated(): those of a cgroup found empty
+		 * are final, and serve as its next attempt's baselines. */
+		uint64_t t1 = corral__now_ns();
+		ex->ops->read(&ex->batch, &a->cg, &a->ctr);
+		a->counted = true;
+		ex->prof.counters_ns += corral__now_ns() - t1;
+	}
+	if (populated) {
+		/* Whatever is left of the task dies with it (a daemon it
+		 * double-forked, a pipe stage). */
+		ex->ops->kill(&ex->batch, &a->cg);
+		if (!a->cgev_registered && ex->batch.mode == CORRAL_CG_V2 && a->cg.events_fd >= 0 &&
+		    ep_add(ex, a->cg.events_fd, EPOLLPRI, &a->s_cgev) == 0)
+			a->cgev_registered = true;
 	}
 	if ((!pipes_open && !populated) || now >= a->give_up_ns) {
 		if (pipes_open || populated)
@@ -851,18 +851,7 @@ static void reap_attempt(corral_executor_t *ex, struct attempt *a)
 		a->spawn_step = rep.step;
 		a->spawn_errno = rep.err;
 	}
-	uint64_t t1 = corral__now_ns();
-	ex->prof.reap_ns += t1 - t0;
-	/* The counters, before anything else of the task is killed. Is
-	 * anything of it left? Asked first: the counters of a cgroup found
-	 * empty are final, and serve as its next attempt's baselines. */
-	a->populated_hint = -1;
-	if (ex->ops) {
-		if (a->cg.created)
-			a->populated_hint = ex->ops->populated(&ex->batch, &a->cg);
-		ex->ops->read(&ex->batch, &a->cg, &a->ctr);
-	}
-	ex->prof.counters_ns += corral__now_ns() - t1;
+	ex->prof.reap_ns += corral__now_ns() - t0;
 	a->draining = true;
 	a->give_up_ns = a->end_ns + ms_to_ns(5000);
 	try_finish(ex, a);

@@ -58,13 +58,18 @@ ssize_t corral__pread_value(int fd, char *buf, size_t size)
 	return n;
 }
 
-ssize_t corral__read_value_at(int dirfd, const char *name, char *buf, size_t size)
+static ssize_t read_file_at(int dirfd, const char *name, char *buf, size_t size, bool value)
 {
 	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
-	return corral__pread_value(fd, buf, size);
+	return value ? corral__pread_value(fd, buf, size) : corral__pread_all(fd, buf, size);
+}
+
+ssize_t corral__read_value_at(int dirfd, const char *name, char *buf, size_t size)
+{
+	return read_file_at(dirfd, name, buf, size, true);
 }
 
 /* The same through an fd kept in *slot, opened on first use (mode: O_RDONLY
@@ -87,11 +92,7 @@ ssize_t corral__read_value_cached(int *slot, int dirfd, const char *name, int mo
 
 ssize_t corral__read_at(int dirfd, const char *name, char *buf, size_t size)
 {
-	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	return corral__pread_all(fd, buf, size);
+	return read_file_at(dirfd, name, buf, size, false);
 }
 
 int corral__write_at(int dirfd, const char *name, const char *s)

@@ -151,8 +151,9 @@ __attribute__((noinline)) static long clone3_vm(struct corral__clone_args *a, in
 }
 #endif
 
-/* Will do_clone3() try the CLONE_VM|CLONE_VFORK child? */
-static bool vfork_wanted(struct corral__spawn_cache *cache)
+/* May the child share our memory until exec (beside us, or vfork-style)?
+ * Reads CORRAL_SPAWN once. */
+static bool shares_memory(struct corral__spawn_cache *cache)
 {
 #if defined(__x86_64__) && defined(SYS_clone3)
 	if (!cache->checked_env) {
@@ -165,9 +166,7 @@ static bool vfork_wanted(struct corral__spawn_cache *cache)
 #endif
 		cache->checked_env = true;
 	}
-	if (!cache->no_vfork && !cache->stack)
-		cache->stack = aligned_alloc(64, VFORK_STACK_SIZE);
-	return !cache->no_vfork && cache->stack;
+	return !cache->no_vfork || !cache->no_async;
 #else
 	(void)cache;
 	return false;
@@ -258,7 +257,9 @@ static pid_t do_clone3(struct corral__spawn_req *req, struct corral__spawn_cache
 	a.exit_signal = 0;
 	a.cgroup = into ? (uint64_t)req->cgroup_dirfd : 0;
 #if defined(__x86_64__) && defined(SYS_clone3)
-	if (vfork_wanted(cache) && pipefd[1] < 0) {
+	if (!cache->no_vfork && !cache->stack)
+		cache->stack = aligned_alloc(64, VFORK_STACK_SIZE);
+	if (!cache->no_vfork && cache->stack && pipefd[1] < 0) {
 		a.flags |= CLONE_VM | CLONE_VFORK;
 		a.stack = (uint64_t)(uintptr_t)cache->stack;
 		a.stack_size = VFORK_STACK_SIZE;
@@ -312,7 +313,7 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
 	req->plan.err_fd = -1;
 	req->plan.report = report;
 	req->plan.parent_pid = getpid();
-	if (req->use_fork || cache->no_clone3 || !vfork_wanted(cache)) {
+	if (req->use_fork || cache->no_clone3 || !shares_memory(cache)) {
 		if (pipe2(pipefd, O_CLOEXEC) < 0)
 			return corral__err(err, errno, "create the spawn error pipe");
 		req->plan.err_fd = pipefd[1];

@@ -144,7 +144,6 @@ static void environment_at_spawn(void **state)
 	char name[64], value[300];
 	int n = 0, churn = 0, rc;
 
-	(void)p;
 	setenv("CORRAL_T_ENV", "before", 1);
 	tl_options(p, &o);
 	o.jobs = 4;
