@@ -442,6 +442,7 @@ def make_batch(host, args, rng, bno, ntasks, root):
     b = Batch()
     b.host = host
     b.no = bno
+    b.seed = None
     b.dir = os.path.join(root, "b%05d" % bno)
     b.side = os.path.join(b.dir, "side")
     b.tdir = os.path.join(b.dir, "t")
@@ -878,9 +879,17 @@ def check_stdout_stream(b, data, parts, st):
                (where, left[:10]))
 
 
+def brief(rs):
+    """The facts of a task's records that explain an outcome, one attempt each."""
+    keys = ("attempt", "outcome", "status", "oom_kills", "own_limit_hit", "pids_limit_hit",
+            "memory_max", "memory_peak")
+    return "; ".join(" ".join("%s=%s" % (k, x.get(k)) for k in keys) for x in rs)
+
+
 def check_task(b, t, r, rs, v, st):
     """Check one task's records and output; returns True if anything was wrong."""
-    where = "batch %d task %d (%s)" % (b.no, t.seq, t.label())
+    where = "batch %d%s task %d (%s)" % (b.no, "" if b.seed is None else " seed %d" % b.seed,
+                                         t.seq, t.label())
     o, status = r["outcome"], r["status"]
     nbad = sum(st.mismatch.values())
     beyond = (b.halt == "ordered" and v and t.seq > v) or b.halt == "now"
@@ -963,8 +972,8 @@ def check_task(b, t, r, rs, v, st):
             st.bad("output", "%s: stdout %r" % (where, out[:80]))
     elif exact:
         if out != want:
-            st.bad("output", "%s: stdout %d bytes %r, expected %d bytes %r" %
-                   (where, len(out), out[:60], len(want), want[:60]))
+            st.bad("output", "%s: stdout %d bytes %r, expected %d bytes %r; record: %s" %
+                   (where, len(out), out[:60], len(want), want[:60], brief(rs)))
     elif not want.startswith(out):
         st.bad("output", "%s: stdout %d bytes %r is not a prefix of the expected %r" %
                (where, len(out), out[:60], want[:60]))
@@ -1195,6 +1204,8 @@ def print_figures(host, st, args, elapsed):
     if st.problems:
         log("  other problems   %s" % dict(st.problems))
     ok = st.total() == 0 and st.hangs == 0 and st.leaked_procs == 0 and st.leaked_cgroups == 0
+    if not ok:
+        log("  replay           scripts/soak.sh --seed %d (same --tasks/--kill-corral)" % args.seed)
     log("RESULT: %s" % ("PASS" if ok else "FAIL"))
     if args.summary:
         with open(args.summary, "w") as f:
@@ -1259,6 +1270,7 @@ def main():
             n = min(n, args.tasks - done)
             bseed = rng.getrandbits(32)
             b = make_batch(host, args, random.Random(bseed), bno, n, root)
+            b.seed = bseed
             run_batch(b, st, args)
             done += n
             log("batch %4d seed %10d: %2d tasks -j%d %-7s retries %d%s: exit %3s in %5.1fs "

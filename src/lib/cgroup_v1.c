@@ -23,14 +23,14 @@
  * they differ, memory.max_usage_in_bytes is reset, and the cumulative
  * counters (oom_kill, failcnt, pids.events) are read as baselines, every
  * later read being a delta from them. It is recycled only when nothing of
- * its task is left in it: no process, no sub-cgroup, and at most 1 MiB of
- * memory still charged (page cache the task read, kernel objects it made),
- * so the next task's peak starts where a fresh cgroup's would, give or take
- * that MiB. The executor readies it (prepare) after the next spawns, off
- * the critical path; its counter files stay open where the fd limit allows
- * (enum corral__cg_file, executor.c), and the counters read after its last
- * task, when it was already empty, are the next baselines without a second
- * read.
+ * its task is left in it: no process, no zombie still charged to
+ * pids.current (the next task would get fewer pids than --pids), no
+ * sub-cgroup, and at most 1 MiB of memory still charged (page cache the task
+ * read, kernel objects it made), so the next task's peak starts where a
+ * fresh cgroup's would, give or take that MiB. The executor readies it (prepare) after the next
+ * spawns, off the critical path; its counter files stay open where the fd limit allows (enum
+ * corral__cg_file, executor.c), and the counters read after its last task, when it was already
+ * empty, are the next baselines without a second read.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -296,6 +296,15 @@ static bool v1_recyclable(const struct corral__batch *b, struct corral__cg_task 
 	if (fstat(t->dirfd, &st) < 0 || st.st_nlink != 2)
 		return false;
 	if (t->pids_dirfd >= 0 && (fstat(t->pids_dirfd, &st) < 0 || st.st_nlink != 2))
+		return false;
+	/* No pid may still be charged: pids.current counts zombies (a killed
+	 * fork bomb's children wait there for their reaper, init or a
+	 * subreaper, for as long as it takes), and each would be one pid less
+	 * of --pids for the next task (measured: a fork bomb's successor got
+	 * 22 of 24, and a task's fork() failed). A fresh pair then. */
+	if (t->pids_dirfd >= 0 &&
+	    (rd(b, t, CGF_PIDS_CURRENT, t->pids_dirfd, "pids.current", buf, sizeof(buf)) < 0 ||
+	     corral__parse_u64_or_max(buf, &usage) < 0 || usage != 0))
 		return false;
 	if (rd(b, t, CGF_USAGE, t->dirfd, "memory.usage_in_bytes", buf, sizeof(buf)) < 0 ||
 	    corral__parse_u64_or_max(buf, &usage) < 0)

@@ -2,7 +2,8 @@
  *
  *   alloc MIB [HOLD_MS]   allocate MIB MiB and touch every page, then sleep
  *   child-alloc MIB       fork a child that allocates MIB MiB; exit 0 whatever
- *                         happens to it (a pipeline stage that gets OOM-killed)
+ *                         happens to it (a pipeline stage that gets OOM-killed);
+ *                         a failed fork prints "fork failed: ERRNO", exits 1
  *   sleep SECONDS         sleep (fractions allowed)
  *   exit CODE             exit with CODE
  *   signal SIG            kill ourselves with signal SIG (e.g. 11)
@@ -162,8 +163,19 @@ int main(int argc, char **argv)
 		pid_t pid = fork();
 		if (pid == 0)
 			_exit(alloc_mib(atol(argv[2])));
+		/* Never a status made up: a failed fork (pids.max) or wait says
+		 * so and fails the task. */
+		if (pid < 0) {
+			printf("fork failed: %s\n", errname(errno));
+			return 1;
+		}
 		int st;
-		waitpid(pid, &st, 0);
+		while (waitpid(pid, &st, 0) < 0) {
+			if (errno != EINTR) {
+				printf("waitpid failed: %s\n", errname(errno));
+				return 1;
+			}
+		}
 		printf("child %s\n", WIFSIGNALED(st) ? "killed" : "exited");
 		return 0;
 	}

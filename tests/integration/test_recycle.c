@@ -6,8 +6,11 @@
  * cgroup of the one before it (on v2, where cgroups are not recycled, the
  * same assertions hold for fresh cgroups).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 #include "testlib.h"
 
@@ -77,10 +80,64 @@ static void counters_are_each_attempts_own(void **state)
 		corral_result_release(&res[i]);
 }
 
+/* The zombies of a killed fork bomb wait in pids.current for their reaper
+ * (init, or a subreaper, when it gets to it). A cgroup that still has them
+ * must not serve the next task: it would get fewer pids than --pids (the
+ * soak saw a child-alloc's fork() fail there). Here this process is the
+ * subreaper and reaps only after the batch, so the zombies stay for all of
+ * it; every fork bomb must find its whole --pids. */
+static void pids_are_each_attempts_own(void **state)
+{
+	struct tl_parent *p = *state;
+	corral_options_t o;
+	corral_task_t t[4];
+	corral_result_t res[4];
+	corral_summary_t sum;
+	const char *a_bomb[] = {P, "forkbomb", "10", NULL};
+
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	tl_options(p, &o);
+	o.jobs = 1;
+	o.memory_max = 64 * MiB;
+	/* The leader and 3 children: 7 of 10 forks fail. Few zombies, so
+	 * that the cgroup stays under recycling's 1 MiB of charged memory
+	 * (7 zombies' kernel objects come near it), and the pids are what
+	 * would keep it from serving again. */
+	o.pids_max = 4;
+	o.halt = CORRAL_HALT_NEVER;
+	for (int i = 0; i < 4; i++) {
+		corral_task_init(&t[i]);
+		t[i].argv = a_bomb;
+		t[i].stdout_fd = CORRAL_FD_CAPTURE;
+	}
+	int n = tl_run_batch(&o, t, 4, res, 4, &sum);
+	int zombies = 0;
+	while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
+		zombies++;
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+	print_message("# %d orphans reaped after the batch\n", zombies);
+	assert_int_equal(n, 4);
+	for (int i = 0; i < n; i++) {
+		const corral_result_t *r = &res[i];
+		print_message("# task %llu: %s pids_hit %d: %.*s", (unsigned long long)r->seq,
+		              corral_outcome_name(r->outcome), r->pids_limit_hit,
+		              (int)r->out.data_len, r->out.data ? r->out.data : "");
+		assert_outcome(r, "ok");
+		assert_true(r->pids_limit_hit);
+		assert_int_equal(r->out.data_len, strlen("failed 7\n"));
+		assert_memory_equal(r->out.data, "failed 7\n", r->out.data_len);
+	}
+	assert_true(zombies >= 9); /* the test saw what it is about */
+	for (int i = 0; i < n; i++)
+		corral_result_release(&res[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(counters_are_each_attempts_own, tl_setup_parent,
+	                                    tl_teardown_parent),
+	    cmocka_unit_test_setup_teardown(pids_are_each_attempts_own, tl_setup_parent,
 	                                    tl_teardown_parent),
 	};
 	tl_integration_preflight();

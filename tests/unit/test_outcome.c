@@ -911,6 +911,43 @@ static void v1_recycle_baselines(void **state)
 	f->t.procs_fd = -1;
 }
 
+/* A pids twin that still has pids charged (zombies of a killed fork bomb
+ * wait in pids.current for their reaper) is not recycled: the next task
+ * would start with fewer pids than --pids. */
+static void v1_recyclable_pids(void **state)
+{
+	struct fake *f = *state;
+	char p[4300];
+	struct stat st;
+
+	f->b.mode = CORRAL_CG_HYBRID;
+	f->b.has_pids = true;
+	f->b.pids_dirfd = open(f->pids_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(f->b.pids_dirfd >= 0);
+	snprintf(p, sizeof(p), "%s/t1-a1", f->pids_root);
+	f->t.pids_dirfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(f->t.pids_dirfd >= 0);
+	f->t.procs_fd = 0; /* made whole */
+	f->t.pids_procs_fd = 0;
+	set_file(f, "memory.usage_in_bytes", "40960\n");
+	assert_int_equal(fstat(f->t.dirfd, &st), 0);
+	bool kernfs_links = st.st_nlink == 2; /* see v1_recycle_baselines */
+
+	tl_write(f->pids_root, "t1-a1/pids.current", "0\n");
+	assert_int_equal(corral__cg_v1_ops.recyclable(&f->b, &f->t), kernfs_links);
+	tl_write(f->pids_root, "t1-a1/pids.current", "3\n");
+	assert_false(corral__cg_v1_ops.recyclable(&f->b, &f->t));
+	tl_write(f->pids_root, "t1-a1/pids.current", "garbage\n");
+	assert_false(corral__cg_v1_ops.recyclable(&f->b, &f->t));
+	char file[4400]; /* unreadable: not recycled either */
+	snprintf(file, sizeof(file), "%s/pids.current", p);
+	unlink(file);
+	assert_false(corral__cg_v1_ops.recyclable(&f->b, &f->t));
+	f->t.procs_fd = f->t.pids_procs_fd = -1;
+	close(f->b.pids_dirfd);
+	f->b.pids_dirfd = -1;
+}
+
 /* Counters -> facts -> outcome, as the executor wires them
  * (own_limit_hit = counters.oom > 0). */
 static void counters_to_outcome(void **state)
@@ -959,6 +996,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(v1_counters_pids, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(populated, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(v1_recycle_baselines, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(v1_recyclable_pids, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(counters_to_outcome, fake_setup, fake_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
