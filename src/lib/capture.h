@@ -20,6 +20,8 @@ struct corral__capture {
 	int epfd;         /* epoll set rfd is registered in, or -1: closing rfd
 	                     removes it from there first, as a fork()ed child may hold
 	                     a copy of the pipe and keep a stale registration alive */
+	bool grow_tried;  /* a heavy writer's pipe was (or could not be) grown */
+	unsigned grown;   /* pages this pipe holds of the process-wide budget */
 };
 
 void corral__capture_init(struct corral__capture *c);
@@ -33,5 +35,11 @@ void corral__capture_close(struct corral__capture *c);
 /* Move the collected bytes into *out (the result owns them now). */
 void corral__capture_take(struct corral__capture *c, corral_output_t *out);
 void corral__capture_free(struct corral__capture *c);
+
+/* Heavy writers' pipes (see capture.c): the pages of pipe capacity corral
+ * has added, and the budget they share (0 = the default, from
+ * /proc/sys/fs/pipe-user-pages-soft). For tests and diagnostics. */
+unsigned long corral__capture_grown_pages(void);
+void corral__capture_set_grow_budget(unsigned long pages);
 
 #endif

@@ -517,6 +517,107 @@ static void spill_dir_missing(void **state)
 	corral__capture_free(&c);
 }
 
+/* ------------------------------------------------------------ heavy writers */
+
+/* Write len bytes of the pattern (from offset *off) into the non-blocking
+ * write end, draining the capture whenever the pipe is full. */
+static void feed(struct corral__capture *c, int wfd, uint64_t *off, uint64_t len,
+                 const char *tmpdir)
+{
+	unsigned char b[16 * KiB];
+	uint64_t end = *off + len;
+
+	while (*off < end) {
+		size_t n = end - *off < sizeof(b) ? (size_t)(end - *off) : sizeof(b);
+		for (size_t i = 0; i < n; i++)
+			b[i] = pattern(*off + i);
+		ssize_t w = write(wfd, b, n);
+		if (w < 0) {
+			assert_int_equal(errno, EAGAIN);
+			assert_int_equal(corral__capture_drain(c, 16 * KiB, tmpdir), 0);
+			continue;
+		}
+		*off += (uint64_t)w;
+	}
+	assert_int_equal(corral__capture_drain(c, 16 * KiB, tmpdir), 0);
+}
+
+static void finish_and_check(struct corral__capture *c, int wfd, uint64_t len, const char *tmpdir)
+{
+	corral_output_t out;
+	uint64_t n;
+
+	close(wfd);
+	drain_all(c, 16 * KiB, tmpdir);
+	corral__capture_take(c, &out);
+	assert_int_equal(out.len, len);
+	unsigned char *b = output_bytes(&out, &n);
+	assert_int_equal(n, len);
+	check_pattern(b, n);
+	free(b);
+	close(out.fd);
+	corral__capture_free(c);
+}
+
+/* A task that has written 1 MiB gets a 1 MiB pipe (fewer turns between it
+ * and corral); the pages it adds are given back when the capture closes,
+ * and the output is whole. */
+static void heavy_writer_pipe_grows(void **state)
+{
+	struct cfx *f = *state;
+	struct corral__capture c;
+	int wfd;
+	uint64_t off = 0;
+	long page = sysconf(_SC_PAGESIZE);
+
+	corral__capture_set_grow_budget(0); /* the default, from the kernel's soft limit */
+	assert_int_equal(corral__capture_grown_pages(), 0);
+	init_open(&c, &wfd);
+	assert_int_equal(fcntl(wfd, F_SETFL, O_NONBLOCK), 0);
+	int small = fcntl(c.rfd, F_GETPIPE_SZ);
+	feed(&c, wfd, &off, MiB - 1, f->tmp);
+	assert_int_equal(fcntl(c.rfd, F_GETPIPE_SZ), small); /* not yet heavy */
+	feed(&c, wfd, &off, 3 * MiB + 1, f->tmp);
+	assert_int_equal(fcntl(c.rfd, F_GETPIPE_SZ), MiB);
+	assert_int_equal(corral__capture_grown_pages(), (MiB - (unsigned long)small) / page);
+	finish_and_check(&c, wfd, 4 * MiB, f->tmp);
+	assert_int_equal(corral__capture_grown_pages(), 0);
+}
+
+/* All grown pipes share one budget: beyond it a heavy writer keeps the
+ * default pipe, and the pages of a closed capture serve the next one. */
+static void heavy_writers_share_a_budget(void **state)
+{
+	struct cfx *f = *state;
+	struct corral__capture a, b, c;
+	int wa, wb, wc;
+	uint64_t oa = 0, ob = 0, oc = 0;
+	long page = sysconf(_SC_PAGESIZE);
+
+	init_open(&a, &wa);
+	init_open(&b, &wb);
+	int small = fcntl(a.rfd, F_GETPIPE_SZ);
+	unsigned long one = (MiB - (unsigned long)small) / page;
+	corral__capture_set_grow_budget(one + one / 2); /* room for one */
+	assert_int_equal(fcntl(wa, F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(fcntl(wb, F_SETFL, O_NONBLOCK), 0);
+	feed(&a, wa, &oa, 2 * MiB, f->tmp);
+	feed(&b, wb, &ob, 2 * MiB, f->tmp);
+	assert_int_equal(fcntl(a.rfd, F_GETPIPE_SZ), MiB);
+	assert_int_equal(fcntl(b.rfd, F_GETPIPE_SZ), small);
+	assert_int_equal(corral__capture_grown_pages(), one);
+	finish_and_check(&a, wa, 2 * MiB, f->tmp);
+	assert_int_equal(corral__capture_grown_pages(), 0);
+	init_open(&c, &wc);
+	assert_int_equal(fcntl(wc, F_SETFL, O_NONBLOCK), 0);
+	feed(&c, wc, &oc, 2 * MiB, f->tmp);
+	assert_int_equal(fcntl(c.rfd, F_GETPIPE_SZ), MiB);
+	finish_and_check(&b, wb, 2 * MiB, f->tmp); /* tried once: stays small, whole */
+	finish_and_check(&c, wc, 2 * MiB, f->tmp);
+	assert_int_equal(corral__capture_grown_pages(), 0);
+	corral__capture_set_grow_budget(0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, cfx_setup, cfx_teardown)
@@ -531,6 +632,8 @@ int main(void)
 	    T(limit_overflow_spilled),
 	    T(close_early),
 	    T(spill_dir_missing),
+	    T(heavy_writer_pipe_grows),
+	    T(heavy_writers_share_a_budget),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
