@@ -27,10 +27,11 @@
  * pids.current (the next task would get fewer pids than --pids), no
  * sub-cgroup, and at most 1 MiB of memory still charged (page cache the task
  * read, kernel objects it made), so the next task's peak starts where a
- * fresh cgroup's would, give or take that MiB. The executor readies it (prepare) after the next
- * spawns, off the critical path; its counter files stay open where the fd limit allows (enum
- * corral__cg_file, executor.c), and the counters read after its last task, when it was already
- * empty, are the next baselines without a second read.
+ * fresh cgroup's would, give or take that MiB. The executor readies it
+ * (prepare) after the next spawns, off the critical path; its counter files
+ * stay open where the fd limit allows (enum corral__cg_file, executor.c),
+ * and the counters read after its last task, when it was already empty, are
+ * the next baselines without a second read.
  */
 #include <fcntl.h>
 #include <stdio.h>

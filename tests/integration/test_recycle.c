@@ -6,7 +6,6 @@
  * cgroup of the one before it (on v2, where cgroups are not recycled, the
  * same assertions hold for fresh cgroups).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
