@@ -12,7 +12,7 @@
 #  3. scale and memory: corral's peak RSS and time over 10^3 .. 10^5 (10^6 with
 #     --full) trivial tasks streamed from a pipe
 #  4. reaction time: from the OOM kill of task k to every other task of a
-#     --halt now batch being dead, and to corral's exit (verdict printed)
+#     --halt now batch being dead, to the verdict line on stderr, and to exit
 #  5. output throughput: 1 GiB from one task through corral's grouped output vs
 #     the same task writing to /dev/null directly
 #  6. function tasks: corral_map over 10^4 trivial C functions vs Python's
