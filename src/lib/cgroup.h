@@ -140,9 +140,10 @@ struct corral__cg_task {
 	/* v1: the raw counters of the last read, and whether that read found
 	 * the cgroup empty (then they are final: the next attempt's baselines). */
 	uint64_t last_oom_kill, last_failcnt, last_memsw_failcnt, last_pids_max;
-	bool empty;    /* the last populated() found no process */
-	bool settled;  /* the last read came after that: its values are final */
-	bool prepared; /* v1: prepare() ran; the next reuse() need not */
+	bool empty;      /* the last populated() found no process */
+	bool pids_clear; /* ... and pids.current 0: no zombie either, for good */
+	bool settled;    /* the last read came after that: its values are final */
+	bool prepared;   /* v1: prepare() ran; the next reuse() need not */
 };
 
 /* v2 and v1 backends behind one small interface (cgroup_v2.c, cgroup_v1.c). */
@@ -163,14 +164,14 @@ struct corral__cg_ops {
 	int (*remove)(const struct corral__batch *b, struct corral__cg_task *t);
 	/* Recycling (NULL where unsupported): may this empty cgroup serve the
 	 * next attempt (nothing of its tasks left in it, its memory charge
-	 * released)? And make it ready for the next attempt with limits l:
-	 * rewrite what differs, reset the peak, take the counter baselines. */
+	 * released)? */
 	bool (*recyclable)(const struct corral__batch *b, struct corral__cg_task *t);
 	/* Ready a recyclable cgroup for its next attempt (reset the peak, take
-	 * the baselines) off the critical path, and set t->prepared; reuse()
-	 * does it when this did not run, and clears the flag. Required with
-	 * recyclable. */
+	 * the baselines) off the critical path, and set t->prepared. Required
+	 * with recyclable. */
 	int (*prepare)(const struct corral__batch *b, struct corral__cg_task *t);
+	/* Claim it for an attempt with limits l: rewrite the limits that
+	 * differ, prepare() if that did not run, clear t->prepared. */
 	int (*reuse)(const struct corral__batch *b, struct corral__cg_task *t,
 	             const struct corral__limits *l, corral_error_t *err);
 };

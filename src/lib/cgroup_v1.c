@@ -124,7 +124,7 @@ static int v1_create(const struct corral__batch *b, struct corral__cg_task *t,
 	/* A new cgroup: no limits, every counter at 0. */
 	t->limit_mem = t->limit_memsw = t->limit_pids = CORRAL_UNLIMITED;
 	t->base_oom_kill = t->base_failcnt = t->base_memsw_failcnt = t->base_pids_max = 0;
-	t->prepared = t->empty = t->settled = false;
+	t->prepared = t->empty = t->settled = t->pids_clear = false;
 	t->uses = 1;
 	t->dirfd = openat(b->dirfd, t->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->dirfd < 0)
@@ -241,18 +241,19 @@ static int v1_populated(const struct corral__batch *b, struct corral__cg_task *t
 	int rc;
 
 	(void)b;
-	t->empty = false;
+	t->empty = t->pids_clear = false;
 	/* pids.current 0 says in one cached read that the pids twin is empty;
 	 * more is not "populated": it counts zombies, which cgroup.procs
 	 * leaves out (a killed daemon waits there for its reaper). */
 	if (!pids_empty &&
 	    rd(b, t, CGF_PIDS_CURRENT, t->pids_dirfd, "pids.current", buf, sizeof(buf)) >= 0 &&
 	    corral__parse_u64_or_max(buf, &v) == 0 && v == 0)
-		pids_empty = true;
+		pids_empty = t->pids_clear = true;
 	rc = procs_nonempty(t->dirfd);
 	if (rc == 0 && !pids_empty)
 		rc = procs_nonempty(t->pids_dirfd);
 	t->empty = rc == 0;
+	t->pids_clear = t->pids_clear && t->empty;
 	return rc;
 }
 
@@ -302,8 +303,9 @@ static bool v1_recyclable(const struct corral__batch *b, struct corral__cg_task 
 	 * fork bomb's children wait there for their reaper, init or a
 	 * subreaper, for as long as it takes), and each would be one pid less
 	 * of --pids for the next task (measured: a fork bomb's successor got
-	 * 22 of 24, and a task's fork() failed). A fresh pair then. */
-	if (t->pids_dirfd >= 0 &&
+	 * 22 of 24, and a task's fork() failed). A fresh pair then. Not read
+	 * again when populated() found 0: nothing is left that could fork. */
+	if (t->pids_dirfd >= 0 && !t->pids_clear &&
 	    (rd(b, t, CGF_PIDS_CURRENT, t->pids_dirfd, "pids.current", buf, sizeof(buf)) < 0 ||
 	     corral__parse_u64_or_max(buf, &usage) < 0 || usage != 0))
 		return false;
@@ -363,7 +365,7 @@ static int v1_reuse(const struct corral__batch *b, struct corral__cg_task *t,
 		return rc;
 	if (!t->prepared && (rc = v1_prepare(b, t)) < 0)
 		return corral__err(err, -rc, "reset memory.max_usage_in_bytes of %s", t->name);
-	t->prepared = t->empty = t->settled = false;
+	t->prepared = t->empty = t->settled = t->pids_clear = false;
 	t->uses++;
 	return 0;
 }

@@ -1013,13 +1013,9 @@ static void start_attempt(corral_executor_t *ex, struct task *t)
 	p->sb = ex->sb_on ? &ex->sb : NULL;
 	p->after_fork_child = ex->o.after_fork_child;
 	req.cgroup_dirfd = ex->ops && ex->batch.mode == CORRAL_CG_V2 ? a->cg.dirfd : -1;
-	if (ex->ops && ex->batch.mode != CORRAL_CG_V2)
-		req.cgroup_dirfd = -1;
 	req.use_fork = t->fn != NULL;
 	req.before_fork = ex->o.before_fork;
 	req.after_fork_parent = ex->o.after_fork_parent;
-	if (req.use_fork && ex->ops && ex->batch.mode == CORRAL_CG_V2)
-		p->procs_fd = need_procs_cb(a) >= 0 ? a->cg.procs_fd : -1;
 
 	if (ex->sb_on)
 		corral__sandbox_refresh(&ex->sb);
@@ -1343,9 +1339,10 @@ int corral_executor_new(const corral_options_t *o, corral_executor_t **out, corr
 		    getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
 		    (nofile.rlim_cur == RLIM_INFINITY ||
 		     nofile.rlim_cur >= (rlim_t)ex->o.jobs * 3 * (4 + CGF_N) + 1024);
-		if (ex->ops->reuse && !getenv("CORRAL_NO_RECYCLE"))
+		if (ex->ops->reuse && !getenv("CORRAL_NO_RECYCLE")) {
 			ex->pool_cap = ex->o.jobs * 2;
-		ex->pool = calloc(ex->pool_cap, sizeof(*ex->pool));
+			ex->pool = calloc(ex->pool_cap, sizeof(*ex->pool));
+		}
 		rc = corral__watchdog_start(&ex->batch, &ex->wd, err);
 		if (rc < 0)
 			goto fail;

@@ -73,20 +73,12 @@ ssize_t corral__read_value_at(int dirfd, const char *name, char *buf, size_t siz
 }
 
 /* The same through an fd kept in *slot, opened on first use (mode: O_RDONLY
- * or O_RDWR). When no fd can be kept (EMFILE), the file is opened for this
- * read only. */
+ * or O_RDWR). */
 ssize_t corral__read_value_cached(int *slot, int dirfd, const char *name, int mode, char *buf,
                                   size_t size)
 {
-	if (*slot < 0) {
-		int fd = openat(dirfd, name, mode | O_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				return corral__read_value_at(dirfd, name, buf, size);
-			return -errno;
-		}
-		*slot = fd;
-	}
+	if (*slot < 0 && (*slot = openat(dirfd, name, mode | O_CLOEXEC)) < 0)
+		return -errno;
 	return corral__pread_value(*slot, buf, size);
 }
 

@@ -184,16 +184,16 @@ static struct corral__spawn_block *block_prepare(struct corral__spawn_cache *cac
 {
 	const struct corral__sandbox_plan *sb = p->sb;
 	struct corral__spawn_block *b;
-	size_t n = 0, strings = 0, vec;
+	size_t n = 0, plen = strlen(p->path) + 1;
 
 	if (sb && (sb->unshare_flags & CLONE_NEWNS) && sb->mnt_ns_fd < 0)
 		return NULL;
-	if (strlen(p->path) >= sizeof(b->path))
+	if (plen > sizeof(b->path))
 		return NULL;
-	for (; p->envp[n]; n++)
-		strings += strlen(p->envp[n]) + 1;
-	vec = (n + 1) * sizeof(char *);
-	if (vec > CORRAL_SPAWN_ENV || strings > CORRAL_SPAWN_ENV - vec)
+	while (p->envp[n])
+		n++;
+	size_t vec = (n + 1) * sizeof(char *);
+	if (vec > CORRAL_SPAWN_ENV)
 		return NULL;
 	b = cache->free_blocks;
 	if (b)
@@ -201,18 +201,23 @@ static struct corral__spawn_block *block_prepare(struct corral__spawn_cache *cac
 	else if (!(b = aligned_alloc(64, sizeof(*b))))
 		return NULL;
 	b->next = NULL;
-	b->plan = *p;
-	memcpy(b->path, p->path, strlen(p->path) + 1);
-	b->plan.path = b->path;
+	/* The environment: its vector, then its strings, each measured once. */
 	char **env = (char **)(void *)b->env;
-	char *str = b->env + vec;
+	char *str = b->env + vec, *end = b->env + CORRAL_SPAWN_ENV;
 	for (size_t i = 0; i < n; i++) {
 		size_t l = strlen(p->envp[i]) + 1;
+		if (l > (size_t)(end - str)) {
+			corral__spawn_block_release(cache, b);
+			return NULL;
+		}
 		memcpy(str, p->envp[i], l);
 		env[i] = str;
 		str += l;
 	}
 	env[n] = NULL;
+	b->plan = *p;
+	memcpy(b->path, p->path, plen);
+	b->plan.path = b->path;
 	b->plan.envp = env;
 	if (sb) {
 		b->sb = *sb;
@@ -324,11 +329,13 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 
 	if (req->use_fork || cache->no_clone3) {
+		/* fork() has no CLONE_INTO_CGROUP: the child joins through
+		 * cgroup.procs (opened before the caller's fork hooks, which
+		 * must run in pairs). */
+		if (req->cgroup_dirfd >= 0 && (rc = get_procs(req, need_procs, ctx)) < 0)
+			goto out;
 		if (req->use_fork && req->before_fork)
 			req->before_fork();
-		if (!req->use_fork && req->cgroup_dirfd >= 0 &&
-		    (rc = get_procs(req, need_procs, ctx)) < 0)
-			goto out;
 		pid = fork();
 		if (pid == 0)
 			corral__child_main(&req->plan);

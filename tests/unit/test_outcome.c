@@ -943,6 +943,20 @@ static void v1_recyclable_pids(void **state)
 	snprintf(file, sizeof(file), "%s/pids.current", p);
 	unlink(file);
 	assert_false(corral__cg_v1_ops.recyclable(&f->b, &f->t));
+	/* A populated() that found the cgroup empty with pids.current 0 makes
+	 * a second read needless: nothing was left that could fork. */
+	tl_write(f->pids_root, "t1-a1/pids.current", "0\n");
+	tl_write(f->pids_root, "t1-a1/cgroup.procs", "");
+	set_file(f, "cgroup.procs", "");
+	assert_int_equal(corral__cg_v1_ops.populated(&f->b, &f->t), 0);
+	assert_true(f->t.pids_clear);
+	tl_write(f->pids_root, "t1-a1/pids.current", "3\n"); /* not read now */
+	assert_int_equal(corral__cg_v1_ops.recyclable(&f->b, &f->t), kernfs_links);
+	/* Not when the memory cgroup still has a process. */
+	tl_write(f->pids_root, "t1-a1/pids.current", "0\n");
+	set_file(f, "cgroup.procs", "1234\n");
+	assert_int_equal(corral__cg_v1_ops.populated(&f->b, &f->t), 1);
+	assert_false(f->t.pids_clear);
 	f->t.procs_fd = f->t.pids_procs_fd = -1;
 	close(f->b.pids_dirfd);
 	f->b.pids_dirfd = -1;
