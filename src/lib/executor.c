@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/epoll.h>
@@ -128,6 +129,8 @@ struct corral_executor {
 	const struct corral__cg_ops *ops; /* NULL: running without cgroups */
 	bool have_batch;
 	struct corral__watchdog wd;
+	int pidns_saved; /* while spawning into the batch's PID namespace: the driving
+	                    thread's own pid_for_children, to go back to; else -1 */
 	struct corral__spawn_cache scache;
 	struct corral__sandbox_plan sb;
 	bool sb_on;
@@ -883,12 +886,65 @@ static int stdio_fd(corral_executor_t *ex, int fd)
 	return fd >= 0 ? fd : ex->devnull;
 }
 
+/* The driving thread's children are born in the batch's PID namespace from
+ * here until pidns_leave() (every API call that may spawn leaves before it
+ * returns: the caller's own forks stay in its namespace). */
+static int pidns_enter(corral_executor_t *ex)
+{
+	if (ex->wd.pidns_fd < 0 || ex->pidns_saved >= 0)
+		return 0;
+	int fd = open("/proc/thread-self/ns/pid_for_children", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (setns(ex->wd.pidns_fd, CLONE_NEWPID) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	ex->pidns_saved = fd;
+	return 0;
+}
+
+static void pidns_leave(corral_executor_t *ex)
+{
+	if (ex->pidns_saved < 0)
+		return;
+	/* Back to a namespace we were in: cannot fail but for a kernel bug. */
+	(void)setns(ex->pidns_saved, CLONE_NEWPID);
+	close(ex->pidns_saved);
+	ex->pidns_saved = -1;
+}
+
+/* --user: the environment with the user's HOME, USER and LOGNAME instead of
+ * the caller's. One allocation (free() it); NULL when out of memory. */
+static char **user_env(const struct corral__sandbox_plan *sb, char *const *base)
+{
+	size_t n = 0, k = 0;
+
+	for (; base[n]; n++)
+		;
+	char **out = malloc((n + ARRAY_SIZE(sb->user_env)) * sizeof(char *));
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!strncmp(base[i], "HOME=", 5) || !strncmp(base[i], "USER=", 5) ||
+		    !strncmp(base[i], "LOGNAME=", 8))
+			continue;
+		out[k++] = base[i];
+	}
+	for (size_t i = 0; sb->user_env[i]; i++)
+		out[k++] = sb->user_env[i];
+	out[k] = NULL;
+	return out;
+}
+
 static void start_attempt(corral_executor_t *ex, struct task *t)
 {
 	struct attempt *a = calloc(1, sizeof(*a));
 	struct corral__spawn_req req;
 	int child_w[CAP_N] = {-1, -1, -1};
 	corral_error_t err;
+	cleanup_free char **envp = NULL;
 	int rc;
 
 	if (!a) {
@@ -1000,6 +1056,15 @@ static void start_attempt(corral_executor_t *ex, struct task *t)
 	p->path = ex->exe_path;
 	p->argv = t->argv;
 	p->envp = t->envp ? t->envp : environ;
+	if (ex->sb_on && ex->sb.drop_user) {
+		if (!(envp = user_env(&ex->sb, p->envp))) {
+			for (int j = 0; j < CAP_N; j++)
+				corral__close(child_w[j]);
+			spawn_failed(ex, a, STEP_USER, ENOMEM);
+			return;
+		}
+		p->envp = envp;
+	}
 	p->fn = t->fn;
 	p->fn_arg = t->fn_arg;
 	p->fn_out_fd = child_w[CAP_RES];
@@ -1017,6 +1082,13 @@ static void start_attempt(corral_executor_t *ex, struct task *t)
 	req.before_fork = ex->o.before_fork;
 	req.after_fork_parent = ex->o.after_fork_parent;
 
+	if ((rc = pidns_enter(ex)) < 0) {
+		for (int j = 0; j < CAP_N; j++)
+			corral__close(child_w[j]);
+		spawn_failed(ex, a, STEP_SETNS, -rc);
+		return;
+	}
+	req.in_pid_ns = ex->pidns_saved >= 0;
 	if (ex->sb_on)
 		corral__sandbox_refresh(&ex->sb);
 	uint64_t t_spawn = corral__now_ns();
@@ -1174,6 +1246,7 @@ static int loop_once(corral_executor_t *ex, int timeout_ms)
 	arm_timer(ex);
 	if (ex->r_head)
 		timeout_ms = 0;
+	pidns_leave(ex); /* spawns are done for now: the caller's namespace again */
 	n = epoll_wait(ex->epfd, evs, (int)ARRAY_SIZE(evs), timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
@@ -1193,6 +1266,7 @@ static int loop_once(corral_executor_t *ex, int timeout_ms)
 	}
 	bury(ex);
 	schedule(ex);
+	pidns_leave(ex);
 	if (ex->pool)
 		prepare_pool(ex);
 	/* Arm the timer for what this round changed (a reaped attempt that
@@ -1290,7 +1364,8 @@ int corral_executor_new(const corral_options_t *o, corral_executor_t **out, corr
 	ex->epfd = ex->timerfd = ex->devnull = -1;
 	ex->batch.dirfd = ex->batch.pids_dirfd = -1;
 	ex->wd.pid = -1;
-	ex->wd.pidfd = ex->wd.wfd = -1;
+	ex->wd.pidfd = ex->wd.wfd = ex->wd.pidns_fd = -1;
+	ex->pidns_saved = -1;
 	ex->o.cgroup_parent = dup_opt(&st->cgroup_parent, o->cgroup_parent);
 	ex->o.cgroupfs = dup_opt(&st->cgroupfs, o->cgroupfs);
 	ex->o.tmpdir = dup_opt(&st->tmpdir, o->tmpdir ? o->tmpdir : getenv("TMPDIR"));
@@ -1343,15 +1418,28 @@ int corral_executor_new(const corral_options_t *o, corral_executor_t **out, corr
 			ex->pool_cap = ex->o.jobs * 2;
 			ex->pool = calloc(ex->pool_cap, sizeof(*ex->pool));
 		}
-		rc = corral__watchdog_start(&ex->batch, &ex->wd, err);
-		if (rc < 0)
-			goto fail;
 	} else if (o->memory_max != CORRAL_UNLIMITED) {
 		rc = corral__err(err, EINVAL, "a memory limit needs cgroups (no_cgroups is set)");
 		goto fail;
 	}
+	/* The watchdog: it removes the batch's cgroups when we die, and with the
+	 * sandbox's PID namespace it is that namespace's init (watchdog.c). */
+	if (ex->have_batch || ex->o.sandbox.pid_ns) {
+		rc = corral__watchdog_start(ex->have_batch ? &ex->batch : NULL,
+		                            ex->o.sandbox.pid_ns, &ex->wd, err);
+		if (rc < 0)
+			goto fail;
+	}
 	if (corral__sandbox_enabled(&ex->o.sandbox)) {
+		/* The template mount namespace's helper mounts a /proc of the
+		 * batch's PID namespace: it is born there. */
+		rc = pidns_enter(ex);
+		if (rc < 0) {
+			rc = corral__err(err, -rc, "enter the batch's PID namespace");
+			goto fail;
+		}
 		rc = corral__sandbox_prepare(&ex->o.sandbox, &ex->hier, &ex->sb, err);
+		pidns_leave(ex);
 		if (rc < 0)
 			goto fail;
 		ex->sb_on = true;
