@@ -1,5 +1,5 @@
-/* executor.h - internals of the executor shared with sandbox.c, watchdog.c,
- * check.c and the unit tests of the scheduler. */
+/* executor.h - internals shared by the local site (attempt_local.c),
+ * sandbox.c, watchdog.c and check.c. */
 #ifndef CORRAL_EXECUTOR_H
 #define CORRAL_EXECUTOR_H
 
