@@ -638,7 +638,7 @@ fwd+=($!)
 forward "$T/err" >&2 &
 fwd+=($!)
 
-append="console=ttyS0 panic=-1 oops=panic cgroup_no_v1=all"
+append="console=ttyS0 panic=-1 oops=panic cgroup_no_v1=all psi=1"
 [ "${VM_DEBUG-}" = 1 ] || append+=" quiet"
 append+=${VM_APPEND:+ $VM_APPEND}
 # --foreground keeps qemu in our process group, so that whatever kills the
