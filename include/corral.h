@@ -252,8 +252,8 @@ typedef struct corral_output {
 /* A process of a task that the OOM killer took, from the kernel's report in
  * /dev/kmsg (readable by root or CAP_SYSLOG); sizes in bytes. */
 typedef struct corral_oom_victim {
-	int pid;          /* as corral sees it (the kernel's global pid) */
-	char comm[16];    /* its command name */
+	int pid;       /* as corral sees it (the kernel's global pid) */
+	char comm[16]; /* its command name */
 	uint64_t total_vm, anon_rss, file_rss, shmem_rss; /* 0 when the kernel's second
 	                                                     line was not seen */
 	int oom_score_adj;
@@ -295,18 +295,18 @@ typedef struct corral_result {
 	char sentence[320];        /* one-line human explanation */
 	void *priv_;               /* owned resources; freed by corral_result_release() */
 	/* Seeing memory (design §11); each may be absent. */
-	double memory_stall_some;  /* v2 memory.pressure: seconds some of its processes
-	                              stalled on memory; -1 unknown */
-	double memory_stall_full;  /* seconds all of them stalled at once; -1 unknown */
+	double memory_stall_some; /* v2 memory.pressure: seconds some of its processes
+	                             stalled on memory; -1 unknown */
+	double memory_stall_full; /* seconds all of them stalled at once; -1 unknown */
 	const corral_oom_victim_t *oom_victims; /* the kernel's OOM reports that name this
 	                                           task's cgroup (NULL when /dev/kmsg is
 	                                           unreadable or none) */
 	unsigned n_oom_victims;
-	char oom_memcg[256];       /* the cgroup whose limit fired, as the kernel named it
-	                              ("" unknown; "global" for a host-wide OOM) */
+	char oom_memcg[256];             /* the cgroup whose limit fired, as the kernel named it
+	                                    ("" unknown; "global" for a host-wide OOM) */
 	const corral_sample_t *timeline; /* memory over time (options.timeline), else NULL */
 	unsigned n_timeline;
-	unsigned timeline_peak;    /* index of the highest sample */
+	unsigned timeline_peak; /* index of the highest sample */
 } corral_result_t;
 
 /* Free the resources a result owns (captured output). Safe to call twice. */

@@ -229,7 +229,8 @@ int corral_result_sentence(const corral_result_t *r, char *buf, size_t len)
 		if (!strcmp(r->oom_memcg, "global"))
 			append(buf, len, &pos, "the host ran out of memory");
 		else if (r->oom_memcg[0])
-			append(buf, len, &pos, "an ancestor cgroup's limit fired (%s)", r->oom_memcg);
+			append(buf, len, &pos, "an ancestor cgroup's limit fired (%s)",
+			       r->oom_memcg);
 		else
 			append(buf, len, &pos,
 			       "an ancestor cgroup's limit or the host ran out of "
