@@ -869,6 +869,9 @@ static bool judge_fd(int fd, const char *how, char *out, size_t n)
 		}
 	}
 	if (!val) {
+		struct statvfs sv;
+		if (fstatvfs(fd, &sv) == 0 && (sv.f_flag & ST_RDONLY))
+			return false;
 		snprintf(out, n, "%s: %s, a writable cgroup file of another cgroup (not written)",
 		         how, name);
 		return true;
