@@ -28,6 +28,9 @@ Set-up, all of it removed on every path:
     is made from the namespace we run in); once the task runs, we mount a
     cgroupfs below it (with the options the hierarchy already has: a cgroup2
     mount with other options would change nsdelegate for the whole host).
+  - spawn-race-j2/-j4: the probe is task 1 of `corral run -j 2` (-j 4) with
+    8000 (VM: 3000) `noop` siblings, racing them for up to 8 s (VM: 15 s;
+    --race-seconds); once it printed its verdict corral gets SIGTERM.
   - kill-corral: the probe starts a daemon, then kills corral's watchdog and
     corral; 2 s after corral ended, the daemon or a batch cgroup still there
     is ESCAPED. We kill exactly that daemon (its pid, checked by its command
@@ -255,13 +258,18 @@ class PrivateParent:
                 pass
         return out
 
-    def empty_tree(self, top, timeout=10.0):
+    def empty_tree(self, top, keep=("target",), timeout=10.0):
         """Kill every process in the cgroups below top (ours: only our corrals
-        put them there) and remove those cgroups, deepest first; top stays."""
+        and probes put them there) and remove those cgroups, deepest first;
+        top and its children named in keep stay (emptied)."""
         end = time.monotonic() + timeout
+        for n in keep:
+            kill_cgroup(os.path.join(top, n))
         for dirpath, dirnames, _ in os.walk(top, topdown=False):
             for n in dirnames:
                 d = os.path.join(dirpath, n)
+                if dirpath == top and n in keep:
+                    continue
                 while True:
                     try:
                         os.rmdir(d)
@@ -279,7 +287,7 @@ class PrivateParent:
         for d in self.dirs():
             if os.path.isdir(d):
                 try:
-                    self.empty_tree(d)
+                    self.empty_tree(d, keep=())
                 except OSError as e:
                     errs.append("%s: %s" % (d, e))
         for d in reversed(self.made):
@@ -344,7 +352,8 @@ class Suite:
             f.write(SOCKET_PROFILE)
         self.parent = None
         self.baseline = subprocess.run([self.probe, "syscall-baseline"], check=True,
-                                       stdout=subprocess.PIPE, text=True).stdout.split()
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       text=True).stdout.split()
         self.results = {}
         self.race_stats = []
         self.seq = 0
@@ -385,12 +394,12 @@ class Suite:
         opts = ["-m", "256M", "--cgroup-parent", self.parent.path] + list(extra_opts)
         if who == "nobody":
             opts += ["--user", "nobody"]
-        if verb == "run":
+        if verb == "run" and input_file:
+            # No --results: thousands of tasks would leave thousands of dirs.
+            cmd = [self.bin, "run", "-j", str(jobs)] + opts + ["-a", input_file, "--", self.probe]
+        elif verb == "run":
             cmd = [self.bin, "run", "-j", str(jobs), "--results", state + "/results"] + opts
-            if input_file:
-                cmd += ["-a", input_file, "--", self.probe]
-            else:
-                cmd += ["--", self.probe, "{}", ":::", probe.cmd]
+            cmd += ["--", self.probe, "{}", ":::", probe.cmd]
         else:
             cmd = [self.bin, "exec"] + opts + ["--", self.probe, probe.cmd]
         return ["sh", "-c", 'export CORRAL_PROBE_CORRAL_PID=$$; exec "$@"', "sh"] + cmd
@@ -399,7 +408,7 @@ class Suite:
         """The probe's verdict: from --results (run) or corral's stdout (exec)."""
         text = out
         code = rc
-        if mode.startswith("run"):
+        if mode.startswith("run-"):
             try:
                 with open(state + "/results/1/stdout", errors="replace") as f:
                     text = f.read()
@@ -466,11 +475,12 @@ class Suite:
         raise ValueError(kind)
 
     def run_race(self, probe, mode):
-        """Task 1 races thousands of `noop` siblings. Once its outcome is in
-        --results, the rest of the batch is of no use: corral gets SIGTERM
-        (it kills its tasks and removes its cgroups, exit 143)."""
+        """Task 1 races thousands of `noop` siblings; corral prints its output
+        (the only output of the batch) when it ends. The rest of the batch is
+        of no use then: corral gets SIGTERM (it kills its tasks and removes
+        its cgroups)."""
         vm = SCALE > 1
-        n = self.args.race_siblings or (2000 if vm else 4000)
+        n = self.args.race_siblings or (3000 if vm else 8000)
         secs = self.args.race_seconds or (15 if vm else 8)
         state = self.state_dir()
         input_file = state + "/input"
@@ -480,20 +490,28 @@ class Suite:
         env = self.env(state, {"CORRAL_PROBE_RACE_SECONDS": str(secs),
                                "CORRAL_PROBE_RACE_MIN": "20" if vm else "50"})
         t0 = time.monotonic()
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, errors="replace", env=env)
-        outcome = state + "/results/1/outcome"
-        end = t0 + secs + 60 * SCALE
-        while p.poll() is None and not os.path.exists(outcome) and time.monotonic() < end:
-            time.sleep(0.05)
-        if p.poll() is None:
-            p.terminate()
-        try:
-            _, err = p.communicate(timeout=60 * SCALE)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            _, err = p.communicate()
-        cell = self.verdict_of(mode, state, p.returncode, "", err, time.monotonic() - t0)
+        with open(state + "/stderr", "w+") as errf:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=errf, env=env)
+            out = b""
+            end = t0 + secs + 60 * SCALE
+            while time.monotonic() < end:
+                r, _, _ = select.select([p.stdout], [], [], 0.05)
+                chunk = os.read(p.stdout.fileno(), 65536) if r else b""
+                out += chunk
+                if parse_verdict(out.decode(errors="replace")) or (r and not chunk):
+                    break
+            if p.poll() is None:
+                p.terminate()
+            try:
+                rest, _ = p.communicate(timeout=60 * SCALE)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                rest, _ = p.communicate()
+            errf.seek(0)
+            err = errf.read()
+        out = (out + rest).decode(errors="replace")
+        cell = self.verdict_of("race", state, None, out, err, time.monotonic() - t0)
         self.check_left(cell)
         self.race_stats.append((probe.name, mode, cell.tag, cell.secs, cell.msg))
         return cell
@@ -742,7 +760,9 @@ def main():
     try:
         probes, modes = suite.run()
     finally:
+        t1 = time.monotonic()
         suite.close()
+        log("clean-up %.1f s" % (time.monotonic() - t1))
     print(suite.table(probes, modes))
     for p, m, tag, secs, msg in suite.race_stats:
         print("  %s %s: %s in %.1f s: %s" % (p, m, tag, secs, msg))
