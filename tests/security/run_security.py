@@ -29,7 +29,7 @@ Set-up, all of it removed on every path:
     cgroupfs below it (with the options the hierarchy already has: a cgroup2
     mount with other options would change nsdelegate for the whole host).
   - spawn-race-j2/-j4: the probe is task 1 of `corral run -j 2` (-j 4) with
-    8000 (VM: 3000) `noop` siblings, racing them for up to 8 s (VM: 15 s;
+    8000 (VM: 3000) `noop` siblings, racing them for up to 8 s (VM: 10 s;
     --race-seconds); once it printed its verdict corral gets SIGTERM.
   - kill-corral: the probe starts a daemon, then kills corral's watchdog and
     corral; 2 s after corral ended, the daemon or a batch cgroup still there
@@ -481,7 +481,7 @@ class Suite:
         its cgroups)."""
         vm = SCALE > 1
         n = self.args.race_siblings or (3000 if vm else 8000)
-        secs = self.args.race_seconds or (15 if vm else 8)
+        secs = self.args.race_seconds or (10 if vm else 8)
         state = self.state_dir()
         input_file = state + "/input"
         with open(input_file, "w") as f:
