@@ -41,6 +41,7 @@ CORRAL_SECURITY_EXPECT, CORRAL_TEST_TIME_SCALE (else 10 under qemu TCG).
 """
 import argparse
 import errno
+import fcntl
 import json
 import os
 import select
@@ -173,11 +174,6 @@ def mount_super_options(mountpoint):
             if a.split()[4] == mountpoint:
                 opts = b.split()[2]
     return opts
-
-
-def is_mountpoint(path):
-    with open("/proc/self/mountinfo") as f:
-        return any(l.split()[4] == path for l in f)
 
 
 class Host:
@@ -527,7 +523,6 @@ class Suite:
             termios.tcsetattr(slave, termios.TCSANOW, attrs)
 
             def ctty():
-                import fcntl
                 fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
             t0 = time.monotonic()
@@ -618,7 +613,12 @@ class Suite:
                     p.communicate(timeout=30 * SCALE)
                     return Cell("ERROR", "could not mount a cgroupfs at %s: %s" % (
                         cg, e.stdout.decode(errors="replace").strip()))
-            out, err = p.communicate(timeout=60 * SCALE)
+            try:
+                out, err = p.communicate(timeout=60 * SCALE)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+                raise
             cell = self.verdict_of(mode, state, p.returncode, out, err, time.monotonic() - t0)
         finally:
             for m in reversed(mounted):
