@@ -484,7 +484,7 @@ class Suite:
             f.write("spawn-race\n" + "noop\n" * n)
         argv = self.argv(probe, mode, state, probe.jobs, (), input_file)
         env = self.env(state, {"CORRAL_PROBE_RACE_SECONDS": str(secs),
-                               "CORRAL_PROBE_RACE_MIN": "20" if vm else "50"})
+                               "CORRAL_PROBE_RACE_MIN": "10" if vm else "50"})
         t0 = time.monotonic()
         with open(state + "/stderr", "w+") as errf:
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
