@@ -224,6 +224,7 @@ enum abi {
 };
 static const char *const abi_names[ABI_COUNT] = {"x86_64", "i386", "x32"};
 
+#if defined(__x86_64__)
 static long int80(long nr, long a, long b, long c, long d, long e)
 {
 	long ret;
@@ -247,6 +248,18 @@ static long x32call(long nr, long a, long b, long c, long d, long e)
 	                 : "memory", "cc", "rcx", "r11");
 	return ret;
 }
+#else
+/* Elsewhere only the native ABI is probed (abi_ok() says no to the others). */
+static long int80(long nr, long a, long b, long c, long d, long e)
+{
+	(void)nr, (void)a, (void)b, (void)c, (void)d, (void)e;
+	return -ENOSYS;
+}
+#define x32call int80
+#ifndef MAP_32BIT
+#define MAP_32BIT 0
+#endif
+#endif
 
 /* A call through an ABI: the result or -errno. i386 pointers must lie below
  * 4 GiB (low_str(), low_alloc()). */
@@ -270,6 +283,9 @@ static bool abi_ok(enum abi a)
 
 	if (a == ABI_64)
 		return true;
+#if !defined(__x86_64__)
+	return false;
+#endif
 	if (!cache[a]) {
 		if (a == ABI_X32) {
 			cache[a] = x32call(39 /* getpid */, 0, 0, 0, 0, 0) == getpid() ? 1 : 2;
