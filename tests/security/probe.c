@@ -49,9 +49,14 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/io_uring.h>
+#include <linux/seccomp.h>
 #include <linux/magic.h>
 #include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -62,7 +67,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -2211,7 +2218,6 @@ static int probe_setns(void)
 
 /* ---------------------------------------------------------------- unknown syscall numbers */
 
-static const uint32_t scmp_arch[ABI_COUNT] = {SCMP_ARCH_X86_64, SCMP_ARCH_X86, SCMP_ARCH_X32};
 enum {
 	UNK_FIRST = 451,
 	UNK_LAST = 469,
@@ -2237,70 +2243,138 @@ static int cmd_syscall_baseline(void)
 	return 0;
 }
 
+/* Does corral's filter let these numbers reach the kernel? A filter of our
+ * own, stacked on corral's, answers SECCOMP_RET_USER_NOTIF for them; our
+ * listener thread (made before the filter, so not under it) sees the call
+ * only when corral's filter allowed it: an ERRNO or KILL of corral's takes
+ * precedence over USER_NOTIF and ends the call first. So "reached the
+ * kernel" is observed, not inferred from an errno that the kernel gives for
+ * a number it does not have as well. */
+struct unk_seen {
+	int fd; /* the listener */
+	volatile int stop;
+	uint32_t seen_arch[256];
+	int seen_nr[256];
+	volatile int n_seen;
+};
+
+static void *unk_listener(void *arg)
+{
+	struct unk_seen *s = arg;
+	struct seccomp_notif req;
+	struct seccomp_notif_resp resp;
+
+	while (!s->stop) {
+		struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		memset(&req, 0, sizeof(req));
+		if (ioctl(s->fd, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
+			continue;
+		int k = s->n_seen;
+		if (k < 256) {
+			s->seen_arch[k] = req.data.arch;
+			s->seen_nr[k] = req.data.nr;
+			s->n_seen = k + 1;
+		}
+		memset(&resp, 0, sizeof(resp));
+		resp.id = req.id;
+		resp.error = -ENOSYS;
+		ioctl(s->fd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+	}
+	return NULL;
+}
+
+/* The filter: nr in [lo, hi] (and hi2) of each x86 ABI -> USER_NOTIF. */
+static int unk_filter(long lo, long hi, long high)
+{
+	struct sock_filter f[] = {
+	    /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	    /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 1, 0),
+	    /* 2 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 5),
+	    /* 3 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    /* 4 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, ~X32_BIT), /* x32: the common number */
+	    /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)high, 4, 0),
+	    /* 6 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (uint32_t)lo, 0, 1),
+	    /* 7 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, (uint32_t)hi, 0, 2),
+	    /* 8 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	    /* 9 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	    /* 10 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+	};
+
+	struct sock_fprog prog = {.len = (unsigned short)(sizeof(f) / sizeof(f[0])), .filter = f};
+
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	return (int)sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+	                (long)&prog, 0, 0);
+}
+
 static int probe_unknown_syscalls(void)
 {
-	const char *base = getenv("CORRAL_PROBE_SYSCALLS");
-	char through[1024] = "", judged[1024] = "", high[256] = "";
-	int implemented = 0, n_through = 0;
-
-	if (!base || !*base)
-		return broken("CORRAL_PROBE_SYSCALLS is not set (the driver runs "
-		              "`corral-probe syscall-baseline` outside corral)");
-	char *copy = strdup(base), *save = NULL;
-	for (char *s = strtok_r(copy, " \n", &save); s; s = strtok_r(NULL, " \n", &save)) {
-		char abi_name[16];
-		long nr, kret;
-		int a;
-		if (sscanf(s, "%15[^:]:%ld:%ld", abi_name, &nr, &kret) != 3)
-			continue;
-		for (a = 0; a < ABI_COUNT && strcmp(abi_names[a], abi_name); a++)
-			;
-		if (a == ABI_COUNT || !abi_ok((enum abi)a))
-			continue;
-		long r = unk_call((enum abi)a, nr);
-		if (nr == NR_HIGH) {
-			if (r != -ENOSYS)
-				cat(through, sizeof(through), " %s:%ld(%s, not ENOSYS)", abi_name,
-				    nr, r < 0 ? ename((int)-r) : "ok");
-			else
-				cat(high, sizeof(high), " %s", abi_name);
-			continue;
-		}
-		if (kret == -ENOSYS)
-			continue; /* not in this kernel */
-		implemented++;
-		uint32_t scnr = (uint32_t)(a == ABI_X32 ? (nr | X32_BIT) : nr);
-		char *name = seccomp_syscall_resolve_num_arch(scmp_arch[a], (int)scnr);
-		if (name) {
-			cat(judged, sizeof(judged), " %s:%ld=%s(%s)", abi_name, nr, name,
-			    r < 0 ? ename((int)-r) : "ok");
+	/* The highest number the filter was built to judge: corral check's, or,
+	 * before it said, libseccomp's own table. */
+	const char *jm = getenv("CORRAL_PROBE_JUDGED_MAX");
+	long judged = jm && *jm ? atol(jm) : 0;
+	if (judged <= 0) {
+		for (long nr = 1; nr < 1024; nr++) {
+			char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, (int)nr);
+			if (name)
+				judged = nr;
 			free(name);
-			continue;
-		}
-		/* Denied: ENOSYS (what the filter should answer), or an EPERM
-		 * that the kernel itself would not have given. */
-		if (r != -ENOSYS && !(r == -EPERM && kret != -EPERM)) {
-			n_through++;
-			cat(through, sizeof(through), " %s:%ld", abi_name, nr);
 		}
 	}
-	free(copy);
-	if (judged[0])
-		note("numbers libseccomp knows (the filter judges them):%s", judged);
-	if (n_through || strstr(through, "not ENOSYS"))
-		return escaped(
-		    "%d kernel syscalls that libseccomp %d.%d.%d does not know reach the "
-		    "kernel unjudged:%s",
-		    n_through, seccomp_version()->major, seccomp_version()->minor,
-		    seccomp_version()->micro, through);
-	if (!implemented)
-		return blocked(
-		    "this kernel has no syscall in %d..%d that libseccomp does not know; "
-		    "%d gives ENOSYS (%s)",
-		    UNK_FIRST, UNK_LAST, NR_HIGH, high[0] ? high + 1 : "no ABI");
-	return blocked("every kernel syscall unknown to libseccomp is denied (%d checked); %d "
-	               "gives ENOSYS (%s)",
-	               implemented, NR_HIGH, high[0] ? high + 1 : "no ABI");
+	long lo = judged + 1, hi = judged + 60;
+	struct unk_seen s;
+	pthread_t th;
+	int pfd[2];
+
+	memset(&s, 0, sizeof(s));
+	s.fd = -1;
+	if (pipe(pfd) < 0)
+		return broken("pipe: %s", strerror(errno));
+	/* The listener first (it must not be under our filter). */
+	if (pthread_create(&th, NULL, unk_listener, &s) != 0)
+		return broken("pthread_create");
+	int lfd = unk_filter(lo, hi, NR_HIGH);
+	if (lfd < 0) {
+		s.stop = 1;
+		pthread_join(th, NULL);
+		if (lfd == -ENOSYS || lfd == -EINVAL)
+			return na("no seccomp user notification here (%s)", ename(-lfd));
+		return broken("load our filter: %s", ename(-lfd));
+	}
+	s.fd = lfd;
+	char tried[256] = "";
+	for (int a = 0; a < ABI_COUNT; a++) {
+		if (!abi_ok((enum abi)a))
+			continue;
+		for (long nr = lo; nr <= hi; nr++)
+			(void)unk_call((enum abi)a, nr);
+		(void)unk_call((enum abi)a, NR_HIGH);
+		cat(tried, sizeof(tried), " %s", abi_names[a]);
+	}
+	struct timespec ts = {0, 100 * 1000000};
+	nanosleep(&ts, NULL);
+	s.stop = 1;
+	pthread_join(th, NULL);
+	close(lfd);
+	close(pfd[0]);
+	close(pfd[1]);
+	if (s.n_seen) {
+		char through[1024] = "";
+		for (int i = 0; i < s.n_seen; i++)
+			cat(through, sizeof(through), " %s:%d",
+			    s.seen_arch[i] == AUDIT_ARCH_I386  ? "i386"
+			    : (uint32_t)s.seen_nr[i] & X32_BIT ? "x32"
+			                                       : "x86_64",
+			    s.seen_nr[i] & ~(int)X32_BIT);
+		return escaped("%d calls above the highest number the filter judges (%ld) reached "
+		               "the kernel:%s",
+		               s.n_seen, judged, through);
+	}
+	return blocked("no number above %ld (the filter judges up to it) reached the kernel: "
+	               "%ld..%ld and %d tried on%s",
+	               judged, lo, hi, NR_HIGH, tried);
 }
 
 /* ---------------------------------------------------------------- main */

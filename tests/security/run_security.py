@@ -350,6 +350,15 @@ class Suite:
         self.baseline = subprocess.run([self.probe, "syscall-baseline"], check=True,
                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                        text=True).stdout.split()
+        # The highest syscall number corral's filters judge (newer ones must
+        # get ENOSYS from the filter); 0 when corral check does not say.
+        self.judged_max = 0
+        try:
+            chk = json.loads(subprocess.run([self.bin, "check", "--json"], stdout=subprocess.PIPE,
+                                            stderr=subprocess.DEVNULL).stdout)
+            self.judged_max = int(chk.get("sandbox", {}).get("seccomp_judged_max", 0))
+        except (ValueError, TypeError):
+            pass
         self.results = {}
         self.race_stats = []
         self.seq = 0
@@ -375,7 +384,8 @@ class Suite:
         e.update(HOME="/root", USER="root", LOGNAME="root")
         e.update(CORRAL_PROBE_PARENT=self.parent.path, CORRAL_PROBE_STATE=state,
                  CORRAL_PROBE_PIDNS=self.host.pidns,
-                 CORRAL_PROBE_SYSCALLS=" ".join(self.baseline))
+                 CORRAL_PROBE_SYSCALLS=" ".join(self.baseline),
+                 CORRAL_PROBE_JUDGED_MAX=str(self.judged_max))
         e.pop("CORRAL_PROBE_TTY", None)
         e.pop("CORRAL_PROBE_MOUNT", None)
         if extra:
