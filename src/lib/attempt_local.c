@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "local.h"
@@ -79,7 +80,15 @@ struct lattempt {
 	corral_sample_t *tl;
 	unsigned tl_n;
 	uint64_t tl_every_ns, tl_next_ns;
+	/* Spawned by the zygote: waiting for its reply (no pid yet). */
+	bool zyg_wait;
+	bool kill_pending; /* a kill came while it waited: SIGKILL once the pidfd is here */
+	int sig_pending;   /* corral_signal() came while it waited: sent then */
+	uint64_t zyg_cookie;
+	struct lattempt *zyg_next;
 };
+
+#define ZYG_REPLY_NS (5000 * 1000000ull) /* a request unanswered this long: it is stuck */
 
 #define TIMELINE_FIRST_NS (10 * 1000000ull) /* 10 ms */
 #define VICTIM_WAIT_MS    100               /* for the kernel's second line */
@@ -259,6 +268,8 @@ static void kill_task(struct corral__local *l, struct lattempt *a)
 		l->ops->kill(&l->batch, &a->cg);
 	if (!a->reaped && a->pidfd >= 0)
 		corral__pidfd_send_signal(a->pidfd, SIGKILL);
+	if (a->zyg_wait)
+		a->kill_pending = true; /* its child may not have joined the cgroup yet */
 }
 
 static void kill_attempt(struct corral__local *l, struct lattempt *a, bool abort)
@@ -296,6 +307,12 @@ static int site_signal(struct corral__site *s, struct corral__attempt *base, int
 	struct lattempt *a = (struct lattempt *)base;
 
 	(void)s;
+	if (a->zyg_wait && !a->reaped) {
+		/* Its process runs, maybe, but the zygote's reply with its pidfd
+		 * is still on the way: the signal goes with it. */
+		a->sig_pending = sig;
+		return 0;
+	}
 	if (a->reaped || a->pidfd < 0)
 		return -ESRCH;
 	return corral__pidfd_send_signal(a->pidfd, sig) < 0 ? -errno : 0;
@@ -804,7 +821,8 @@ static int resolve(struct corral__local *l, const struct corral__task *t)
 }
 
 /* The task cgroup of a: a recycled one, or a new one. */
-static int make_cgroup(struct corral__local *l, struct lattempt *a, corral_error_t *err)
+static int make_cgroup(struct corral__local *l, struct lattempt *a, bool via_zyg,
+                       corral_error_t *err)
 {
 	struct corral__task *t = a->base.task;
 	struct corral__limits lim = {
@@ -814,7 +832,8 @@ static int make_cgroup(struct corral__local *l, struct lattempt *a, corral_error
 	    .cpus = l->o->cpus,
 	    .oom_group = l->o->oom_group,
 	};
-	bool into = l->batch.clone_into_cgroup && !l->scache.no_into_cgroup && !t->fn;
+	/* The zygote's children join through cgroup.procs (no clone3). */
+	bool into = l->batch.clone_into_cgroup && !l->scache.no_into_cgroup && !t->fn && !via_zyg;
 	uint64_t t0 = corral__now_ns();
 	int rc = -ENOENT;
 
@@ -833,6 +852,159 @@ static int make_cgroup(struct corral__local *l, struct lattempt *a, corral_error
 	}
 	l->prof.cgroup_create_ns += corral__now_ns() - t0;
 	return rc;
+}
+
+/* ------------------------------------------------------------ the zygote */
+
+static void on_zyg(void *ctx, int arg, uint32_t events);
+
+static void zyg_start(struct corral__local *l)
+{
+	corral_error_t err;
+	int64_t h;
+
+	if (corral__zygote_start(&l->zyg, &l->sb, l->wd.pidns_fd, &err) < 0) {
+		l->zyg_off = true;
+		l->zyg_errno = err.code;
+		return;
+	}
+	h = corral__loop_add(l->loop, corral__zygote_fd(l->zyg), EPOLLIN, false, on_zyg, l, 0);
+	if (h < 0) {
+		corral__zygote_stop(l->zyg);
+		l->zyg = NULL;
+		l->zyg_off = true;
+		l->zyg_errno = (int)-h;
+		return;
+	}
+	l->h_zyg = (corral__loop_handle)h;
+	l->zyg_stale = false;
+}
+
+static void zyg_stop(struct corral__local *l)
+{
+	corral__loop_del(l->loop, &l->h_zyg);
+	corral__zygote_stop(l->zyg);
+	l->zyg = NULL;
+	l->zyg_deadline = 0;
+}
+
+/* Should this task come from the zygote? Command tasks under a filter,
+ * with the zygote up and its template current. */
+static bool zyg_use(const struct corral__local *l, const struct corral__task *t)
+{
+	return l->zyg && !l->zyg_stale && !t->fn;
+}
+
+/* The zygote is gone (died, stuck, or spoke nonsense): the attempts it held
+ * end as spawn errors, their cgroups killed (a child it made may have joined
+ * one), and later tasks are spawned directly. */
+static void spawn_failed(struct corral__local *l, struct lattempt *a, int step, int e);
+
+static void zyg_dead(struct corral__local *l, int e)
+{
+	zyg_stop(l);
+	l->zyg_off = true;
+	l->zyg_errno = e;
+	while (l->zyg_head) {
+		struct lattempt *a = l->zyg_head;
+		l->zyg_head = a->zyg_next;
+		a->zyg_wait = false;
+		if (l->ops && a->cg.created)
+			l->ops->kill(&l->batch, &a->cg);
+		a->cleanup_incomplete = true; /* not recycled: something may still run */
+		spawn_failed(l, a, STEP_SPAWNER, e);
+	}
+	l->zyg_tail = NULL;
+}
+
+static void on_zyg(void *ctx, int arg, uint32_t events)
+{
+	struct corral__local *l = ctx;
+
+	(void)arg;
+	(void)events;
+	for (;;) {
+		uint64_t cookie;
+		pid_t pid;
+		int pidfd, clone_err, rc;
+		struct corral__child_report rep;
+		rc = corral__zygote_recv(l->zyg, &cookie, &pid, &pidfd, &rep, &clone_err);
+		if (rc == -EAGAIN)
+			break;
+		struct lattempt *a = l->zyg_head;
+		if (rc < 0 || !a || a->zyg_cookie != cookie) {
+			corral__close(rc > 0 ? pidfd : -1);
+			zyg_dead(l, rc < 0 ? -rc : EPROTO);
+			return;
+		}
+		l->zyg_head = a->zyg_next;
+		if (!l->zyg_head)
+			l->zyg_tail = NULL;
+		a->zyg_wait = false;
+		l->zyg_deadline = l->zyg_head ? corral__now_ns() + ZYG_REPLY_NS : 0;
+		if (clone_err) {
+			spawn_failed(l, a, STEP_EXEC, clone_err);
+			continue;
+		}
+		a->pid = pid;
+		a->pidfd = pidfd;
+		a->report = rep; /* step 0: it exec'd */
+		int64_t h = corral__loop_add(l->loop, a->pidfd, EPOLLIN, true, on_pid, a, 0);
+		if (h < 0) {
+			siginfo_t si;
+			corral__pidfd_send_signal(a->pidfd, SIGKILL);
+			corral__waitid((idtype_t)P_PIDFD, (id_t)a->pidfd, &si, WEXITED | __WALL,
+			               &a->ru);
+			corral__close(a->pidfd);
+			a->pidfd = -1;
+			spawn_failed(l, a, STEP_EXEC, ENOMEM);
+			continue;
+		}
+		a->h_pid = (corral__loop_handle)h;
+		if (a->sig_pending)
+			corral__pidfd_send_signal(a->pidfd, a->sig_pending);
+		if (a->kill_pending)
+			corral__pidfd_send_signal(a->pidfd, SIGKILL);
+	}
+}
+
+/* Hand the plan to the zygote. 0, or -errno: then spawn directly. */
+static int zyg_submit(struct corral__local *l, struct lattempt *a, struct corral__child_plan *p)
+{
+	char cwd[PATH_MAX];
+	const char *dir = a->base.task->cwd;
+	struct stat st;
+	int rc;
+
+	/* The directory as corral sees it, by path (resolved again in the
+	 * template, and checked to be the same there). */
+	if (!dir || dir[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd)))
+			return -errno;
+		if (dir) {
+			size_t n = strlen(cwd);
+			if (n + 1 + strlen(dir) + 1 > sizeof(cwd))
+				return -ENAMETOOLONG;
+			snprintf(cwd + n, sizeof(cwd) - n, "/%s", dir);
+		}
+		dir = cwd;
+	}
+	if (stat(dir, &st) < 0)
+		return -errno;
+	rc = corral__zygote_send(l->zyg, p, dir, &st, ++l->zyg_cookie);
+	if (rc < 0)
+		return rc;
+	a->zyg_wait = true;
+	a->zyg_cookie = l->zyg_cookie;
+	a->zyg_next = NULL;
+	if (l->zyg_tail)
+		l->zyg_tail->zyg_next = a;
+	else
+		l->zyg_head = a;
+	l->zyg_tail = a;
+	if (!l->zyg_deadline)
+		l->zyg_deadline = corral__now_ns() + ZYG_REPLY_NS;
+	return 0;
 }
 
 static void close3(int *fds)
@@ -854,7 +1026,8 @@ static void spawn(struct corral__local *l, struct lattempt *a)
 		spawn_failed(l, a, STEP_EXEC, -rc);
 		return;
 	}
-	if (l->ops && (rc = make_cgroup(l, a, &err)) < 0) {
+	bool via_zyg = zyg_use(l, t);
+	if (l->ops && (rc = make_cgroup(l, a, via_zyg, &err)) < 0) {
 		spawn_failed(l, a, STEP_CGROUP, -rc);
 		return;
 	}
@@ -900,17 +1073,40 @@ static void spawn(struct corral__local *l, struct lattempt *a)
 	req.before_fork = l->o->before_fork;
 	req.after_fork_parent = l->o->after_fork_parent;
 
-	if ((rc = pidns_enter(l)) < 0) {
+	/* Into the batch's PID namespace: for our own children, and for the
+	 * template's helper when the template must be made again; the zygote's
+	 * children are born there from the zygote. */
+	bool stale = l->sb_on && corral__sandbox_stale(&l->sb);
+	if ((!via_zyg || stale) && (rc = pidns_enter(l)) < 0) {
 		close3(child_w);
 		spawn_failed(l, a, STEP_SETNS, -rc);
 		return;
 	}
-	req.in_pid_ns = l->pidns_saved >= 0;
-	if (l->sb_on)
-		corral__sandbox_refresh(&l->sb);
+	req.in_pid_ns = l->wd.pidns_fd >= 0;
+	if (stale && corral__sandbox_refresh(&l->sb) && l->zyg) {
+		/* A new template: the zygote lives in the old one. */
+		l->zyg_stale = true;
+		via_zyg = false;
+	}
 	uint64_t t_spawn = corral__now_ns();
-	rc = corral__spawn(&req, &l->scache, need_procs_cb, a, &a->pid, &a->pidfd, &a->err_rfd,
-	                   &a->report, &a->blk, &err);
+	bool direct = true;
+	if (via_zyg) {
+		req.plan.parent_pid = req.in_pid_ns ? 0 : getpid();
+		if (!req.plan.procs_fd || req.plan.procs_fd < 0) {
+			int fd = need_procs_cb(a);
+			req.plan.procs_fd = fd >= 0 ? fd : -1;
+		}
+		direct = zyg_submit(l, a, &req.plan) < 0;
+	}
+	rc = 0;
+	if (direct && (rc = pidns_enter(l)) < 0) {
+		close3(child_w);
+		spawn_failed(l, a, STEP_SETNS, -rc);
+		return;
+	}
+	if (direct)
+		rc = corral__spawn(&req, &l->scache, need_procs_cb, a, &a->pid, &a->pidfd,
+		                   &a->err_rfd, &a->report, &a->blk, &err);
 	l->prof.spawn_ns += corral__now_ns() - t_spawn;
 	close3(child_w);
 	if (rc < 0) {
@@ -925,7 +1121,9 @@ static void spawn(struct corral__local *l, struct lattempt *a)
 		a->cg.procs_fd = a->cg.pids_procs_fd = -1;
 	}
 
-	int64_t h = corral__loop_add(l->loop, a->pidfd, EPOLLIN, true, on_pid, a, 0);
+	int64_t h = 0;
+	if (!a->zyg_wait)
+		h = corral__loop_add(l->loop, a->pidfd, EPOLLIN, true, on_pid, a, 0);
 	if (h < 0) {
 		kill_attempt(l, a, false);
 		/* Without the pidfd in the set we would never notice the exit:
@@ -937,7 +1135,7 @@ static void spawn(struct corral__local *l, struct lattempt *a)
 		spawn_failed(l, a, STEP_EXEC, ENOMEM);
 		return;
 	}
-	a->h_pid = (corral__loop_handle)h;
+	a->h_pid = (corral__loop_handle)h; /* 0 while the zygote's reply is due */
 	for (int i = 0; i < CAP_N; i++) {
 		if (a->cap[i].rfd < 0)
 			continue;
@@ -1008,6 +1206,8 @@ uint64_t corral__local_deadline(const struct corral__local *l)
 	}
 	if (l->leftovers && l->leftover_at && l->leftover_at < at)
 		at = l->leftover_at;
+	if (l->zyg_deadline && l->zyg_deadline < at)
+		at = l->zyg_deadline;
 	return at;
 }
 
@@ -1036,6 +1236,12 @@ void corral__local_timer(struct corral__local *l, uint64_t now)
 	}
 	if (l->leftovers && l->leftover_at && now >= l->leftover_at)
 		retry_leftovers(l);
+	if (l->zyg_deadline && now >= l->zyg_deadline && l->zyg_head) {
+		/* Stuck (stopped by someone, or a child that never execs):
+		 * kill it; the attempts it held fail. */
+		corral__zygote_kill(l->zyg);
+		zyg_dead(l, ETIMEDOUT);
+	}
 }
 
 void corral__local_after_round(struct corral__local *l)
@@ -1043,6 +1249,12 @@ void corral__local_after_round(struct corral__local *l)
 	pidns_leave(l);
 	if (l->pool)
 		prepare_pool(l);
+	/* A new template came: once the old zygote has answered everything,
+	 * a new one in the new template (out of the batch's namespace). */
+	if (l->zyg_stale && !l->zyg_head) {
+		zyg_stop(l);
+		zyg_start(l);
+	}
 }
 
 /* ------------------------------------------------------------ making and freeing the site */
@@ -1135,6 +1347,16 @@ int corral__local_new(const corral_options_t *o, struct corral__loop *loop,
 			goto fail;
 		l->sb_on = true;
 	}
+	/* The spawner: worth it where a task would load a filter (and join the
+	 * template); CORRAL_SPAWN=direct (or fork, vfork) spawns every task
+	 * itself. */
+	const char *mode = getenv("CORRAL_SPAWN");
+	l->zyg_off = true;
+	if (l->sb_on && l->sb.has_filter &&
+	    (!(l->sb.unshare_flags & CLONE_NEWNS) || l->sb.mnt_ns_fd >= 0) && !(mode && *mode)) {
+		l->zyg_off = false;
+		zyg_start(l);
+	}
 	*out = l;
 	return 0;
 fail:
@@ -1144,8 +1366,10 @@ fail:
 
 void corral__local_force_out(struct corral__local *l)
 {
+	l->zyg_head = l->zyg_tail = NULL; /* their children die with their cgroups */
 	while (l->run_head) {
 		struct lattempt *a = l->run_head;
+		a->zyg_wait = false;
 		if (a->pidfd >= 0 && !a->reaped) {
 			corral__pidfd_send_signal(a->pidfd, SIGKILL);
 			siginfo_t si;
@@ -1162,6 +1386,7 @@ void corral__local_free(struct corral__local *l)
 	if (!l)
 		return;
 	corral__local_force_out(l);
+	zyg_stop(l); /* it lives in our cgroup: before the teardown */
 	pidns_leave(l);
 	while (l->leftovers) {
 		struct leftover *lo = l->leftovers;

@@ -127,6 +127,7 @@ static const char *const step_names[STEP_COUNT] = {
     [STEP_SECCOMP] = "load seccomp filter",
     [STEP_EXEC] = "exec",
     [STEP_FN] = "start function",
+    [STEP_SPAWNER] = "spawner",
 };
 
 const char *corral__step_name(int step)
@@ -370,9 +371,17 @@ __attribute__((noreturn)) void corral__child_main(const struct corral__child_pla
 		TRY(p, STEP_SETPGID, ks(SYS_setsid));
 	/* 5. */
 	setup_stdio(p);
-	/* 6. */
+	/* 6. From a zygote, which lives in the template mount namespace, the
+	 * directory must be the one corral meant (a directory on a mount the
+	 * template never saw would be another or none). */
 	if (p->cwd)
 		TRY(p, STEP_CHDIR, ks(SYS_chdir, p->cwd));
+	if (p->cwd_check) {
+		struct stat here;
+		TRY(p, STEP_CHDIR, ks(SYS_newfstatat, AT_FDCWD, ".", &here, 0));
+		if ((uint64_t)here.st_dev != p->cwd_dev || (uint64_t)here.st_ino != p->cwd_ino)
+			fail(p, STEP_CHDIR, -ENOENT);
+	}
 	/* 7. */
 	if (sb && !sb->core_dumps) {
 		struct rlimit rl = {0, 0};

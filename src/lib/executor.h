@@ -14,7 +14,12 @@ int corral__sandbox_prepare(const corral_sandbox_t *s, const struct corral__hier
 void corral__sandbox_free(struct corral__sandbox_plan *plan);
 /* Before each spawn: if the caller's mount table changed since the plan was
  * made, make the read-only mount namespace again (a cheap poll otherwise). */
-void corral__sandbox_refresh(struct corral__sandbox_plan *plan);
+/* Has the caller's mount table changed since the last time this was asked
+ * (or the plan was made)? Then corral__sandbox_refresh(): make the cgroup
+ * mount list and the template again (false when that failed: the old one
+ * stays). */
+bool corral__sandbox_stale(const struct corral__sandbox_plan *plan);
+bool corral__sandbox_refresh(struct corral__sandbox_plan *plan);
 bool corral__sandbox_enabled(const corral_sandbox_t *s);
 
 /* watchdog.c */

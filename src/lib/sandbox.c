@@ -501,15 +501,20 @@ int corral__sandbox_prepare(const corral_sandbox_t *s, const struct corral__hier
 	return 0;
 }
 
-void corral__sandbox_refresh(struct corral__sandbox_plan *p)
+bool corral__sandbox_stale(const struct corral__sandbox_plan *p)
 {
 	struct pollfd pfd = {.fd = p->mountinfo_fd, .events = POLLPRI};
-	struct corral__sandbox_plan fresh;
 
 	/* The kernel flags POLLPRI | POLLERR on a mounts file once the mount
-	 * table changed since the last poll (or the open). */
-	if (p->mountinfo_fd < 0 || poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLPRI | POLLERR)))
-		return;
+	 * table changed since the last poll (or the open): once, the poll
+	 * takes the news. */
+	return p->mountinfo_fd >= 0 && poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLPRI | POLLERR));
+}
+
+bool corral__sandbox_refresh(struct corral__sandbox_plan *p)
+{
+	struct corral__sandbox_plan fresh;
+
 	/* A cgroup mount made since must be read-only too, a mount the template
 	 * has not seen (where propagation does not bring it) must show. On
 	 * failure keep what we have. */
@@ -519,7 +524,7 @@ void corral__sandbox_refresh(struct corral__sandbox_plan *p)
 	fresh.mountinfo_fd = p->mountinfo_fd;
 	if (collect_cgroup_mounts(&fresh, NULL) < 0) {
 		free(fresh.ro_mounts);
-		return;
+		return false;
 	}
 	if (p->mnt_ns_fd >= 0)
 		make_template(&fresh);
@@ -530,6 +535,7 @@ void corral__sandbox_refresh(struct corral__sandbox_plan *p)
 	corral__close(p->mnt_root_fd);
 	p->mnt_ns_fd = fresh.mnt_ns_fd;
 	p->mnt_root_fd = fresh.mnt_root_fd;
+	return true;
 }
 
 void corral__sandbox_free(struct corral__sandbox_plan *p)

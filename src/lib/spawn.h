@@ -57,6 +57,7 @@ enum corral__child_step {
 	STEP_SECCOMP,
 	STEP_EXEC,
 	STEP_FN,
+	STEP_SPAWNER, /* the spawner (zygote.c) died or stalled with the request */
 	STEP_COUNT
 };
 const char *corral__step_name(int step);
@@ -73,8 +74,10 @@ struct corral__child_plan {
 	char *const *envp;
 	corral_fn_t fn; /* function task */
 	void *fn_arg;
-	int fn_out_fd;     /* write end of the result pipe (function tasks) */
-	const char *cwd;   /* NULL = inherit */
+	int fn_out_fd;   /* write end of the result pipe (function tasks) */
+	const char *cwd; /* NULL = inherit */
+	bool cwd_check;  /* after chdir(cwd): the same directory as corral's (zygote.c) */
+	uint64_t cwd_dev, cwd_ino;
 	int stdio[3];      /* fds to put on 0, 1, 2 */
 	int procs_fd;      /* write "0" here to join the task cgroup, or -1 */
 	int pids_procs_fd; /* v1 pids cgroup.procs, or -1 */
@@ -143,6 +146,28 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
                   int (*need_procs)(void *ctx), void *ctx, pid_t *pid, int *pidfd, int *err_rfd,
                   struct corral__child_report *report, struct corral__spawn_block **block,
                   corral_error_t *err);
+
+/* The spawner (zygote.c): a process that carries the sandbox once; task
+ * children inherit it. Requests and replies are datagrams; corral never
+ * waits on it but at its start (bounded). */
+struct corral__zygote;
+struct stat;
+int corral__zygote_start(struct corral__zygote **out, const struct corral__sandbox_plan *sb,
+                         int pidns_fd, corral_error_t *err);
+int corral__zygote_fd(const struct corral__zygote *z);
+unsigned corral__zygote_pending(const struct corral__zygote *z);
+/* Ask for a child per plan p (its fds go with the request), cwd resolved in
+ * its mount namespace and checked against cwd_st. 0, -E2BIG (too big for a
+ * request: spawn directly), -EAGAIN, -EPIPE, ... */
+int corral__zygote_send(struct corral__zygote *z, const struct corral__child_plan *p,
+                        const char *cwd, const struct stat *cwd_st, uint64_t cookie);
+/* A reply: 1 with the cookie, the child's pid and pidfd (pid 0 and
+ * clone_err when the clone failed) and its report (step 0: it exec'd);
+ * -EAGAIN none yet; -EPIPE the zygote is gone; -EPROTO. */
+int corral__zygote_recv(struct corral__zygote *z, uint64_t *cookie, pid_t *pid, int *pidfd,
+                        struct corral__child_report *rep, int *clone_err);
+void corral__zygote_kill(struct corral__zygote *z);
+void corral__zygote_stop(struct corral__zygote *z);
 
 /* Resolve argv0 through PATH like execvp, in the parent. Returns 0 with the
  * path in out, -ENOENT (not found) or -EACCES (found, not executable). */

@@ -1377,6 +1377,83 @@ static void template_chroot(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* The spawner (zygote.c) of this process's executor: our child named
+ * corral-spawner, or 0. */
+static pid_t find_spawner(void)
+{
+	char path[64], comm[32];
+	pid_t me = getpid(), found = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		int pid = atoi(e->d_name);
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		int ppid = 0;
+		if (fscanf(f, "%*d (%31[^)]) %*c %d", comm, &ppid) == 2 && ppid == me &&
+		    !strcmp(comm, "corral-spawner"))
+			found = pid;
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* The spawner dies (killed from outside), or stalls (stopped): tasks it held
+ * end as spawn errors within the bound, later ones are spawned directly, and
+ * nothing hangs or is left behind. */
+static void spawner_dies_or_stalls(void **state)
+{
+	struct tl_parent *p = *state;
+	corral_options_t o;
+	corral_executor_t *ex;
+	corral_error_t err;
+	corral_result_t r;
+
+	if (getenv("CORRAL_SPAWN"))
+		tl_skip("CORRAL_SPAWN is set: no spawner in this mode");
+	for (int stall = 0; stall < 2; stall++) {
+		sb_options(p, &o);
+		o.jobs = 1;
+		assert_int_equal(corral_executor_new(&o, &ex, &err), 0);
+		pid_t z = find_spawner();
+		assert_true(z > 0);
+		if (stall)
+			assert_int_equal(kill(z, SIGSTOP), 0);
+		else
+			assert_int_equal(kill(z, SIGKILL), 0);
+		for (int i = 0; i < 4; i++) {
+			corral_task_t t = task(ARGV("/bin/true"));
+			assert_int_equal(corral_submit(ex, &t, &err), i + 1);
+		}
+		corral_close(ex);
+		int ok = 0, failed = 0;
+		double t0 = now_s();
+		while (corral_next(ex, &r, -1, &err) > 0) {
+			if (r.final) {
+				show(stall ? "spawner stopped" : "spawner killed", &r);
+				if (r.outcome == CORRAL_OK)
+					ok++;
+				else if (r.outcome == CORRAL_SPAWN_ERROR)
+					failed++;
+			}
+			corral_result_release(&r);
+		}
+		/* At most the one it held fails; the rest run directly. */
+		assert_int_equal(ok + failed, 4);
+		assert_true(failed <= 1);
+		assert_true(ok >= 3);
+		assert_true(now_s() - t0 < 20);
+		corral_executor_free(ex);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "helper"))
@@ -1405,6 +1482,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(template_cwd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(template_late_mounts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(template_chroot, setup, teardown),
+	    cmocka_unit_test_setup_teardown(spawner_dies_or_stalls, setup, teardown),
 	};
 	struct tl_parent probe;
 	struct rlimit core;

@@ -1091,7 +1091,7 @@ enum {
 struct race {
 	pid_t me, cp;
 	int want;
-	unsigned long caught, scanned, tries[3];
+	unsigned long caught, hidden, scanned, tries[3];
 	double t0;
 };
 
@@ -1152,6 +1152,28 @@ static bool race_one(struct race *r, pid_t pid, char *out, size_t n)
 	if (pfd < 0)
 		return false;
 	if (!pre_exec(pid, r->cp, NULL)) {
+		/* A process of our namespace that /proc does not show: hidden
+		 * because we may not ptrace it (hidepid=ptraceable), which a
+		 * pre-exec sibling is (non-dumpable). pidfd_getfd() does not go
+		 * through /proc: spin on that for as long as on a visible one. */
+		char d[64];
+		snprintf(d, sizeof(d), "/proc/%d", (int)pid);
+		if (pid != 1 && access(d, F_OK) < 0 && errno == ENOENT && (r->want & W_GETFD)) {
+			r->hidden++;
+			double stop = now() + 0.005;
+			while (now() < stop) {
+				r->tries[1]++;
+				int g = pidfd_getfd_(pfd, 3);
+				if (g >= 0) {
+					bool won =
+					    race_fds(pid, g, pfd, "pidfd_getfd (hidden)", out, n);
+					close(pfd);
+					return won;
+				}
+				if (g == -ESRCH || g == -EBADF)
+					break;
+			}
+		}
 		close(pfd);
 		return false;
 	}
@@ -1286,27 +1308,32 @@ static int probe_spawn_race(void)
 		if (cur < last || cur - last > 8)
 			last = cur - 8;
 		for (long pid = last + 1; pid <= cur; pid++) {
-			unsigned long before = r.caught;
+			unsigned long before = r.caught + r.hidden;
 			r.scanned++;
 			if (race_one(&r, (pid_t)pid, out, sizeof(out)))
 				return escaped("after %.2f s and %lu pre-exec siblings (%lu pids "
 				               "scanned): %s",
 				               now() - r.t0, r.caught, r.scanned, out);
-			if (r.caught != before)
+			if (r.caught + r.hidden != before)
 				last_caught = now();
 		}
 		last = cur;
 		if ((loop & 255) == 0) {
 			double t = now();
-			if (t - r.t0 > budget || (r.caught && t - last_caught > 2.0) ||
-			    (!r.caught && t - r.t0 > 5.0))
+			if (t - r.t0 > budget || (r.caught + r.hidden && t - last_caught > 2.0) ||
+			    (!(r.caught + r.hidden) && t - r.t0 > 5.0))
 				break;
 		}
 	}
+	if (r.caught < (unsigned long)min && r.hidden >= (unsigned long)min)
+		return blocked("%lu siblings were hidden from /proc (hidepid=ptraceable: "
+		               "non-dumpable before exec) and refused %lu pidfd_getfd over %.1f s; "
+		               "%lu pre-exec siblings visible",
+		               r.hidden, r.tries[1], now() - r.t0, r.caught);
 	if (r.caught < (unsigned long)min)
-		return broken("caught only %lu pre-exec siblings in %.1f s (want %.0f): too "
-		              "little racing to judge",
-		              r.caught, now() - r.t0, min);
+		return broken("caught only %lu pre-exec siblings (%lu hidden) in %.1f s (want "
+		              "%.0f): too little racing to judge",
+		              r.caught, r.hidden, now() - r.t0, min);
 	return blocked("%lu pre-exec siblings raced over %.1f s (%lu mem opens, %lu "
 	               "pidfd_getfd, %lu /proc fd opens): no writable cgroup fd, no writable mem",
 	               r.caught, now() - r.t0, r.tries[0], r.tries[1], r.tries[2]);
