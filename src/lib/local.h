@@ -57,10 +57,10 @@ struct corral__local {
 	 * Requests wait in zyg_head..zyg_tail (its replies come in order). */
 	struct corral__zygote *zyg;
 	corral__loop_handle h_zyg;
-	bool zyg_stale;      /* the template changed: a new one when these are answered */
-	bool zyg_off;        /* not used (never started, failed, or died) */
-	int zyg_errno;       /* why it is off */
-	uint64_t zyg_cookie; /* of the last request */
+	bool zyg_stale;        /* the template changed: a new one when these are answered */
+	bool zyg_off;          /* not used (never started, failed, or died) */
+	int zyg_errno;         /* why it is off */
+	uint64_t zyg_cookie;   /* of the last request */
 	uint64_t zyg_deadline; /* its oldest request's answer is overdue then (0: none) */
 	struct lattempt *zyg_head, *zyg_tail;
 	/* One-entry cache of the PATH lookup (a batch runs one command). */
