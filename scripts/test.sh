@@ -120,6 +120,10 @@ lane_valgrind() { python3 scripts/hygiene.py; }
 lane_security() {
 	local rc=0
 	ctest --test-dir build -L security -V || rc=1
+	# The spawn race once more without the spawner (zygote.c): the direct
+	# spawn path, which corral falls back to, must hold as well.
+	CORRAL_SPAWN=direct CORRAL_BIN=build/corral CORRAL_PROBE=build/tests/corral-probe \
+		python3 tests/security/run_security.py --only spawn-race || rc=1
 	scripts/vm-test.sh --check || return 1
 	scripts/vm-test.sh -- ctest --test-dir build -L security -V || rc=1
 	scripts/vm-test.sh --no-nsdelegate -- ctest --test-dir build -L security -V || rc=1

@@ -1100,8 +1100,11 @@ static bool pre_exec(pid_t pid, pid_t cp, unsigned long *vsize)
 	char comm[64];
 	pid_t pp;
 
+	/* A child of corral before its exec: still named corral, or, when the
+	 * spawner made it (zygote.c: CLONE_PARENT, corral is still its parent),
+	 * named as the spawner. */
 	return proc_stat(pid, &pp, comm, sizeof(comm), vsize) && pp == cp &&
-	       !strcmp(comm, "corral");
+	       (!strcmp(comm, "corral") || !strcmp(comm, "corral-spawner"));
 }
 
 /* Take every fd of a sibling whose window is open (fd 3 came through), then
