@@ -61,8 +61,11 @@
  * Per attempt the worker sends STARTED (if a process was started at all:
  * not for a spawn error before fork), then all OUTPUT chunks of stdout in
  * offset order, then those of stderr, then RESULT, whose lengths say how
- * many bytes of each stream the chunks carried. Frames of different
- * attempts may interleave. Results come in the order attempts end, not in
+ * many bytes of each stream the chunks carried. STARTED may be held back up
+ * to 50 ms, so that a short attempt's frames leave in one write: through
+ * srun, separate writes become separate messages of slurmstepd, and Nagle
+ * holds the second of two until the first is ACKed (~40 ms). Frames of
+ * different attempts may interleave. Results come in the order attempts end, not in
  * RUN order.
  *
  * Loss: a peer that sends nothing (no frame of any type) for

@@ -37,6 +37,13 @@
 #define SEND_LOW     (256u << 10) /* pull more output below this many bytes waiting */
 #define QUIT_MS      10000u       /* after QUIT: bound of sending what is left */
 #define ERROR_MS     1000u        /* bound of flushing an ERROR before leaving */
+/* STARTED waits this long (or goes with the RESULT of an attempt that ends
+ * sooner). Through srun, every separate write of ours becomes one message
+ * from slurmstepd, and the second of two messages sent within ~40 ms waits
+ * for the first's delayed ACK (Nagle: measured 44 ms per RUN -> RESULT of
+ * `true` when STARTED went out alone, tests/slurm). A short attempt's frames
+ * in one write (up to 1024 bytes) are one message and arrive at once. */
+#define STARTED_DEFER_MS 50u
 
 /* An attempt the head asked for, still running here. */
 struct watt {
@@ -47,6 +54,7 @@ struct watt {
 	uint32_t attempt;  /* the head's attempt number */
 	uint64_t local;    /* seq in our executor */
 	bool started_sent; /* STARTED is out (or queued) */
+	uint64_t seen_ms;  /* when we first saw its process run; 0 = not yet */
 	uint8_t kill_reason;
 };
 
@@ -80,6 +88,7 @@ struct worker {
 	bool configured, quitting;
 	uint64_t hb_ms, lost_ms;
 	uint64_t last_rx, tx_blocked_since, next_hb, hb_seq, hb_end, quit_deadline;
+	uint64_t next_started; /* earliest deferred STARTED due; 0 = none */
 	uint8_t chunk[CORRAL_WIRE_MAX_CHUNK];
 };
 
@@ -408,11 +417,21 @@ static int drain_executor(struct worker *w, corral_error_t *err)
 		w->ex_done = true;
 	else if (rc < 0)
 		return corral__err(err, -rc, "executor: %s", e.msg);
+	uint64_t now = now_ms();
+	w->next_started = 0;
 	for (struct watt *a = w->atts; a && w->unstarted; a = a->next) {
 		pid_t pid;
 		double t;
 		if (a->started_sent || corral_task_started(w->ex, a->local, &pid, &t) < 0)
 			continue;
+		if (!a->seen_ms)
+			a->seen_ms = now;
+		if (now - a->seen_ms < STARTED_DEFER_MS) {
+			uint64_t due = a->seen_ms + STARTED_DEFER_MS;
+			if (!w->next_started || due < w->next_started)
+				w->next_started = due;
+			continue;
+		}
 		struct corral__wire_msg m;
 		corral__wire_msg_init(&m, WIRE_STARTED);
 		m.u.started.id = a->id;
@@ -739,6 +758,7 @@ static int serve(struct worker *w, corral_error_t *err)
 			timeout = min_timeout(now, w->tx_blocked_since + w->lost_ms, timeout);
 		if (w->quitting)
 			timeout = min_timeout(now, w->quit_deadline, timeout);
+		timeout = min_timeout(now, w->next_started, timeout);
 		if (w->q_head && corral__wire_buf_pending(&w->out) < SEND_LOW)
 			timeout = 0;
 		struct pollfd pfd[4] = {

@@ -112,7 +112,7 @@ class WorkerTest(unittest.TestCase):
         self.assertEqual(ready["jobs"], 3)
         self.assertTrue(ready["memory_limits"])
         w.ch.send({"type": "QUIT"})
-        self.assertIsNone(w.ch.recv(clitest.scaled(10), 0.1))
+        self.assertEqual(w.ch.until_eof(clitest.scaled(10)), [])
         self.assertEqual(w.wait(), 0)
         self.assertEqual(w.err, b"")
 
@@ -147,7 +147,12 @@ class WorkerTest(unittest.TestCase):
         self.assertEqual(r["sentence"], b"task 1 succeeded")
         results = {11: r}
         got = dict(others)
-        while len(results) < 4:
+        for att, msgs in others.items():
+            for m in msgs:
+                if m["type"] == "RESULT":
+                    results[att] = m
+        end = time.monotonic() + clitest.scaled(60)
+        while len(results) < 4 and time.monotonic() < end:
             m = w.ch.recv(clitest.scaled(30), 0.1)
             self.assertIsNotNone(m)
             if m["type"] != "HEARTBEAT":
@@ -188,7 +193,9 @@ class WorkerTest(unittest.TestCase):
         for i in ids:
             w.run(i, ["/bin/sh", "-c", "echo %d" % i])
         seen = {}
+        end = time.monotonic() + clitest.scaled(60)
         while len(seen) < len(ids):
+            self.assertLess(time.monotonic(), end, "results missing: %r" % sorted(seen))
             m = w.ch.recv(clitest.scaled(30), 0.1)
             self.assertIsNotNone(m)
             if m["type"] == "OUTPUT":
@@ -257,8 +264,10 @@ class WorkerTest(unittest.TestCase):
         rest = {}
         for m in others.get(2, []) + others.get(3, []):
             rest.setdefault(m["id"], []).append(m)
+        end = time.monotonic() + clitest.scaled(60)
         for att in (2, 3):
             while not any(m["type"] == "RESULT" for m in rest.get(att, [])):
+                self.assertLess(time.monotonic(), end, "no RESULT of attempt %d" % att)
                 m = w.ch.recv(clitest.scaled(30), 0.1)
                 if m["type"] != "HEARTBEAT":
                     rest.setdefault(m["id"], []).append(m)
@@ -321,7 +330,9 @@ class WorkerTest(unittest.TestCase):
         w.ch.send({"type": "KILL", "id": 2, "reason": 2})
         w.ch.send({"type": "KILL", "id": 99, "reason": 1})  # not running: ignored
         results = {}
+        end = time.monotonic() + clitest.scaled(30)
         while len(results) < 3:
+            self.assertLess(time.monotonic(), end, "results missing: %r" % sorted(results))
             m = w.ch.recv(clitest.scaled(20), 0.1)
             if m["type"] == "RESULT":
                 results[m["id"]] = m
@@ -342,7 +353,7 @@ class WorkerTest(unittest.TestCase):
         w.ch.send({"type": "QUIT"})
         r = w.ch.expect("RESULT", clitest.scaled(10), 0.1)
         self.assertEqual(r["outcome"], ABORTED)
-        self.assertIsNone(w.ch.recv(clitest.scaled(10), 0.1))
+        self.assertEqual(w.ch.until_eof(clitest.scaled(10)), [])
         self.assertEqual(w.wait(), 0)
         self.assert_gone(pid)
 

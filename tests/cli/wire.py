@@ -211,6 +211,17 @@ class Channel:
                 else:
                     self.reader.feed(data)
 
+    def until_eof(self, timeout):
+        """Read to EOF; returns the messages other than heartbeats."""
+        end = time.monotonic() + timeout
+        got = []
+        while True:
+            m = self.recv(max(0.0, end - time.monotonic()))
+            if m is None:
+                return got
+            if m["type"] != "HEARTBEAT":
+                got.append(m)
+
     def expect(self, types, timeout, heartbeat_every=None, skip=("HEARTBEAT",)):
         """The next message of one of types, skipping heartbeats."""
         if isinstance(types, str):
