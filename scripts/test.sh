@@ -11,6 +11,8 @@
 #   fuzz         every libFuzzer harness for a few seconds (clang)
 #   soak         scripts/soak.sh --tasks 1000 --kill-corral 30 (random batches)
 #   valgrind     scripts/hygiene.py: the CLI under valgrind memcheck; fd hygiene
+#   slurm        a 3-node Slurm on this machine (scripts/slurm-cluster.sh): the
+#                tests labelled slurm (workers over srun, killed workers and nodes)
 #
 # Prints a summary and exits non-zero if any lane failed; logs in build/logs/.
 # Options: --lane NAME (repeatable), --list. Env: CORRAL_FUZZ_SECONDS (10).
@@ -22,7 +24,7 @@ set -uo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 
-all_lanes=(format build unit host vm sanitize fuzz soak valgrind)
+all_lanes=(format build unit host vm sanitize fuzz soak valgrind slurm)
 lanes=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -111,6 +113,26 @@ lane_soak() { scripts/soak.sh --tasks 1000 --kill-corral 30; }
 # valgrind memcheck of build/corral over representative batches, no fd but
 # 0-2 reaching a task, corral's fd count flat over a 5000-task batch.
 lane_valgrind() { python3 scripts/hygiene.py; }
+# A real multi-node Slurm (munged, slurmctld, 3 slurmd) on loopback, in its own
+# state dir: started, the `slurm` ctest label run against it (with -V, so that
+# the measured FACT: lines are in the log), stopped whatever happened.
+# The state dir is short (unix socket paths must fit in 108 bytes); its logs
+# are kept in build/logs/slurm-cluster/.
+lane_slurm() {
+	local dir rc=0
+	scripts/install-deps.sh slurm || return 1
+	dir=$(mktemp -d /tmp/corral-slurm.XXXXXX) || return 1
+	if scripts/slurm-cluster.sh start --dir "$dir" --port 17817; then
+		SLURM_CONF=$dir/slurm.conf ctest --test-dir build -L slurm -V --output-on-failure || rc=1
+	else
+		rc=1
+	fi
+	scripts/slurm-cluster.sh stop --dir "$dir" || rc=1
+	mkdir -p "$logs/slurm-cluster"
+	cp "$dir"/*.log "$logs/slurm-cluster/" 2>/dev/null
+	rm -rf "$dir"
+	return $rc
+}
 
 for l in "${all_lanes[@]}"; do
 	want "$l" || continue
