@@ -110,8 +110,10 @@
  *                    not in them), 21 err_len u64, 22 err_lost u64, 23 node str,
  *                    24 sentence str (the worker's, with the head's seq)
  *  8 KILL      h->w  1 id* u64, 2 reason* u8 (1 abort: outcome aborted; 2 timeout: a
- *                    deadline of the head's, outcome timeout). An id that is not
- *                    running is ignored: its RESULT is on its way.
+ *                    deadline of the head's, outcome timeout; an attempt still
+ *                    queued on the worker ends cancelled, one that had already
+ *                    ended or been OOM-killed keeps its outcome). An id that is
+ *                    not running is ignored: its RESULT is on its way.
  *  9 QUIT      h->w  (no fields) kill what runs, send what is left, exit 0
  * 10 HEARTBEAT both  1 seq* u64, 2 mono_ns u64 (the sender's CLOCK_MONOTONIC)
  * 11 ERROR     both  1 code* i32 (errno), 2 message str; the sender then exits

@@ -17,7 +17,7 @@ import clitest
 from clitest import setUpModule  # noqa: F401  (skips without root/cgroups)
 import wire
 
-OK, EXIT, OOM, TIMEOUT, SPAWN_ERROR, ABORTED = 0, 1, 2, 5, 7, 9
+OK, EXIT, OOM, TIMEOUT, SPAWN_ERROR, CANCELLED, ABORTED = 0, 1, 2, 5, 7, 8, 9
 
 
 class Worker:
@@ -342,6 +342,25 @@ class WorkerTest(unittest.TestCase):
         for i in (1, 2):
             self.assertEqual(results[i]["pid"], started[i])
             self.assert_gone(started[i])
+        w.ch.send({"type": "QUIT"})
+        self.assertEqual(w.wait(), 0)
+
+    def test_kill_queued_attempt(self):
+        """With every slot taken, a KILLed attempt that waits in the worker's
+        queue ends cancelled, without ever starting."""
+        w = self.worker()
+        w.start(jobs=1)
+        w.run(1, [clitest.PAYLOAD, "sleep", "60"])
+        w.run(2, ["true"])
+        pid = w.ch.expect("STARTED", clitest.scaled(10), 0.1)["pid"]
+        w.ch.send({"type": "KILL", "id": 2, "reason": 1})
+        st, out, err, r = w.collect(2)
+        self.assertIsNone(st)
+        self.assertEqual((r["outcome"], r["pid"], r["status"]), (CANCELLED, 0, -1))
+        self.assertTrue(clitest.pid_alive(pid))  # the other one runs on
+        w.ch.send({"type": "KILL", "id": 1, "reason": 1})
+        self.assertEqual(w.collect(1)[3]["outcome"], ABORTED)
+        self.assert_gone(pid)
         w.ch.send({"type": "QUIT"})
         self.assertEqual(w.wait(), 0)
 
