@@ -34,6 +34,8 @@ class Worker:
     def start(self, hb=0.1, **config):
         self.hello = self.ch.expect("HELLO", clitest.scaled(10))
         self.hb = hb
+        # The head's silence bound, stretched where everything is slower (TCG).
+        config.setdefault("heartbeat_misses", int(10 * clitest.SCALE))
         c = wire.config(**config)
         self.ch.send(c)
         ready = self.ch.expect(("READY", "ERROR"), clitest.scaled(20), hb)
@@ -287,7 +289,7 @@ class WorkerTest(unittest.TestCase):
         every byte arrives, in order."""
         n = 8 << 20
         w = self.worker()
-        w.start(hb=0.1, heartbeat_ms=200, heartbeat_misses=50)
+        w.start(hb=0.1, heartbeat_ms=200, heartbeat_misses=int(100 * clitest.SCALE))
         w.run(1, [clitest.PAYLOAD, "write", str(n)])
         w.run(2, [clitest.PAYLOAD, "sleep", "30"])
         # Read only the first frames (STARTED), then stop reading for 2 s
