@@ -149,6 +149,13 @@ typedef struct corral_sandbox {
 	bool no_network;               /* new network namespace with only loopback */
 	const char *user;              /* "USER[:GROUP]" or "UID[:GID]"; needs root; NULL = keep */
 	bool core_dumps;               /* keep RLIMIT_CORE; default: set to 0 */
+	bool allow_io_uring;           /* keep io_uring allowed by the default profile (it is
+	                                  denied with ENOSYS otherwise: seccomp cannot see what
+	                                  its operations do) */
+	bool pid_ns;                   /* the batch's tasks in a PID namespace of their own whose
+	                                  init is the watchdog (needs CAP_SYS_ADMIN): they cannot
+	                                  see or signal the caller, and nothing of theirs outlives
+	                                  the watchdog */
 } corral_sandbox_t;
 
 /* ---------------------------------------------------------------- options */

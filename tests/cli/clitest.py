@@ -159,6 +159,43 @@ def leftover_cgroups(pids):
     return found
 
 
+def _status(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            return dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+    except OSError:
+        return None
+
+
+def host_pid(ns_pid, ancestor, timeout=5.0):
+    """Our pid of the process that calls itself ns_pid (what a task prints as
+    its getpid()): as root, corral's tasks live in a PID namespace of their
+    own, where pids are small numbers. Found among the descendants of
+    ancestor (the corral process); ns_pid itself when there is no namespace."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            st = _status(int(d))
+            if not st or "NSpid" not in st:
+                continue
+            ids = [int(x) for x in st["NSpid"].split()]
+            if ids[-1] != ns_pid:
+                continue
+            p, hops = int(d), 0
+            while p > 1 and hops < 64:
+                s2 = _status(p)
+                if not s2:
+                    break
+                p, hops = int(s2["PPid"]), hops + 1
+                if p == ancestor:
+                    return int(d)
+        if time.monotonic() > deadline:
+            raise AssertionError("no process calls itself %d below pid %d" % (ns_pid, ancestor))
+        time.sleep(0.01)
+
+
 def pid_alive(pid):
     """True if pid exists and is not a zombie."""
     try:

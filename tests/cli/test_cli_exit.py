@@ -7,8 +7,8 @@ import signal
 import subprocess
 import unittest
 
-from clitest import (PAYLOAD, CliTest, PrivateParent, corral, finals_by_seq, scaled, setUpModule,
-                     spawn)
+from clitest import (PAYLOAD, CliTest, PrivateParent, corral, finals_by_seq, host_pid, scaled,
+                     setUpModule, spawn)
 import clitest
 
 assert setUpModule
@@ -97,7 +97,7 @@ class ExecExitCodes(CliTest):
         rep = self.path("report.jsonl")
         p = spawn(["exec", "--report", rep, "--", P, "pid"], stdin=subprocess.DEVNULL,
                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        pid = int(p.stdout.readline())
+        pid = host_pid(int(p.stdout.readline()), p.pid)
         os.kill(pid, signal.SIGUSR1)
         out, err = p.communicate(timeout=scaled(20))
         self.assertEqual(p.returncode, 128 + signal.SIGUSR1, err)
@@ -173,7 +173,7 @@ class RunExitCodes(CliTest):
     def test_external_kill(self):
         p = spawn(["run", "--ungroup", P, "pid", ":::", "x"], stdin=subprocess.DEVNULL,
                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        pid = int(p.stdout.readline())
+        pid = host_pid(int(p.stdout.readline()), p.pid)
         os.kill(pid, signal.SIGUSR1)
         out, err = p.communicate(timeout=scaled(20))
         self.assertEqual(p.returncode, 138, err)

@@ -54,6 +54,8 @@ class Sandbox(ctypes.Structure):
         ("no_network", ctypes.c_bool),
         ("user", ctypes.c_char_p),
         ("core_dumps", ctypes.c_bool),
+        ("allow_io_uring", ctypes.c_bool),
+        ("pid_ns", ctypes.c_bool),
     ]
 
 
