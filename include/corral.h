@@ -380,9 +380,9 @@ CORRAL_API int corral_signal(corral_executor_t *ex, uint64_t seq, int sig);
 /* Stop task seq alone, without halting the batch: kill its running attempt
  * (its result: outcome aborted, unless it had already ended on its own or an
  * OOM kill had already hit it, which then stays the cause) or cancel it while
- * it is queued (outcome cancelled). Results keep coming from corral_next().
- * Returns 0, or -ESRCH when seq is neither running nor queued (unknown, or
- * its final result is already on its way). */
+ * it is queued (outcome cancelled). A cancelled task is never retried.
+ * Results keep coming from corral_next(). Returns 0, or -ESRCH when seq is
+ * neither running nor queued (unknown, or its final result is on its way). */
 CORRAL_API int corral_cancel(corral_executor_t *ex, uint64_t seq);
 
 /* The running attempt of task seq: the pid of its main process and the wall

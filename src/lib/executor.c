@@ -429,45 +429,18 @@ int corral_map(const corral_options_t *o, corral_fn_t fn, void *const *args, siz
 
 /* ------------------------------------------------------------ one task */
 
-/* corral_cancel() and corral_task_started(), self-contained for the worker
- * of `corral run --slurm` (worker.c): the head's KILL stops one attempt, and
- * its STARTED names the process. */
+/* For the worker of `corral run --slurm` (worker.c): the head's KILL stops
+ * one attempt, and its STARTED names the process. */
 int corral_cancel(corral_executor_t *ex, uint64_t seq)
 {
-	for (struct attempt *a = ex->run_head; a; a = a->next) {
-		if (a->task->seq != seq)
-			continue;
-		/* Reaped and draining: it ended on its own, and that stays its
-		 * outcome (as in corral_abort()). */
-		if (!a->reaped)
-			kill_attempt(ex, a, true);
-		return 0;
-	}
-	for (struct task **pp = &ex->q_head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
-		struct task *t = *pp;
-		if (t->seq != seq)
-			continue;
-		*pp = t->next;
-		if (ex->q_tail == t)
-			ex->q_tail = prev;
-		ex->queued--;
-		queue_cancelled(ex, t);
-		kick(ex);
-		return 0;
-	}
-	return -ESRCH;
+	return corral__policy_cancel(&ex->pol, seq);
 }
 
 int corral_task_started(const corral_executor_t *ex, uint64_t seq, pid_t *pid, double *start_time)
 {
-	for (const struct attempt *a = ex->run_head; a; a = a->next) {
-		if (a->task->seq != seq || a->pid <= 0)
-			continue;
-		if (pid)
-			*pid = a->pid;
-		if (start_time)
-			*start_time = a->start_wall;
-		return 0;
-	}
-	return -ESRCH;
+	struct corral__attempt *a = corral__policy_running((struct corral__policy *)&ex->pol, seq);
+
+	if (!a || a->site != &ex->local->site)
+		return -ESRCH;
+	return corral__local_started(a, pid, start_time);
 }
