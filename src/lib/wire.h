@@ -64,8 +64,9 @@
  * many bytes of each stream the chunks carried. STARTED may be held back up
  * to 50 ms, so that a short attempt's frames leave in one write: through
  * srun, separate writes become separate messages of slurmstepd, and Nagle
- * holds the second of two until the first is ACKed (~40 ms). Frames of
- * different attempts may interleave. Results come in the order attempts end, not in
+ * holds the second of two until the first is ACKed (~40 ms); a head should
+ * likewise put the frames it has ready into one write. Frames of different
+ * attempts may interleave. Results come in the order attempts end, not in
  * RUN order.
  *
  * Loss: a peer that sends nothing (no frame of any type) for
