@@ -433,7 +433,11 @@ CORRAL_API int corral_joblog_result(int fd, const corral_result_t *r, const char
  *       frame is sent first)
  *   any other failure                           returns -errno
  * The caller should ignore SIGPIPE (a closed channel is then EPIPE). Never
- * prints; err says why on failure. */
+ * prints; err says why on failure. Under Slurm, a step SIGKILLed as a whole
+ * (measured when its srun is SIGKILLed) takes the watchdog with the worker:
+ * the empty batch cgroup then stays until the next corral under the same
+ * base sweeps it (a stale batch of a dead owner); scancel's SIGTERM lets
+ * the worker clean up itself. */
 CORRAL_API int corral_worker_serve(int rfd, int wfd, const corral_options_t *defaults,
                                    corral_error_t *err);
 

@@ -7,6 +7,7 @@ and leave nothing), EOF, SIGTERM, output with every byte value and of
 several MiB read slowly, protocol errors, and QUIT.
 """
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -74,15 +75,13 @@ class WorkerTest(unittest.TestCase):
     def setUp(self):
         self.workers = []
         self.tmp = tempfile.mkdtemp(prefix="corral-worker-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
 
     def tearDown(self):
         for w in self.workers:
             w.close()
         pids = [w.p.pid for w in self.workers]
         self.assertEqual(clitest.leftover_cgroups(pids), [], "batch cgroups left behind")
-        for name in os.listdir(self.tmp):
-            os.unlink(os.path.join(self.tmp, name))
-        os.rmdir(self.tmp)
 
     def worker(self, *args, **kw):
         w = Worker(args, **kw)

@@ -161,6 +161,7 @@ class Channel:
         self.reader = Reader()
         self.eof = False
         self.hb_seq = 0
+        self.next_hb = 0.0  # when recv() sends the next heartbeat
         self.log = []  # (monotonic time, msg) of everything received
 
     def send(self, msg, extra_fields=()):
@@ -184,7 +185,6 @@ class Channel:
         """The next message (dict), or None at EOF; raises TimeoutError.
         With heartbeat_every (seconds), sends heartbeats while it waits."""
         end = time.monotonic() + timeout
-        next_hb = time.monotonic() + heartbeat_every if heartbeat_every else None
         while True:
             m = self.reader.next()
             if m is not None:
@@ -198,11 +198,13 @@ class Channel:
             if now >= end:
                 raise TimeoutError("nothing from the worker within %gs" % timeout)
             wait = end - now
-            if next_hb is not None:
-                if now >= next_hb:
+            if heartbeat_every:
+                # The schedule outlives the call: a worker that talks more
+                # often than we beat must still hear from us.
+                if now >= self.next_hb:
                     self.heartbeat()
-                    next_hb = now + heartbeat_every
-                wait = min(wait, max(0.0, next_hb - now))
+                    self.next_hb = now + heartbeat_every
+                wait = min(wait, max(0.0, self.next_hb - now))
             r, _, _ = select.select([self.rfd], [], [], wait)
             if r:
                 data = os.read(self.rfd, 1 << 20)

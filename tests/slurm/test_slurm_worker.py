@@ -13,6 +13,7 @@ with "FACT:" on stdout (run ctest with -V to see them).
 """
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +37,27 @@ def cluster(*args, check=True):
     if check and p.returncode != 0:
         raise AssertionError("slurm-cluster.sh %s: %s" % (" ".join(args), p.stdout.decode()))
     return p.stdout.decode()
+
+
+def cluster_beating(args, channels):
+    """cluster(*args), heartbeating the given channels meanwhile (kill-node
+    may take seconds: the workers must not take the head for lost)."""
+    d = os.path.dirname(SLURM_CONF)
+    p = subprocess.Popen([CLUSTER] + list(args) + ["--dir", d], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    while p.poll() is None:
+        for ch in channels:
+            try:
+                ch.heartbeat()
+            except OSError:
+                pass
+        time.sleep(0.1)
+    out = p.stdout.read().decode()
+    p.stdout.close()
+    if p.returncode != 0:
+        raise AssertionError("slurm-cluster.sh %s: %s" % (" ".join(args), out))
+    print(out.strip(), flush=True)
+    return out
 
 
 def slurmd_timeout():
@@ -86,8 +108,23 @@ class SrunWorker:
         return ready
 
     def close(self):
+        """End it the way a head should: QUIT and EOF, then SIGTERM to srun
+        (forwarded to the step); never SIGKILL first: Slurm then SIGKILLs
+        the whole step at once, corral's watchdog included (test_5)."""
         if self.p.poll() is None:
-            self.p.kill()
+            try:
+                self.ch.send({"type": "QUIT"})
+                self.p.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.p.wait(clitest.scaled(15))
+            except subprocess.TimeoutExpired:
+                self.p.terminate()
+                try:
+                    self.p.wait(clitest.scaled(15))
+                except subprocess.TimeoutExpired:
+                    self.p.kill()
         self.p.wait()
         for f in (self.p.stdin, self.p.stdout, self.p.stderr):
             try:
@@ -108,6 +145,7 @@ class SlurmWorkerTest(unittest.TestCase):
         self.assertIsNotNone(m, "salloc: " + out)
         self.job = m.group(1)
         self.tmp = tempfile.mkdtemp(prefix="corral-slurm-test-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
 
     def tearDown(self):
         for w in self.workers:
@@ -119,9 +157,6 @@ class SlurmWorkerTest(unittest.TestCase):
         self.assertTrue(clitest.wait_until(lambda: not any(clitest.pid_alive(p) for p in pids), 30),
                         "a worker outlived the test")
         self.assertEqual(clitest.leftover_cgroups(pids), [], "batch cgroups left behind")
-        for f in os.listdir(self.tmp):
-            os.unlink(os.path.join(self.tmp, f))
-        os.rmdir(self.tmp)
 
     def worker(self, node):
         w = SrunWorker(self.job, node)
@@ -188,17 +223,26 @@ class SlurmWorkerTest(unittest.TestCase):
         st = w.ch.expect("STARTED", clitest.scaled(30), 0.1)
         return w, st["pid"]
 
-    def _watch(self, w, bound, label):
-        """Keep heartbeating to w until EOF on srun's stdout or bound
-        seconds; returns (EOF time or None, last worker frame time)."""
+    def _watch(self, w, bound, also=()):
+        """Keep heartbeating to w (and the channels in also) until EOF on
+        w's srun stdout or bound seconds; returns (EOF time or None, last
+        worker frame time)."""
         t0 = time.monotonic()
         last = None
         eof = None
+        next_hb = 0.0
         while time.monotonic() - t0 < bound:
+            if time.monotonic() >= next_hb:
+                next_hb = time.monotonic() + 0.2
+                for ch in (w.ch,) + tuple(also):
+                    try:
+                        ch.heartbeat()
+                    except OSError:
+                        pass  # that srun is gone: its EOF tells
             try:
-                m = w.ch.recv(max(0.1, bound - (time.monotonic() - t0)), 0.2)
+                m = w.ch.recv(0.1)
             except TimeoutError:
-                break
+                continue
             if m is None:
                 eof = time.monotonic() - t0
                 break
@@ -210,7 +254,7 @@ class SlurmWorkerTest(unittest.TestCase):
         w, task = self._running("node1")
         t0 = time.monotonic()
         os.kill(w.hello["pid"], signal.SIGKILL)
-        eof, _ = self._watch(w, 60, "worker")
+        eof, _ = self._watch(w, 60)
         rc = w.p.wait(clitest.scaled(30))
         t_rc = time.monotonic() - t0
         err = w.p.stderr.read().decode(errors="replace").strip().replace("\n", " | ")
@@ -220,21 +264,33 @@ class SlurmWorkerTest(unittest.TestCase):
         self.assertIsNotNone(eof)
         self.assertNotEqual(rc, 0)
         self.assert_gone(task)
+        self.assert_swept("node1", w.hello["pid"], "worker SIGKILLed")
+
+    def assert_swept(self, node, pid, what):
+        """Batch cgroups of the dead worker pid: record whether any were
+        left, and check that the next worker on that node sweeps them."""
+        left = clitest.leftover_cgroups([pid])
+        fact("%s: batch cgroups of the dead worker left: %d" % (what, len(left)))
+        if left:
+            w2 = self.worker(node)
+            w2.start()
+            self.assertEqual(clitest.leftover_cgroups([pid]), [],
+                             "the next worker on %s did not sweep them" % node)
 
     def test_3_slurmd_killed(self):
         """SIGKILL to the node's slurmd alone: its step runs on, the channel
         keeps working until Slurm declares the node down."""
         bound = 3 * slurmd_timeout() + 60
-        w, task = self._running("node2", heartbeat_ms=250, heartbeat_misses=8)
+        w, task = self._running("node2", heartbeat_ms=250, heartbeat_misses=int(8 * clitest.SCALE))
         t0 = time.monotonic()
-        cluster("kill-node", "node2", "--slurmd-only")
+        cluster_beating(["kill-node", "node2", "--slurmd-only"], [w.ch])
         self.killed_nodes.append("node2")
         # The channel still works: a task runs to its end after the kill.
         w.ch.send({"type": "RUN", "id": 2, "seq": 2, "attempt": 1, "argv": ["echo", "alive"]})
         _, out, _, r = wire.collect_attempt(w.ch, 2, clitest.scaled(30), 0.2)
         self.assertEqual((r["outcome"], out), (OK, b"alive\n"))
         t_run = time.monotonic() - t0
-        eof, last = self._watch(w, bound, "slurmd")
+        eof, last = self._watch(w, bound)
         rc = w.p.wait(clitest.scaled(60))
         t_rc = time.monotonic() - t0
         err = w.p.stderr.read().decode(errors="replace").strip().replace("\n", " | ")
@@ -252,11 +308,21 @@ class SlurmWorkerTest(unittest.TestCase):
     def test_4_node_killed(self):
         """The whole node at once (slurmd, slurmstepd, the worker)."""
         bound = 3 * slurmd_timeout() + 60
-        w, task = self._running("node3", heartbeat_ms=250, heartbeat_misses=8)
+        other = self.worker("node1")  # same allocation (--no-kill), another node
+        other.start(heartbeat_ms=250, heartbeat_misses=int(40 * clitest.SCALE))
+        others = [other.ch]
+        w, task = self._running("node3", heartbeat_ms=250, heartbeat_misses=int(8 * clitest.SCALE))
         t0 = time.monotonic()
-        cluster("kill-node", "node3")
+        cluster_beating(["kill-node", "node3"], [w.ch, other.ch])
         self.killed_nodes.append("node3")
-        eof, last = self._watch(w, bound, "node")
+        eof, last = self._watch(w, bound, also=others)
+        # The allocation lives on (--no-kill): node1's worker still works
+        # once node3 is declared down.
+        other.ch.send({"type": "RUN", "id": 9, "seq": 9, "attempt": 1, "argv": ["echo", "on"]})
+        _, out, _, r = wire.collect_attempt(other.ch, 9, clitest.scaled(30), 0.2)
+        self.assertEqual((r["outcome"], out, r["node"]), (OK, b"on\n", b"node1"))
+        fact("with --no-kill, a worker on another node of the job still ran a task after "
+             "node3 was declared down")
         rc = w.p.wait(clitest.scaled(60))
         t_rc = time.monotonic() - t0
         err = w.p.stderr.read().decode(errors="replace").strip().replace("\n", " | ")
@@ -266,6 +332,23 @@ class SlurmWorkerTest(unittest.TestCase):
                  "%.3f" % eof if eof is not None else "never (bound %d s)" % bound, rc, t_rc, err))
         self.assertIsNotNone(eof, "no EOF within %d s" % bound)
         self.assert_gone(task)
+
+    def test_5_srun_killed(self):
+        """SIGKILL to a worker's srun (what a head must never do): Slurm
+        cancels the step and SIGKILLs all of it at once, corral's watchdog
+        included, so nothing removes the worker's batch cgroup then; the
+        next corral on that node sweeps it (stale batch of a dead owner)."""
+        w, task = self._running("node1")
+        pid = w.hello["pid"]
+        t0 = time.monotonic()
+        w.p.kill()
+        w.p.wait()
+        gone = clitest.wait_until(lambda: not clitest.pid_alive(pid), clitest.scaled(30))
+        fact("srun SIGKILLed mid-task: the worker was gone after %.3f s (its stderr is lost "
+             "with srun; strace showed SIGKILL, no SIGTERM first)" % (time.monotonic() - t0))
+        self.assertTrue(gone)
+        self.assert_gone(task)
+        self.assert_swept("node1", pid, "srun SIGKILLed")
 
 
 if __name__ == "__main__":
