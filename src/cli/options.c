@@ -45,6 +45,7 @@ enum {
 	OPT_ALLOW_SUBPROCESS_OOM,
 	OPT_NO_CGROUPS,
 	OPT_TMPDIR,
+	OPT_TIMELINE,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -82,6 +83,7 @@ static const struct option longopts[] = {
     {"allow-subprocess-oom", no_argument, NULL, OPT_ALLOW_SUBPROCESS_OOM},
     {"no-cgroups", no_argument, NULL, OPT_NO_CGROUPS},
     {"tmpdir", required_argument, NULL, OPT_TMPDIR},
+    {"timeline", no_argument, NULL, OPT_TIMELINE},
     {"arg-file", required_argument, NULL, 'a'},
     {"null", no_argument, NULL, '0'},
     {"quiet", no_argument, NULL, 'q'},
@@ -144,6 +146,8 @@ void cli_usage(enum cli_mode mode, FILE *f)
 		    "      --report FILE        JSON Lines: one record per attempt, then a "
 		    "summary\n"
 		    "      --joblog FILE        GNU parallel's joblog columns\n"
+		    "      --timeline           sample each task's memory over time into its\n"
+		    "                           --report record (memory_timeline)\n"
 		    "      --progress           a progress bar on stderr (when it is a terminal)\n",
 		    f);
 	else
@@ -406,6 +410,9 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 			break;
 		case OPT_NO_CGROUPS:
 			c->o.no_cgroups = true;
+			break;
+		case OPT_TIMELINE:
+			c->o.timeline = true;
 			break;
 		case OPT_TMPDIR:
 			check_tmpdir(optarg);

@@ -69,7 +69,20 @@ struct lattempt {
 	bool counted;                       /* ctr holds the counters read after the reap */
 	struct corral__child_report report; /* a vfork-style child's failure (no error pipe) */
 	struct corral__spawn_block *blk;    /* a child that ran beside us: its plan and report */
+	/* The kernel's OOM reports naming this attempt's cgroup (kmsg). */
+	corral_oom_victim_t victims[8];
+	unsigned n_victims;
+	char oom_memcg[256];
+	/* Memory over time (options.timeline): at most CORRAL_TIMELINE_POINTS
+	 * points, sampled every tl_every_ns; when full, every pair becomes its
+	 * higher point and the interval doubles (the peak is never lost). */
+	corral_sample_t *tl;
+	unsigned tl_n;
+	uint64_t tl_every_ns, tl_next_ns;
 };
+
+#define TIMELINE_FIRST_NS (10 * 1000000ull) /* 10 ms */
+#define VICTIM_WAIT_MS    100               /* for the kernel's second line */
 
 static uint64_t ms_to_ns(uint64_t ms)
 {
@@ -376,6 +389,32 @@ static void finish(struct corral__local *l, struct lattempt *a)
 		r->sys_s = (double)a->ru.ru_stime.tv_sec + (double)a->ru.ru_stime.tv_usec / 1e6;
 	}
 	corral__classify(&f, r);
+	/* Seeing memory: the OOM victims, stalls, the timeline. */
+	r->memory_stall_some = r->memory_stall_full = -1;
+	uint64_t some_us, full_us;
+	if (l->ops && l->ops->pressure && a->cg.created && a->spawned &&
+	    l->ops->pressure(&l->batch, &a->cg, &some_us, &full_us) == 0) {
+		r->memory_stall_some = (double)some_us / 1e6;
+		r->memory_stall_full = (double)full_us / 1e6;
+	}
+	if (a->n_victims) {
+		corral_oom_victim_t *v = malloc(a->n_victims * sizeof(*v));
+		if (v) {
+			memcpy(v, a->victims, a->n_victims * sizeof(*v));
+			r->oom_victims = v;
+			r->n_oom_victims = a->n_victims;
+		}
+		snprintf(r->oom_memcg, sizeof(r->oom_memcg), "%s", a->oom_memcg);
+	}
+	if (a->tl && a->tl_n) {
+		r->n_timeline = a->tl_n;
+		r->timeline = take_ptr(&a->tl);
+		for (unsigned i = 1; i < r->n_timeline; i++)
+			if (r->timeline[i].bytes > r->timeline[r->timeline_peak].bytes)
+				r->timeline_peak = i;
+	}
+	free(a->tl);
+	a->tl = NULL;
 	if (t->fn && a->cap[CAP_RES].overflow && r->outcome == CORRAL_OK) {
 		/* fn finished although we stopped reading: its result is cut. */
 		r->outcome = CORRAL_EXIT;
@@ -416,6 +455,117 @@ static void finish(struct corral__local *l, struct lattempt *a)
 	free(a);
 }
 
+/* ------------------------------------------------------------ the kernel's OOM reports */
+
+/* The running attempt whose task cgroup the kernel named (task_memcg ends in
+ * /<our batch>/<its cgroup>), NULL if none of ours. */
+static struct lattempt *by_memcg(struct corral__local *l, const char *memcg)
+{
+	char pat[sizeof(l->batch.name) + 2];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "/%s/", l->batch.name);
+	if (!l->batch.name[0] || !(p = strstr(memcg, pat)))
+		return NULL;
+	p += strlen(pat);
+	for (struct lattempt *a = l->run_head; a; a = a->lnext)
+		if (a->cg.created && !strcmp(a->cg.name, p))
+			return a;
+	return NULL;
+}
+
+static void kmsg_event(struct corral__local *l, const struct corral__kmsg_oom *ev)
+{
+	if (ev->kind == KMSG_OOM_KILL) {
+		struct lattempt *a = by_memcg(l, ev->task_memcg);
+		if (!a || a->n_victims == ARRAY_SIZE(a->victims))
+			return;
+		corral_oom_victim_t *v = &a->victims[a->n_victims++];
+		memset(v, 0, sizeof(*v));
+		v->pid = ev->pid;
+		snprintf(v->comm, sizeof(v->comm), "%s", ev->comm);
+		snprintf(a->oom_memcg, sizeof(a->oom_memcg), "%s",
+		         ev->global ? "global" : ev->oom_memcg);
+		return;
+	}
+	for (struct lattempt *a = l->run_head; a; a = a->lnext) {
+		for (unsigned i = 0; i < a->n_victims; i++) {
+			corral_oom_victim_t *v = &a->victims[i];
+			if (v->pid != ev->pid || v->detailed)
+				continue;
+			v->total_vm = ev->total_vm;
+			v->anon_rss = ev->anon_rss;
+			v->file_rss = ev->file_rss;
+			v->shmem_rss = ev->shmem_rss;
+			v->oom_score_adj = ev->oom_score_adj;
+			v->detailed = true;
+			return;
+		}
+	}
+}
+
+/* Read what /dev/kmsg has, at most a bounded number of records (the loop
+ * comes back for the rest): it never blocks and never starves the loop. */
+static void kmsg_drain(struct corral__local *l)
+{
+	char rec[2048];
+
+	for (int i = 0; l->kmsg_fd >= 0 && i < 512; i++) {
+		ssize_t n = read(l->kmsg_fd, rec, sizeof(rec) - 1);
+		if (n < 0 && (errno == EINTR || errno == EPIPE))
+			continue; /* EPIPE: records were overwritten before we read them */
+		if (n <= 0)
+			return; /* EAGAIN: nothing more now */
+		struct corral__kmsg_oom ev;
+		if (corral__parse_kmsg_oom(rec, (size_t)n, &ev) == 0)
+			kmsg_event(l, &ev);
+	}
+}
+
+static void on_kmsg(void *ctx, int arg, uint32_t events)
+{
+	(void)arg;
+	(void)events;
+	kmsg_drain(ctx);
+}
+
+/* Is the kernel's second line of a victim still to come? */
+static bool victims_pending(const struct lattempt *a)
+{
+	for (unsigned i = 0; i < a->n_victims; i++)
+		if (!a->victims[i].detailed)
+			return true;
+	return false;
+}
+
+/* ------------------------------------------------------------ timelines */
+
+static void timeline_add(struct lattempt *a, uint64_t now, uint64_t bytes)
+{
+	if (a->tl_n == CORRAL_TIMELINE_POINTS) {
+		/* Full: each pair becomes its higher point, twice the interval. */
+		unsigned k = 0;
+		for (unsigned i = 0; i + 1 < a->tl_n; i += 2)
+			a->tl[k++] = a->tl[i].bytes >= a->tl[i + 1].bytes ? a->tl[i] : a->tl[i + 1];
+		a->tl_n = k;
+		a->tl_every_ns *= 2;
+	}
+	a->tl[a->tl_n].t = (double)(now - a->start_ns) / 1e9;
+	a->tl[a->tl_n].bytes = bytes;
+	a->tl_n++;
+}
+
+static void timeline_sample(struct corral__local *l, struct lattempt *a, uint64_t now)
+{
+	uint64_t bytes;
+
+	if (l->ops->current(&l->batch, &a->cg, &bytes) == 0)
+		timeline_add(a, now, bytes);
+	/* On a grid of the interval: attempts with the same interval are
+	 * sampled in one wake-up. */
+	a->tl_next_ns = (now / a->tl_every_ns + 1) * a->tl_every_ns;
+}
+
 static void on_cgev(void *ctx, int arg, uint32_t events);
 
 /* Keep draining until the cgroup is empty and the pipes are closed, within a
@@ -448,6 +598,13 @@ static void try_finish(struct corral__local *l, struct lattempt *a)
 		a->counted = true;
 		l->prof.counters_ns += corral__now_ns() - t1;
 	}
+	/* The kernel's OOM report: its first line came before the kill, its
+	 * second right after; wait a little for it, never long. */
+	bool victims_wait = false;
+	if (l->kmsg_fd >= 0 && a->ctr.oom_kill > 0) {
+		kmsg_drain(l);
+		victims_wait = victims_pending(a) && now < a->end_ns + ms_to_ns(VICTIM_WAIT_MS);
+	}
 	if (populated) {
 		/* Whatever is left of the task dies with it (a daemon it
 		 * double-forked, a pipe stage). */
@@ -459,7 +616,7 @@ static void try_finish(struct corral__local *l, struct lattempt *a)
 				a->h_cgev = (corral__loop_handle)h;
 		}
 	}
-	if ((!pipes_open && !populated) || now >= a->give_up_ns) {
+	if ((!pipes_open && !populated && !victims_wait) || now >= a->give_up_ns) {
 		if (pipes_open || populated)
 			a->cleanup_incomplete = true;
 		uint64_t t1 = corral__now_ns();
@@ -794,6 +951,10 @@ static void spawn(struct corral__local *l, struct lattempt *a)
 	}
 	if (l->o->timeout_ns != CORRAL_UNLIMITED && l->o->timeout_ns > 0)
 		a->deadline_ns = a->start_ns + l->o->timeout_ns;
+	if (l->o->timeline && l->ops && (a->tl = malloc(CORRAL_TIMELINE_POINTS * sizeof(*a->tl)))) {
+		a->tl_every_ns = TIMELINE_FIRST_NS;
+		a->tl_next_ns = (a->start_ns / a->tl_every_ns + 1) * a->tl_every_ns;
+	}
 }
 
 static int site_start(struct corral__site *s, struct corral__task *t, unsigned no,
@@ -842,6 +1003,8 @@ uint64_t corral__local_deadline(const struct corral__local *l)
 			at = a->kill_at_ns;
 		if (a->draining && a->recheck_ns && a->recheck_ns < at)
 			at = a->recheck_ns;
+		if (a->tl && !a->reaped && a->tl_next_ns < at)
+			at = a->tl_next_ns;
 	}
 	if (l->leftovers && l->leftover_at && l->leftover_at < at)
 		at = l->leftover_at;
@@ -864,6 +1027,8 @@ void corral__local_timer(struct corral__local *l, uint64_t now)
 			else
 				kill_attempt(l, a, false);
 		}
+		if (a->tl && !a->reaped && now >= a->tl_next_ns)
+			timeline_sample(l, a, now);
 		if (a->draining && a->recheck_ns && now >= a->recheck_ns) {
 			a->recheck_ns = 0;
 			try_finish(l, a);
@@ -900,6 +1065,7 @@ int corral__local_new(const corral_options_t *o, struct corral__loop *loop,
 	l->wd.pid = -1;
 	l->wd.pidfd = l->wd.wfd = l->wd.pidns_fd = -1;
 	l->pidns_saved = -1;
+	l->kmsg_fd = -1;
 	l->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (l->devnull < 0) {
 		rc = corral__err(err, errno, "open /dev/null");
@@ -931,6 +1097,21 @@ int corral__local_new(const corral_options_t *o, struct corral__loop *loop,
 	} else if (o->memory_max != CORRAL_UNLIMITED) {
 		rc = corral__err(err, EINVAL, "a memory limit needs cgroups (no_cgroups is set)");
 		goto fail;
+	}
+	/* The kernel's OOM reports, from now on (root or CAP_SYSLOG where
+	 * kernel.dmesg_restrict is 1). */
+	if (l->have_batch) {
+		l->kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (l->kmsg_fd < 0 || lseek(l->kmsg_fd, 0, SEEK_END) < 0) {
+			l->kmsg_errno = errno;
+			corral__close(l->kmsg_fd);
+			l->kmsg_fd = -1;
+		} else {
+			int64_t h =
+			    corral__loop_add(loop, l->kmsg_fd, EPOLLIN, false, on_kmsg, l, 0);
+			if (h > 0)
+				l->h_kmsg = (corral__loop_handle)h;
+		}
 	}
 	/* The watchdog: it removes the batch's cgroups when we die, and with the
 	 * sandbox's PID namespace it is that namespace's init (watchdog.c). */
@@ -1008,6 +1189,8 @@ void corral__local_free(struct corral__local *l)
 		corral__sandbox_free(&l->sb);
 	corral__spawn_cache_free(&l->scache);
 	corral__close(l->devnull);
+	corral__loop_del(l->loop, &l->h_kmsg);
+	corral__close(l->kmsg_fd);
 	free(l);
 }
 

@@ -191,6 +191,8 @@ static void judge(const struct corral__hier *h, struct verdict *v)
 struct sandbox_facts {
 	bool privileged; /* CAP_SYS_ADMIN: cgroup, mount, PID and network namespaces */
 	bool pid_ns;     /* the kernel has PID namespaces */
+	int kmsg_errno;  /* 0: /dev/kmsg is readable (the OOM killer's victims by name) */
+	int dmesg_restrict;
 };
 
 static void sandbox_facts(struct sandbox_facts *f)
@@ -203,6 +205,14 @@ static void sandbox_facts(struct sandbox_facts *f)
 	                    ? (d[CAP_SYS_ADMIN / 32].effective >> (CAP_SYS_ADMIN % 32)) & 1u
 	                    : geteuid() == 0;
 	f->pid_ns = access("/proc/self/ns/pid", F_OK) == 0;
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	f->kmsg_errno = fd < 0 ? errno : 0;
+	if (fd >= 0)
+		close(fd);
+	char buf[16];
+	f->dmesg_restrict = -1;
+	if (corral__read_at(AT_FDCWD, "/proc/sys/kernel/dmesg_restrict", buf, sizeof(buf)) > 0)
+		f->dmesg_restrict = atoi(buf);
 }
 
 static const char *yesno(bool b)
@@ -291,9 +301,10 @@ int corral_check(const corral_options_t *o, bool json, int fd, corral_error_t *e
 		     h.cgroupns ? "true" : "false");
 		emit(out,
 		     ",\"sandbox\":{\"namespaces\":%s,\"pid_namespace\":%s,"
-		     "\"seccomp_judged_max\":%d}",
+		     "\"seccomp_judged_max\":%d,\"oom_victims\":%s}",
 		     sf.privileged ? "true" : "false",
-		     sf.privileged && sf.pid_ns ? "true" : "false", CORRAL_SC_JUDGED_MAX);
+		     sf.privileged && sf.pid_ns ? "true" : "false", CORRAL_SC_JUDGED_MAX,
+		     sf.kmsg_errno == 0 ? "true" : "false");
 		emit(out, ",\"libcgroup\":{\"init\":");
 		json_str(out, cg_code_name(cg_rc));
 		emit(out, ",\"mounts\":[");
@@ -356,6 +367,16 @@ int corral_check(const corral_options_t *o, bool json, int fd, corral_error_t *e
 		                                : "no (the kernel has no PID namespaces)");
 		emit(out, "  seccomp judges calls  up to %d; every newer one gets ENOSYS\n",
 		     CORRAL_SC_JUDGED_MAX);
+		if (sf.kmsg_errno == 0)
+			emit(out, "  OOM victims by name   yes (/dev/kmsg is readable)\n");
+		else
+			emit(out,
+			     "  OOM victims by name   no: /dev/kmsg: %s%s (records then have no "
+			     "oom_victims)\n",
+			     strerror(sf.kmsg_errno),
+			     sf.dmesg_restrict == 1 ? " (kernel.dmesg_restrict=1: needs root or "
+			                              "CAP_SYSLOG)"
+			                            : "");
 		emit(out, "\n  libcgroup: cgroup_init() = %s\n", cg_code_name(cg_rc));
 		for (int i = 0; i < nt; i++)
 			emit(out, "    %-12s %s\n", table[i].name, table[i].path);

@@ -270,7 +270,11 @@ static void apply_namespaces(const struct corral__child_plan *p,
 			if (rc < 0 && rc != -ENOENT)
 				fail(p, STEP_MOUNT, rc);
 		}
-		if (sb->mount_proc)
+		/* As the template's (sandbox.c): hidepid=ptraceable where the
+		 * kernel has it (5.8). */
+		if (sb->mount_proc &&
+		    ks(SYS_mount, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		       "hidepid=ptraceable") < 0)
 			TRY(p, STEP_MOUNT,
 			    ks(SYS_mount, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 			       NULL));

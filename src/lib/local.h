@@ -48,6 +48,11 @@ struct corral__local {
 	struct leftover *leftovers;
 	uint64_t leftover_at;
 	corral_profile_t prof;
+	/* /dev/kmsg, non-blocking, read from its end: the kernel's OOM reports
+	 * name the task cgroup of each victim. -1 when unreadable. */
+	int kmsg_fd;
+	corral__loop_handle h_kmsg;
+	int kmsg_errno; /* why it is unreadable (0: readable) */
 	/* One-entry cache of the PATH lookup (a batch runs one command). */
 	char exe_argv0[256];
 	char exe_pathenv[1024];

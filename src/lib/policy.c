@@ -32,6 +32,7 @@ struct corral__result_node *corral__result_new(void)
 		return NULL;
 	n->r.out.fd = n->r.err.fd = n->r.fn_result.fd = -1;
 	n->r.exit_code = -1;
+	n->r.memory_stall_some = n->r.memory_stall_full = -1;
 	return n;
 }
 

@@ -320,8 +320,13 @@ __attribute__((noreturn)) static void template_helper(const struct corral__sandb
 		          NULL) < 0 &&
 		    errno != ENOENT)
 			e = errno;
-	/* Born in the batch's PID namespace: a /proc of it. */
+	/* Born in the batch's PID namespace: a /proc of it, where a task sees
+	 * only the processes it may ptrace (Linux 5.8): its own and its
+	 * siblings', not the watchdog, its namespace's init (whose environ and
+	 * maps a root task could read otherwise). Older kernels: all of them. */
 	if (!e && p->mount_proc &&
+	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=ptraceable") <
+	        0 &&
 	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		e = errno;
 	do

@@ -294,6 +294,11 @@ RECORD_KEYS = {
     "stdout_bytes": int, "stderr_bytes": int, "stdout_lost_bytes": int,
     "stderr_lost_bytes": int, "sentence": str,
 }
+# Keys a record has only when they are known (design §11; --timeline).
+OPTIONAL_RECORD_KEYS = {
+    "oom_victims": list, "oom_memcg": str, "memory_stall_some": (int, float),
+    "memory_stall_full": (int, float), "memory_timeline": dict, "host": str,
+}
 SUMMARY_KEYS = {
     "tasks": int, "attempts": int, "outcomes": dict, "verdict_seq": (int, type(None)),
     "verdict": (str, type(None)), "exit_code": int, "aborted": bool,
@@ -314,9 +319,21 @@ def check_record(tc, rec):
     keys = set(RECORD_KEYS)
     if rec.get("outcome") == "spawn_error":
         keys.add("spawn_error")
+    keys |= set(rec) & set(OPTIONAL_RECORD_KEYS)
     tc.assertEqual(set(rec), keys, rec)
     for k, t in RECORD_KEYS.items():
         tc.assertTrue(_istype(rec[k], t), "record key %s=%r is not %r" % (k, rec[k], t))
+    for k, t in OPTIONAL_RECORD_KEYS.items():
+        if k in rec:
+            tc.assertTrue(_istype(rec[k], t), "record key %s=%r is not %r" % (k, rec[k], t))
+    for v in rec.get("oom_victims", []):
+        tc.assertGreater(v["pid"], 0)
+        tc.assertIsInstance(v["comm"], str)
+    if "memory_timeline" in rec:
+        tl = rec["memory_timeline"]
+        tc.assertEqual(len(tl["t"]), len(tl["current"]))
+        tc.assertTrue(all(a < b for a, b in zip(tl["t"], tl["t"][1:])), tl["t"])
+        tc.assertEqual(tl["current"][tl["peak_index"]], max(tl["current"]))
     tc.assertIn(rec["outcome"], OUTCOMES)
     tc.assertGreaterEqual(rec["seq"], 1)
     if rec["command"] is not None:

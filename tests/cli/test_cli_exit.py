@@ -72,7 +72,16 @@ class ExecExitCodes(CliTest):
         self.assertGreaterEqual(rec["oom_kills"], 1)
         self.assertTrue(rec["sentence"].startswith(
             "task 1 was OOM-killed below its own limit (memory.max 256.0 MiB"), rec["sentence"])
-        self.assertIn("an ancestor cgroup's limit or the host ran out of memory", rec["sentence"])
+        if "oom_memcg" in rec:
+            # /dev/kmsg was readable: the kernel named the cgroup whose limit
+            # fired, our private parent.
+            self.assertTrue(rec["oom_memcg"].endswith(pp.path), (rec["oom_memcg"], pp.path))
+            self.assertIn("an ancestor cgroup's limit fired (%s)" % rec["oom_memcg"],
+                          rec["sentence"])
+            self.assertEqual(rec["oom_victims"][0]["pid"], rec["pid"])
+        else:
+            self.assertIn("an ancestor cgroup's limit or the host ran out of memory",
+                          rec["sentence"])
         self.assertEqual(r.err_lines, ["corral: " + rec["sentence"]])
 
     def test_subprocess_oom(self):
