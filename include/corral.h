@@ -414,6 +414,21 @@ CORRAL_API void corral_get_profile(const corral_executor_t *ex, corral_profile_t
  * SIGTERM in `corral exec`). Returns 0, -ESRCH if it does not run. */
 CORRAL_API int corral_signal(corral_executor_t *ex, uint64_t seq, int sig);
 
+/* Stop task seq alone, without halting the batch: kill its running attempt
+ * (its result: outcome aborted, unless it had already ended on its own or an
+ * OOM kill had already hit it, which then stays the cause) or cancel it while
+ * it is queued (outcome cancelled). A cancelled task is never retried.
+ * Results keep coming from corral_next(). Returns 0, or -ESRCH when seq is
+ * neither running nor queued (unknown, or its final result is on its way). */
+CORRAL_API int corral_cancel(corral_executor_t *ex, uint64_t seq);
+
+/* The running attempt of task seq: the pid of its main process and the wall
+ * clock time it started (seconds since the epoch); either pointer may be
+ * NULL. Returns 0, or -ESRCH when task seq has no started attempt in the
+ * running set (queued, finished, or a spawn that failed before fork). */
+CORRAL_API int corral_task_started(const corral_executor_t *ex, uint64_t seq, pid_t *pid,
+                                   double *start_time);
+
 /* ---------------------------------------------------------------- reports */
 
 /* Write r as one JSON object on one line (JSON Lines) to fd, with one write().
@@ -428,6 +443,40 @@ CORRAL_API int corral_report_summary(int fd, const corral_summary_t *s, int sign
  * (Seq Host Starttime JobRuntime Send Receive Exitval Signal Command). */
 CORRAL_API int corral_joblog_header(int fd);
 CORRAL_API int corral_joblog_result(int fd, const corral_result_t *r, const char *const *command);
+
+/* ---------------------------------------------------------------- worker */
+
+/* Serve as a worker of `corral run --slurm` (design §10; the protocol is
+ * described in src/lib/wire.h): read the head's frames from rfd, write ours
+ * to wfd (stdin and stdout of `corral worker`). Sends HELLO, waits for
+ * CONFIG, then runs a local executor on this node whose options are
+ * defaults (node-local: cgroup_parent, cgroupfs, tmpdir, no_cgroups) with
+ * CONFIG's on top (jobs, limits, timeout, sandbox, ...; retries 0 and halt
+ * never: the head owns the batch policy), one task per RUN, and reports each
+ * attempt with STARTED, OUTPUT and RESULT frames. KILL kills one attempt,
+ * QUIT kills what runs and ends the service. Heartbeats go both ways.
+ *
+ * rfd and wfd are made non-blocking for the duration (their flags are put
+ * back). Ends, after killing every task and removing every cgroup, when:
+ *   QUIT, or EOF on rfd at a frame boundary   returns 0
+ *   SIGINT, SIGTERM or SIGHUP                   returns 128 + the signal
+ *       (taken through a signalfd when the caller has blocked them, as
+ *       `corral worker` does; unblocked, their default action ends the
+ *       process and the watchdog cleans up)
+ *   the head lost: nothing from it within heartbeat_ms * heartbeat_misses
+ *       (30 s before CONFIG), or nothing of ours taken for as long
+ *                                               returns -ETIMEDOUT
+ *   a frame that breaks the protocol            returns -EPROTO (an ERROR
+ *       frame is sent first)
+ *   any other failure                           returns -errno
+ * The caller should ignore SIGPIPE (a closed channel is then EPIPE). Never
+ * prints; err says why on failure. Under Slurm, a step SIGKILLed as a whole
+ * (measured when its srun is SIGKILLed) takes the watchdog with the worker:
+ * the empty batch cgroup then stays until the next corral under the same
+ * base sweeps it (a stale batch of a dead owner); scancel's SIGTERM lets
+ * the worker clean up itself. */
+CORRAL_API int corral_worker_serve(int rfd, int wfd, const corral_options_t *defaults,
+                                   corral_error_t *err);
 
 /* ---------------------------------------------------------------- host check */
 

@@ -5,6 +5,8 @@
 #   test   build + clang-format, clang (libFuzzer), valgrind, qemu + busybox
 #          (the pure cgroup v2 VM lane), shellcheck-free
 #   bench  build + GNU parallel, hyperfine
+#   slurm  build + Slurm 22.05 and munge for scripts/slurm-cluster.sh (the
+#          packaged daemons are not started: policy-rc.d below)
 #   all    everything
 set -euo pipefail
 what=${1:-build}
@@ -13,13 +15,15 @@ build=(gcc libc6-dev make cmake pkg-config libcgroup-dev libseccomp-dev libcmock
 test=(clang-format clang libclang-rt-14-dev valgrind qemu-system-x86 busybox-static xz-utils
       binutils procps iproute2 util-linux)
 bench=(parallel hyperfine bc time)
+slurm=(slurmctld slurmd slurm-client munge)
 
 case $what in
 	build) want=("${build[@]}") ;;
 	test) want=("${build[@]}" "${test[@]}") ;;
 	bench) want=("${build[@]}" "${bench[@]}") ;;
-	all) want=("${build[@]}" "${test[@]}" "${bench[@]}") ;;
-	*) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
+	slurm) want=("${build[@]}" "${slurm[@]}") ;;
+	all) want=("${build[@]}" "${test[@]}" "${bench[@]}" "${slurm[@]}") ;;
+	*) echo "usage: $0 [build|test|bench|slurm|all]" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -35,5 +39,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Packages with daemons (slurmctld, slurmd, munge) must not start them: the
+# tests run their own (scripts/slurm-cluster.sh). A policy-rc.d that says 101
+# keeps invoke-rc.d from starting anything for the duration of the install.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -13,6 +13,8 @@
 #   valgrind     scripts/hygiene.py: the CLI under valgrind memcheck; fd hygiene
 #   security     the escape suite (tests/security): on this host, and in the VM
 #                with and without nsdelegate on the cgroup2 mount
+#   slurm        a 3-node Slurm on this machine (scripts/slurm-cluster.sh): the
+#                tests labelled slurm (workers over srun, killed workers and nodes)
 #
 # Prints a summary and exits non-zero if any lane failed; logs in build/logs/.
 # Options: --lane NAME (repeatable), --list. Env: CORRAL_FUZZ_SECONDS (10).
@@ -24,7 +26,7 @@ set -uo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 
-all_lanes=(format build unit host vm sanitize fuzz soak valgrind security)
+all_lanes=(format build unit host vm sanitize fuzz soak valgrind security slurm)
 lanes=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -127,6 +129,26 @@ lane_security() {
 	scripts/vm-test.sh --check || return 1
 	scripts/vm-test.sh -- ctest --test-dir build -L security -V || rc=1
 	scripts/vm-test.sh --no-nsdelegate -- ctest --test-dir build -L security -V || rc=1
+	return $rc
+}
+# A real multi-node Slurm (munged, slurmctld, 3 slurmd) on loopback, in its own
+# state dir: started, the `slurm` ctest label run against it (with -V, so that
+# the measured FACT: lines are in the log), stopped whatever happened.
+# The state dir is short (unix socket paths must fit in 108 bytes); its logs
+# are kept in build/logs/slurm-cluster/.
+lane_slurm() {
+	local dir rc=0
+	scripts/install-deps.sh slurm || return 1
+	dir=$(mktemp -d /tmp/corral-slurm.XXXXXX) || return 1
+	if scripts/slurm-cluster.sh start --dir "$dir" --port 17817; then
+		SLURM_CONF=$dir/slurm.conf ctest --test-dir build -L slurm -V --output-on-failure || rc=1
+	else
+		rc=1
+	fi
+	scripts/slurm-cluster.sh stop --dir "$dir" || rc=1
+	mkdir -p "$logs/slurm-cluster"
+	cp "$dir"/*.log "$logs/slurm-cluster/" 2>/dev/null
+	rm -rf "$dir"
 	return $rc
 }
 

@@ -1423,3 +1423,16 @@ void corral__local_profile(const struct corral__local *l, corral_profile_t *p)
 {
 	*p = l->prof;
 }
+
+int corral__local_started(const struct corral__attempt *a, pid_t *pid, double *start_time)
+{
+	const struct lattempt *la = (const struct lattempt *)a;
+
+	if (la->pid <= 0)
+		return -ESRCH;
+	if (pid)
+		*pid = la->pid;
+	if (start_time)
+		*start_time = la->start_wall;
+	return 0;
+}

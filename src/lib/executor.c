@@ -426,3 +426,21 @@ int corral_map(const corral_options_t *o, corral_fn_t fn, void *const *args, siz
 	corral_executor_free(ex);
 	return s.exit_code;
 }
+
+/* ------------------------------------------------------------ one task */
+
+/* For the worker of `corral run --slurm` (worker.c): the head's KILL stops
+ * one attempt, and its STARTED names the process. */
+int corral_cancel(corral_executor_t *ex, uint64_t seq)
+{
+	return corral__policy_cancel(&ex->pol, seq);
+}
+
+int corral_task_started(const corral_executor_t *ex, uint64_t seq, pid_t *pid, double *start_time)
+{
+	struct corral__attempt *a = corral__policy_running((struct corral__policy *)&ex->pol, seq);
+
+	if (!a || a->site != &ex->local->site)
+		return -ESRCH;
+	return corral__local_started(a, pid, start_time);
+}

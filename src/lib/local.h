@@ -88,5 +88,8 @@ uint64_t corral__local_deadline(const struct corral__local *l);
 void corral__local_timer(struct corral__local *l, uint64_t now);
 void corral__local_after_round(struct corral__local *l);
 void corral__local_profile(const struct corral__local *l, corral_profile_t *p);
+/* A running attempt of this site: the pid of its main process and its start
+ * (wall clock). 0, or -ESRCH when no process was started (yet). */
+int corral__local_started(const struct corral__attempt *a, pid_t *pid, double *start_time);
 
 #endif
