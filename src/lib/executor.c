@@ -34,6 +34,7 @@
 
 #include "executor.h"
 #include "halt.h"
+#include "provider.h"
 #include "syscalls.h"
 
 extern char **environ;
@@ -107,6 +108,10 @@ struct attempt {
 	bool counted;                       /* ctr holds the counters read after the reap */
 	struct corral__child_report report; /* a vfork-style child's failure (no error pipe) */
 	struct corral__spawn_block *blk;    /* a child that ran beside us: its plan and report */
+	/* Observe mode (provider.h): the enclosing cgroup's counter over its
+	 * life, and how long it waits for rivals before it is judged. */
+	struct corral__obs_attempt obs;
+	uint64_t obs_hold_ns;
 };
 
 struct result_node {
@@ -127,6 +132,8 @@ struct corral_executor {
 	struct corral__batch batch;
 	const struct corral__cg_ops *ops; /* NULL: running without cgroups */
 	bool have_batch;
+	corral_provider_t prov;      /* where the cgroups came from (provider.c) */
+	struct corral__observer obs; /* observe mode: the enclosing cgroup */
 	struct corral__watchdog wd;
 	struct corral__spawn_cache scache;
 	struct corral__sandbox_plan sb;
@@ -216,7 +223,7 @@ size_t corral_struct_size(const char *name)
 	    {"options", sizeof(corral_options_t)}, {"task", sizeof(corral_task_t)},
 	    {"result", sizeof(corral_result_t)},   {"summary", sizeof(corral_summary_t)},
 	    {"error", sizeof(corral_error_t)},     {"output", sizeof(corral_output_t)},
-	    {"sandbox", sizeof(corral_sandbox_t)},
+	    {"sandbox", sizeof(corral_sandbox_t)},   {"provider", sizeof(corral_provider_t)},
 	};
 	for (size_t i = 0; name && i < ARRAY_SIZE(sizes); i++)
 		if (!strcmp(sizes[i].name, name))
@@ -664,6 +671,8 @@ static void finish_attempt(corral_executor_t *ex, struct attempt *a)
 	f.killed_abort = a->killed_abort;
 	f.allow_subprocess_oom = ex->o.allow_subprocess_oom;
 	f.seccomp_kills = ex->sb_on && ex->sb.filter_kills;
+	if (ex->obs.on)
+		corral__observer_facts(&ex->obs, &a->obs, t->seq, &f);
 
 	r->seq = t->seq;
 	if (t->argv)
@@ -696,6 +705,8 @@ static void finish_attempt(corral_executor_t *ex, struct attempt *a)
 		corral__capture_take(&a->cap[i], o);
 	}
 	corral__sentence(r, ex->o.timeout_ns);
+	if (f.observed)
+		corral__observed_sentence(&f, r);
 	if (t->fn && a->cap[CAP_RES].overflow) {
 		size_t l = strlen(r->sentence);
 		snprintf(r->sentence + l, sizeof(r->sentence) - l,
@@ -788,7 +799,9 @@ static void try_finish(corral_executor_t *ex, struct attempt *a)
 		    ep_add(ex, a->cg.events_fd, EPOLLPRI, &a->s_cgev) == 0)
 			a->cgev_registered = true;
 	}
-	if ((!pipes_open && !populated) || now >= a->give_up_ns) {
+	/* Observe mode: a SIGKILLed task waits for rivals (observer.c). */
+	bool held = a->obs_hold_ns > now && now < a->give_up_ns;
+	if ((!pipes_open && !populated && !held) || now >= a->give_up_ns) {
 		if (pipes_open || populated)
 			a->cleanup_incomplete = true;
 		uint64_t t1 = corral__now_ns();
@@ -802,6 +815,8 @@ static void try_finish(corral_executor_t *ex, struct attempt *a)
 	 * wake us earlier). */
 	a->recheck_ms = a->recheck_ms ? (a->recheck_ms < 64 ? a->recheck_ms * 2 : 64) : 1;
 	a->recheck_ns = now + ms_to_ns(a->recheck_ms);
+	if (held && !pipes_open && !populated)
+		a->recheck_ns = a->obs_hold_ns;
 }
 
 static void reap_attempt(corral_executor_t *ex, struct attempt *a)
@@ -852,6 +867,10 @@ static void reap_attempt(corral_executor_t *ex, struct attempt *a)
 		a->spawn_errno = rep.err;
 	}
 	ex->prof.reap_ns += corral__now_ns() - t0;
+	if (ex->obs.on)
+		a->obs_hold_ns = corral__observer_reaped(
+		    &ex->obs, &a->obs, a->task->seq,
+		    !a->exited && a->sig == SIGKILL && !a->killed_cgroup && !a->killed_timeout);
 	a->draining = true;
 	a->give_up_ns = a->end_ns + ms_to_ns(5000);
 	try_finish(ex, a);
@@ -1058,6 +1077,8 @@ static void start_attempt(corral_executor_t *ex, struct task *t)
 	}
 	if (ex->o.timeout_ns != CORRAL_UNLIMITED && ex->o.timeout_ns > 0)
 		a->deadline_ns = a->start_ns + ex->o.timeout_ns;
+	if (ex->obs.on)
+		corral__observer_started(&ex->obs, &a->obs);
 }
 
 static bool admit(const corral_executor_t *ex, const struct task *t)
@@ -1288,6 +1309,7 @@ int corral_executor_new(const corral_options_t *o, corral_executor_t **out, corr
 	ex->o = *o;
 	ex->strings = (char *)st;
 	ex->epfd = ex->timerfd = ex->devnull = -1;
+	ex->obs.fd = -1;
 	ex->batch.dirfd = ex->batch.pids_dirfd = -1;
 	ex->wd.pid = -1;
 	ex->wd.pidfd = ex->wd.wfd = -1;
@@ -1320,14 +1342,12 @@ int corral_executor_new(const corral_options_t *o, corral_executor_t **out, corr
 		goto fail;
 	}
 
-	struct corral__hier_env env = {.probe_kernel = true};
-	rc = corral__hier_discover(&env, ex->o.cgroup_parent, &ex->hier, err);
+	/* Where the task cgroups come from (provider.c): a batch cgroup, an
+	 * observer of the enclosing cgroup, or nothing. */
+	rc = corral__provide(&ex->o, &ex->hier, &ex->batch, &ex->obs, &ex->prov, err);
 	if (rc < 0)
 		goto fail;
-	if (!ex->o.no_cgroups) {
-		rc = corral__batch_create(&ex->hier, &ex->o, &ex->batch, err);
-		if (rc < 0)
-			goto fail;
+	if (ex->prov.limits) {
 		ex->have_batch = true;
 		ex->ops = ex->batch.mode == CORRAL_CG_V2 ? &corral__cg_v2_ops : &corral__cg_v1_ops;
 		/* v1 keeps up to 11 fds per task cgroup (dirs, cgroup.procs,
@@ -1346,9 +1366,11 @@ int corral_executor_new(const corral_options_t *o, corral_executor_t **out, corr
 		rc = corral__watchdog_start(&ex->batch, &ex->wd, err);
 		if (rc < 0)
 			goto fail;
-	} else if (o->memory_max != CORRAL_UNLIMITED) {
-		rc = corral__err(err, EINVAL, "a memory limit needs cgroups (no_cgroups is set)");
-		goto fail;
+	} else {
+		/* No cgroups of ours: nothing for the read-only cgroup namespace
+		 * to protect (the CLI asks for it by default). */
+		ex->o.no_cgroups = true;
+		ex->o.sandbox.cgroup_ns = false;
 	}
 	if (corral__sandbox_enabled(&ex->o.sandbox)) {
 		rc = corral__sandbox_prepare(&ex->o.sandbox, &ex->hier, &ex->sb, err);
@@ -1501,6 +1523,7 @@ void corral_abort(corral_executor_t *ex)
 void corral_summary(const corral_executor_t *ex, corral_summary_t *s)
 {
 	*s = ex->sum;
+	s->provider = ex->prov;
 	s->aborted = ex->halt.aborted;
 	s->attempts = ex->attempts;
 	s->verdict_seq = ex->halt.verdict_seq;
@@ -1572,6 +1595,7 @@ void corral_executor_free(corral_executor_t *ex)
 	corral__close(ex->batch.pids_dirfd);
 	if (ex->sb_on)
 		corral__sandbox_free(&ex->sb);
+	corral__observer_close(&ex->obs);
 	corral__spawn_cache_free(&ex->scache);
 	corral__close(ex->epfd);
 	corral__close(ex->timerfd);
