@@ -400,30 +400,35 @@ static int try_observe(bool dry, const struct corral__hier *h, struct corral__ob
  * sets it on containers): an OOM kill there takes every process, corral too. */
 static void check_oom_group(const struct corral__hier *h, corral_provider_t *p)
 {
-	char d[PATH_MAX], f[PATH_MAX + 32], buf[32];
+	char d[PATH_MAX], cg[4096], f[PATH_MAX + 32], buf[32];
 
 	if (h->mode != CORRAL_CG_V2 || !h->own_dir[0])
 		return;
 	snprintf(d, sizeof(d), "%s", h->own_dir);
+	snprintf(cg, sizeof(cg), "%s", h->self.v2_path);
 	for (int depth = 0; depth < 32; depth++) {
 		cleanup_close int fd = -1;
 		snprintf(f, sizeof(f), "%s/memory.oom.group", d);
 		fd = open(f, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
-			return;
+			return; /* the root, or the top of our cgroup namespace */
 		if (corral__pread_all(fd, buf, sizeof(buf)) > 0 && buf[0] == '1') {
 			snprintf(p->warning, sizeof(p->warning),
-			         "%s has memory.oom.group=1 (Kubernetes >= 1.28 sets it): an OOM kill at "
-			         "its limit kills every process in it, corral included; keep the "
-			         "tasks' limits below it (--memory), or set the kubelet's "
+			         "cgroup %s has memory.oom.group=1 (Kubernetes >= 1.28 sets it): an OOM "
+			         "kill at its limit kills every process in it, corral included; keep "
+			         "the tasks' limits below it (--memory), or set the kubelet's "
 			         "singleProcessOOMKill (Kubernetes >= 1.32)",
-			         f);
+			         cg);
 			return;
 		}
-		char *s = strrchr(d, '/');
-		if (!s || s == d)
+		char *s = strrchr(d, '/'), *t = strrchr(cg, '/');
+		if (!s || s == d || !t)
 			return;
 		*s = '\0';
+		if (t == cg)
+			snprintf(cg, sizeof(cg), "/");
+		else
+			*t = '\0';
 	}
 }
 
