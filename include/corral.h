@@ -187,16 +187,16 @@ typedef struct corral_provider_step {
 
 /* What the chain found and did (corral_summary_t.provider, corral_provider_plan()). */
 typedef struct corral_provider {
-	corral_cgroups_t used;   /* the provider in use (never AUTO); OFF when none */
-	bool limits;             /* per-task limits are enforced (OWN, SYSTEMD, SLURM) */
-	char cgroup[512];        /* the base of the batch; observe: the watched cgroup */
-	char unit[128];          /* systemd: the transient scope's unit name */
-	char platform[64];       /* "systemd host", "docker container", "slurm job", ... */
-	char found[512];         /* one line of facts about this host */
-	char warning[320];       /* e.g. memory.oom.group=1 above us; "" if none */
-	char fixes[1024];        /* what would give per-task limits, one fix per line;
-	                            "" when they are on */
-	unsigned n_steps;        /* steps[0..n_steps): in chain order, the used one last */
+	corral_cgroups_t used; /* the provider in use (never AUTO); OFF when none */
+	bool limits;           /* per-task limits are enforced (OWN, SYSTEMD, SLURM) */
+	char cgroup[512];      /* the base of the batch; observe: the watched cgroup */
+	char unit[128];        /* systemd: the transient scope's unit name */
+	char platform[64];     /* "systemd host", "docker container", "slurm job", ... */
+	char found[512];       /* one line of facts about this host */
+	char warning[320];     /* e.g. memory.oom.group=1 above us; "" if none */
+	char fixes[1024];      /* what would give per-task limits, one fix per line;
+	                          "" when they are on */
+	unsigned n_steps;      /* steps[0..n_steps): in chain order, the used one last */
 	corral_provider_step_t steps[CORRAL_PROVIDER_STEPS];
 } corral_provider_t;
 

@@ -427,7 +427,8 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 			break;
 		case OPT_CGROUPS:
 			if (corral_parse_cgroups(optarg, &c->o.cgroups) < 0)
-				die("invalid --cgroups value '%s': expected auto, own, systemd, slurm, "
+				die("invalid --cgroups value '%s': expected auto, own, systemd, "
+				    "slurm, "
 				    "observe or off",
 				    optarg);
 			break;

@@ -105,7 +105,8 @@ static corral_executor_t *make_executor(struct cli *c)
 		if (err.code == ENOTSUP && !c->o.cgroup_parent && !c->quiet &&
 		    corral_provider_plan(&c->o, &plan, &perr) == 0) {
 			print_provider(&plan, true);
-			die("--memory needs per-task cgroups, and none of the providers above gives "
+			die("--memory needs per-task cgroups, and none of the providers above "
+			    "gives "
 			    "them here");
 		}
 		/* Name the --cgroup-parent when the library's message does not. */

@@ -223,7 +223,7 @@ size_t corral_struct_size(const char *name)
 	    {"options", sizeof(corral_options_t)}, {"task", sizeof(corral_task_t)},
 	    {"result", sizeof(corral_result_t)},   {"summary", sizeof(corral_summary_t)},
 	    {"error", sizeof(corral_error_t)},     {"output", sizeof(corral_output_t)},
-	    {"sandbox", sizeof(corral_sandbox_t)},   {"provider", sizeof(corral_provider_t)},
+	    {"sandbox", sizeof(corral_sandbox_t)}, {"provider", sizeof(corral_provider_t)},
 	};
 	for (size_t i = 0; name && i < ARRAY_SIZE(sizes); i++)
 		if (!strcmp(sizes[i].name, name))

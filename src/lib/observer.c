@@ -93,8 +93,8 @@ static void describe_limit(struct corral__observer *ob, const char *dir, const c
 	         path);
 }
 
-int corral__observer_open(struct corral__observer *ob, bool v2, const char *dir,
-                          const char *path, corral_error_t *err)
+int corral__observer_open(struct corral__observer *ob, bool v2, const char *dir, const char *path,
+                          corral_error_t *err)
 {
 	char f[PATH_MAX + 32], buf[1024];
 	uint64_t v;
@@ -110,8 +110,8 @@ int corral__observer_open(struct corral__observer *ob, bool v2, const char *dir,
 	    corral__parse_keyed(buf, "oom_kill", &v) < 0) {
 		corral__close(ob->fd);
 		ob->fd = -1;
-		return corral__err(err, ENOTSUP, "%s has no oom_kill counter (Linux >= 4.13 needed)",
-		                   f);
+		return corral__err(err, ENOTSUP,
+		                   "%s has no oom_kill counter (Linux >= 4.13 needed)", f);
 	}
 	snprintf(ob->path, sizeof(ob->path), "%s", path);
 	describe_limit(ob, dir, path);

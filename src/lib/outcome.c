@@ -286,8 +286,8 @@ void corral__observed_sentence(const struct corral__facts *f, corral_result_t *r
 {
 	size_t pos = 0, len = sizeof(r->sentence);
 	unsigned long long seq = (unsigned long long)r->seq;
-	const char *where = f->observed_where && *f->observed_where ? f->observed_where
-	                                                            : "the enclosing cgroup";
+	const char *where =
+	    f->observed_where && *f->observed_where ? f->observed_where : "the enclosing cgroup";
 
 	if (!f->observed || f->exited || f->term_signal != SIGKILL || f->observed_kills == 0)
 		return;

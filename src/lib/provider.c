@@ -81,7 +81,8 @@ static void detect(const struct corral__hier *h, struct corral__where *w)
 	const char *ct = getenv("container");
 	if (w->slurm) {
 		w->kind = W_SLURM;
-		w->platform = h->mode == CORRAL_CG_V2 ? "Slurm job (cgroup v2)" : "Slurm job (cgroup v1)";
+		w->platform =
+		    h->mode == CORRAL_CG_V2 ? "Slurm job (cgroup v2)" : "Slurm job (cgroup v1)";
 	} else if (getenv("KUBERNETES_SERVICE_HOST")) {
 		w->kind = W_KUBERNETES;
 		w->platform = "Kubernetes pod";
@@ -163,9 +164,10 @@ static const char *own_unusable(const struct corral__hier *h, const struct corra
 		return buf;
 	}
 	if (!h->has_memory) {
-		snprintf(buf, len, "the memory controller is not available in %s%s%s%s", h->base_path,
-		         h->mode == CORRAL_CG_V2 ? " (cgroup.controllers: " : "",
-		         h->mode == CORRAL_CG_V2 ? (h->controllers[0] ? h->controllers : "none") : "",
+		snprintf(buf, len, "the memory controller is not available in %s%s%s%s",
+		         h->base_path, h->mode == CORRAL_CG_V2 ? " (cgroup.controllers: " : "",
+		         h->mode == CORRAL_CG_V2 ? (h->controllers[0] ? h->controllers : "none")
+		                                 : "",
 		         h->mode == CORRAL_CG_V2 ? ")" : "");
 		return buf;
 	}
@@ -222,7 +224,8 @@ static int try_own(const corral_options_t *o, bool dry, const struct corral__whe
 	const char *bad = own_unusable(h, w, buf, sizeof(buf));
 
 	if (bad) {
-		step(p, CORRAL_CGROUPS_OWN, h->mode == CORRAL_CG_NONE ? ENOTSUP : EACCES, "%s", bad);
+		step(p, CORRAL_CGROUPS_OWN, h->mode == CORRAL_CG_NONE ? ENOTSUP : EACCES, "%s",
+		     bad);
 		return -EACCES;
 	}
 	/* Our own cgroup inside a scope an earlier executor of this process
@@ -236,8 +239,9 @@ static int try_own(const corral_options_t *o, bool dry, const struct corral__whe
 		return make_batch(o, dry, h, b, p, CORRAL_CGROUPS_SYSTEMD,
 		                  "the scope an earlier executor of this process made");
 	}
-	snprintf(what, sizeof(what), "%s %s is writable%s", o->cgroup_parent ? "--cgroup-parent" : "our cgroup",
-	         h->base_path, h->need_supervisor ? " (corral moves into <batch>/supervisor)" : "");
+	snprintf(what, sizeof(what), "%s %s is writable%s",
+	         o->cgroup_parent ? "--cgroup-parent" : "our cgroup", h->base_path,
+	         h->need_supervisor ? " (corral moves into <batch>/supervisor)" : "");
 	return make_batch(o, dry, h, b, p, CORRAL_CGROUPS_OWN, what);
 }
 
@@ -250,7 +254,8 @@ static int try_systemd(const corral_options_t *o, bool dry, const struct corral_
 
 	if (w->slurm) {
 		step(p, CORRAL_CGROUPS_SYSTEMD, EPERM,
-		     "skipped inside Slurm job %s: a scope would take corral out of the job's cgroup "
+		     "skipped inside Slurm job %s: a scope would take corral out of the job's "
+		     "cgroup "
 		     "and accounting",
 		     w->slurm_job);
 		return -EPERM;
@@ -262,18 +267,19 @@ static int try_systemd(const corral_options_t *o, bool dry, const struct corral_
 		return -ENOTSUP;
 	}
 	if (system && !w->systemd_booted) {
-		step(p, CORRAL_CGROUPS_SYSTEMD, ENOENT, "PID 1 is not systemd (no /run/systemd/system)");
+		step(p, CORRAL_CGROUPS_SYSTEMD, ENOENT,
+		     "PID 1 is not systemd (no /run/systemd/system)");
 		return -ENOENT;
 	}
 	if (dry) {
-		rc = corral__systemd_probe(system, o->cgroupfs ? o->cgroupfs : "/sys/fs/cgroup", why,
-		                           sizeof(why));
+		rc = corral__systemd_probe(system, o->cgroupfs ? o->cgroupfs : "/sys/fs/cgroup",
+		                           why, sizeof(why));
 		if (rc < 0) {
 			step(p, CORRAL_CGROUPS_SYSTEMD, rc, "%s", why);
 			return rc;
 		}
-		step(p, CORRAL_CGROUPS_SYSTEMD, 0, "would ask for a transient scope with Delegate=yes: %s",
-		     why);
+		step(p, CORRAL_CGROUPS_SYSTEMD, 0,
+		     "would ask for a transient scope with Delegate=yes: %s", why);
 		p->used = CORRAL_CGROUPS_SYSTEMD;
 		p->limits = true;
 		return 0;
@@ -294,7 +300,8 @@ static int try_systemd(const corral_options_t *o, bool dry, const struct corral_
 	}
 	const char *bad = own_unusable(h, w, buf, sizeof(buf));
 	if (bad) {
-		step(p, CORRAL_CGROUPS_SYSTEMD, EACCES, "in %s (corral stays in it): %s", unit, bad);
+		step(p, CORRAL_CGROUPS_SYSTEMD, EACCES, "in %s (corral stays in it): %s", unit,
+		     bad);
 		return -EACCES;
 	}
 	return make_batch(o, dry, h, b, p, CORRAL_CGROUPS_SYSTEMD, why);
@@ -306,7 +313,8 @@ static int try_slurm(const corral_options_t *o, bool dry, const struct corral__w
 	char cand[4096], buf[512];
 
 	if (!w->slurm) {
-		step(p, CORRAL_CGROUPS_SLURM, ENOENT, "not inside a Slurm job (SLURM_JOB_ID is unset)");
+		step(p, CORRAL_CGROUPS_SLURM, ENOENT,
+		     "not inside a Slurm job (SLURM_JOB_ID is unset)");
 		return -ENOENT;
 	}
 	if (h->mode == CORRAL_CG_V2) {
@@ -337,8 +345,8 @@ static int try_slurm(const corral_options_t *o, bool dry, const struct corral__w
 		if (!own_unusable(&hh, w, buf, sizeof(buf))) {
 			char what[512];
 			*h = hh;
-			snprintf(what, sizeof(what), "the Slurm step's cgroup %s is ours (cgroup/v1)",
-			         cand);
+			snprintf(what, sizeof(what),
+			         "the Slurm step's cgroup %s is ours (cgroup/v1)", cand);
 			return make_batch(o, dry, h, b, p, CORRAL_CGROUPS_SLURM, what);
 		}
 	}
@@ -354,7 +362,8 @@ static int try_observe(bool dry, const struct corral__hier *h, struct corral__ob
 {
 	char dir[PATH_MAX + 8];
 	const char *path = h->mode == CORRAL_CG_V2 ? h->self.v2_path : h->self.memory_path;
-	const struct corral__cg_mount *m = h->mode == CORRAL_CG_V2 ? &h->mounts.v2 : &h->mounts.memory;
+	const struct corral__cg_mount *m =
+	    h->mode == CORRAL_CG_V2 ? &h->mounts.v2 : &h->mounts.memory;
 	struct corral__observer tmp;
 	corral_error_t e;
 	int rc;
@@ -368,8 +377,8 @@ static int try_observe(bool dry, const struct corral__hier *h, struct corral__ob
 	size_t rl = strlen(m->root);
 	if (strcmp(m->root, "/") != 0) {
 		if (strncmp(path, m->root, rl) != 0 || (path[rl] != '/' && path[rl] != '\0')) {
-			step(p, CORRAL_CGROUPS_OBSERVE, EXDEV, "our cgroup %s is not visible under %s",
-			     path, m->mount_point);
+			step(p, CORRAL_CGROUPS_OBSERVE, EXDEV,
+			     "our cgroup %s is not visible under %s", path, m->mount_point);
 			return -EXDEV;
 		}
 		rel = path + rl;
@@ -413,12 +422,13 @@ static void check_oom_group(const struct corral__hier *h, corral_provider_t *p)
 		if (fd < 0)
 			return; /* the root, or the top of our cgroup namespace */
 		if (corral__pread_all(fd, buf, sizeof(buf)) > 0 && buf[0] == '1') {
-			snprintf(p->warning, sizeof(p->warning),
-			         "cgroup %s has memory.oom.group=1 (Kubernetes >= 1.28 sets it): an OOM "
-			         "kill at its limit kills every process in it, corral included; keep "
-			         "the tasks' limits below it (--memory), or set the kubelet's "
-			         "singleProcessOOMKill (Kubernetes >= 1.32)",
-			         cg);
+			snprintf(
+			    p->warning, sizeof(p->warning),
+			    "cgroup %s has memory.oom.group=1 (Kubernetes >= 1.28 sets it): an OOM "
+			    "kill at its limit kills every process in it, corral included; keep "
+			    "the tasks' limits below it (--memory), or set the kubelet's "
+			    "singleProcessOOMKill (Kubernetes >= 1.32)",
+			    cg);
 			return;
 		}
 		char *s = strrchr(d, '/'), *t = strrchr(cg, '/');
@@ -442,16 +452,19 @@ static void fixes(const struct corral__hier *h, const struct corral__where *w, c
 {
 	switch (w->kind) {
 	case W_DOCKER:
-		add_fix(p, "docker run --security-opt writable-cgroups=true ... (or --privileged): a "
-		           "writable cgroupfs");
+		add_fix(p,
+		        "docker run --security-opt writable-cgroups=true ... (or --privileged): a "
+		        "writable cgroupfs");
 		break;
 	case W_PODMAN:
-		add_fix(p, "podman run --systemd=always ...: /sys/fs/cgroup is then mounted writable");
+		add_fix(p,
+		        "podman run --systemd=always ...: /sys/fs/cgroup is then mounted writable");
 		break;
 	case W_KUBERNETES:
-		add_fix(p, "containerd: the runtime handler option cgroup_writable = true (2.1+); "
-		           "CRI-O: the annotation io.kubernetes.cri-o.cgroup2-mount-hierarchy-rw; or a "
-		           "privileged container");
+		add_fix(
+		    p, "containerd: the runtime handler option cgroup_writable = true (2.1+); "
+		       "CRI-O: the annotation io.kubernetes.cri-o.cgroup2-mount-hierarchy-rw; or a "
+		       "privileged container");
 		break;
 	case W_CONTAINER:
 		add_fix(p, "start the container with a writable cgroupfs (docker --security-opt "
@@ -459,29 +472,33 @@ static void fixes(const struct corral__hier *h, const struct corral__where *w, c
 		break;
 	case W_SLURM:
 		if (h->mode == CORRAL_CG_V2)
-			add_fix(p, "ask the Slurm admins: cgroup/v2 Slurm delegates nothing below the "
-			           "step; per-task limits from Slurm need one step per task "
-			           "(srun --exact -n1 --mem=M), and the cgroup/v1 plugin chowns the "
-			           "step's cgroups to the job's user");
+			add_fix(p,
+			        "ask the Slurm admins: cgroup/v2 Slurm delegates nothing below the "
+			        "step; per-task limits from Slurm need one step per task "
+			        "(srun --exact -n1 --mem=M), and the cgroup/v1 plugin chowns the "
+			        "step's cgroups to the job's user");
 		else
 			add_fix(p, "ask the Slurm admins for the cgroup plugin's per-user step "
 			           "directories (cgroup/v1 chowns step_*/task_* to the user)");
 		break;
 	case W_APPTAINER:
-		add_fix(p, "apptainer runs in the host's cgroup: start it under `systemd-run --user "
-		           "--scope -p Delegate=yes apptainer ...` on a cgroup v2 host");
+		add_fix(p,
+		        "apptainer runs in the host's cgroup: start it under `systemd-run --user "
+		        "--scope -p Delegate=yes apptainer ...` on a cgroup v2 host");
 		break;
 	case W_HOST:
 		if (h->mode == CORRAL_CG_V2 && w->systemd_booted)
-			add_fix(p, w->root ? "systemd-run --scope -p Delegate=yes corral ..."
-			                   : "systemd-run --user --scope -p Delegate=yes corral ... "
-			                     "(needs a user manager: a login session, or "
-			                     "`loginctl enable-linger`)");
+			add_fix(p, w->root
+			               ? "systemd-run --scope -p Delegate=yes corral ..."
+			               : "systemd-run --user --scope -p Delegate=yes corral ... "
+			                 "(needs a user manager: a login session, or "
+			                 "`loginctl enable-linger`)");
 		else if (h->mode == CORRAL_CG_HYBRID || h->mode == CORRAL_CG_V1)
-			add_fix(p, "cgroup v1 memory is not delegated to users: run as root, or ask "
-			           "the admin for a memory cgroup chowned to you and pass it with "
-			           "--cgroup-parent, or boot with cgroup v2 "
-			           "(systemd.unified_cgroup_hierarchy=1)");
+			add_fix(p,
+			        "cgroup v1 memory is not delegated to users: run as root, or ask "
+			        "the admin for a memory cgroup chowned to you and pass it with "
+			        "--cgroup-parent, or boot with cgroup v2 "
+			        "(systemd.unified_cgroup_hierarchy=1)");
 		else if (h->mode == CORRAL_CG_NONE)
 			add_fix(p, "mount the memory controller (cgroup v2, or v1 memory)");
 		break;
@@ -490,13 +507,14 @@ static void fixes(const struct corral__hier *h, const struct corral__where *w, c
 		add_fix(p, "(on this cgroup v1 memory hierarchy only root, or a memory cgroup "
 		           "chowned to you and passed with --cgroup-parent, gives limits)");
 	else if (w->kind != W_HOST || h->mode == CORRAL_CG_V2)
-		add_fix(p, "or run as root, or pass --cgroup-parent PATH with a cgroup delegated to "
-		           "you");
+		add_fix(p,
+		        "or run as root, or pass --cgroup-parent PATH with a cgroup delegated to "
+		        "you");
 }
 
 static void found(const struct corral__hier *h, const struct corral__where *w, corral_provider_t *p)
 {
-	const char *own = h->mode == CORRAL_CG_V2 ? h->self.v2_path
+	const char *own = h->mode == CORRAL_CG_V2     ? h->self.v2_path
 	                  : h->mode == CORRAL_CG_NONE ? ""
 	                                              : h->self.memory_path;
 	snprintf(p->platform, sizeof(p->platform), "%s", w->platform);
@@ -593,7 +611,8 @@ static int chain(const corral_options_t *o, bool dry, struct corral__hier *h,
 	size_t pos = 0;
 	for (unsigned i = 0; i < p->n_steps; i++) {
 		const corral_provider_step_t *s = &p->steps[i];
-		if (need && (s->provider == CORRAL_CGROUPS_OBSERVE || s->provider == CORRAL_CGROUPS_OFF))
+		if (need &&
+		    (s->provider == CORRAL_CGROUPS_OBSERVE || s->provider == CORRAL_CGROUPS_OFF))
 			continue;
 		app(msg, sizeof(msg), &pos, "%s%s: %s", pos ? "; " : "",
 		    corral_cgroups_name(s->provider), s->why);
@@ -601,8 +620,10 @@ static int chain(const corral_options_t *o, bool dry, struct corral__hier *h,
 	if (pos >= sizeof(msg))
 		pos = sizeof(msg) - 1;
 	msg[pos] = '\0';
-	return corral__err(err, want == CORRAL_CGROUPS_AUTO ? ENOTSUP : p->steps[0].code,
-	                   "%s%s", want == CORRAL_CGROUPS_AUTO ? "per-task memory limits are not possible here: " : "", msg);
+	return corral__err(
+	    err, want == CORRAL_CGROUPS_AUTO ? ENOTSUP : p->steps[0].code, "%s%s",
+	    want == CORRAL_CGROUPS_AUTO ? "per-task memory limits are not possible here: " : "",
+	    msg);
 }
 
 int corral__provide(const corral_options_t *o, struct corral__hier *h, struct corral__batch *b,
@@ -641,14 +662,17 @@ static void app(char *buf, size_t len, size_t *pos, const char *fmt, ...)
 		*pos += (size_t)n;
 }
 
-int corral_provider_text(const corral_provider_t *p, bool verbose, char *buf, size_t len)
+int corral_provider_text(const corral_provider_t *p, bool verbose, char *out, size_t outlen)
 {
-	size_t pos = 0;
-	char tmp[1];
+	/* Made whole here (every field of p is bounded), then copied like
+	 * snprintf: the length returned is that of the whole text. */
+	size_t pos = 0, len = 12288;
+	cleanup_free char *buf = malloc(len);
 
-	if (!buf || !len) {
-		buf = tmp;
-		len = sizeof(tmp);
+	if (!buf) {
+		if (out && outlen)
+			out[0] = '\0';
+		return 0;
 	}
 	buf[0] = '\0';
 	if (p->limits && !verbose) {
@@ -696,7 +720,11 @@ int corral_provider_text(const corral_provider_t *p, bool verbose, char *buf, si
 		}
 	}
 	/* No trailing newline: the caller prints the block as one message. */
-	if (pos && pos <= len && buf[pos - 1] == '\n')
+	if (pos >= len)
+		pos = len - 1;
+	if (pos && buf[pos - 1] == '\n')
 		buf[--pos] = '\0';
+	if (out && outlen)
+		snprintf(out, outlen, "%s", buf);
 	return (int)pos;
 }

@@ -46,8 +46,8 @@ struct corral__obs_attempt {
 
 /* Watch dir (the enclosing cgroup, mapped from path). Returns 0 or -errno
  * with a message saying what is missing. */
-int corral__observer_open(struct corral__observer *ob, bool v2, const char *dir,
-                          const char *path, corral_error_t *err);
+int corral__observer_open(struct corral__observer *ob, bool v2, const char *dir, const char *path,
+                          corral_error_t *err);
 void corral__observer_close(struct corral__observer *ob);
 /* The enclosing cgroup's oom_kill now (0 when unreadable). */
 uint64_t corral__observer_count(struct corral__observer *ob);

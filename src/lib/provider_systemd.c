@@ -79,10 +79,9 @@ static int open_bus(bool system, sd_bus **out, bool *direct, char *why, size_t l
 		if (system)
 			snprintf(why, len, "cannot reach systemd (PID 1): %s", strerror(-rc));
 		else
-			snprintf(why, len,
-			         "no systemd user manager is reachable (%s%s): %s",
-			         rt ? "XDG_RUNTIME_DIR=" : "XDG_RUNTIME_DIR is unset",
-			         rt ? rt : "", strerror(-rc));
+			snprintf(why, len, "no systemd user manager is reachable (%s%s): %s",
+			         rt ? "XDG_RUNTIME_DIR=" : "XDG_RUNTIME_DIR is unset", rt ? rt : "",
+			         strerror(-rc));
 		return rc;
 	}
 	*out = bus;
@@ -90,19 +89,17 @@ static int open_bus(bool system, sd_bus **out, bool *direct, char *why, size_t l
 }
 
 /* The manager's own cgroup must offer memory: it delegates what it has. */
-static int check_controllers(sd_bus *bus, bool system, const char *cgroupfs, char *why,
-                             size_t len)
+static int check_controllers(sd_bus *bus, bool system, const char *cgroupfs, char *why, size_t len)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	char *cg = NULL, path[PATH_MAX + 64], list[256] = "";
 	int rc;
 
-	rc = sd_bus_get_property_string(bus, "org.freedesktop.systemd1",
-	                                "/org/freedesktop/systemd1",
-	                                "org.freedesktop.systemd1.Manager", "ControlGroup", &e, &cg);
+	rc =
+	    sd_bus_get_property_string(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+	                               "org.freedesktop.systemd1.Manager", "ControlGroup", &e, &cg);
 	if (rc < 0) {
-		snprintf(why, len, "the %s manager does not answer: %s",
-		         system ? "system" : "user",
+		snprintf(why, len, "the %s manager does not answer: %s", system ? "system" : "user",
 		         e.message ? e.message : strerror(-rc));
 		sd_bus_error_free(&e);
 		return rc;
@@ -214,10 +211,9 @@ int corral__systemd_scope(bool system, char *unit, size_t unit_len, char *why, s
 		snprintf(why, len, "cannot subscribe to JobRemoved: %s", strerror(-rc));
 		goto out;
 	}
-	rc = sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1",
-	                                    "/org/freedesktop/systemd1",
-	                                    "org.freedesktop.systemd1.Manager",
-	                                    "StartTransientUnit");
+	rc = sd_bus_message_new_method_call(
+	    bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+	    "org.freedesktop.systemd1.Manager", "StartTransientUnit");
 	if (rc >= 0)
 		rc = sd_bus_message_append(m, "ss", unit, "fail");
 	if (rc >= 0)

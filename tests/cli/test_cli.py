@@ -414,6 +414,7 @@ class Output(CliTest):
         self.assertEqual(f[3]["outcome"], "cancelled")
         self.assertEqual(summ["outcomes"]["cancelled"], 1)
 
+    @clitest.needs_root("mounts a small tmpfs")
     def test_no_space_for_output(self):
         # The spill directory fills up: what fits is delivered, the rest is
         # dropped (the task is not killed by SIGPIPE) and the record and a
