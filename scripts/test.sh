@@ -113,7 +113,7 @@ lane_systemd() {
 			{ echo "systemd lane: the build without libsystemd does not say what to run" >&2; exit 1; }
 		systemd-run --user --scope -q -p Delegate=yes build-nosystemd/corral run -v -m 64M 			true ::: x 2>&1 | grep -q "cgroups from own" ||
 			{ echo "systemd lane: systemd-run --user --scope did not give per-task cgroups" >&2; exit 1; }
-		ctest --test-dir build -L "cli|python" --output-on-failure'
+		ctest --test-dir build -L "cli|python" --output-on-failure -V'
 	local rc=$?
 	rm -f "$prep"
 	[ $rc = 0 ] || return $rc

@@ -6,6 +6,8 @@
 # container's root is a directory made here from the host's files (corral, the
 # payload, their libraries, a static busybox), run with `podman run --rootfs`.
 #
+#  0. root on the systemd host, not alone in its cgroup (this script's
+#     service): a transient scope from PID 1, gone when corral exits;
 #  1. default podman settings: /sys/fs/cgroup is read-only in the container,
 #     so corral runs in observe mode (and says so in one block); a task
 #     OOM-killed by the container's own memory limit (--memory 192m) is
@@ -80,6 +82,21 @@ print(s)' "$@"
 }
 
 echo "== podman $("${pod[@]}" --version | cut -d' ' -f3), crun $(crun --version | head -n1 | cut -d' ' -f3)"
+
+# 0. Root on a systemd host, sharing its cgroup with this script: own cannot
+# enable memory there, so PID 1 gives corral a scope.
+"$build/corral" run -v -m 64M --halt never --report "$out/r0.jsonl" sh -c "exec $payload {}" \
+	::: 'exit 0' 'alloc 200' > "$out/stdout0" 2> "$out/stderr0"
+rc=$?
+sed 's/^/    | /' "$out/stderr0"
+check "root on a systemd host: corral exits 137" [ "$rc" = 137 ]
+check "root on a systemd host: cgroups from a scope of PID 1" \
+	grep -q 'cgroups from systemd.*from the system manager\|from the system manager' "$out/stderr0"
+check "root on a systemd host: task 2 oom at its own limit" [ "$(record "$out/r0.jsonl" 2 outcome)" = oom ]
+unit=$(summary "$out/r0.jsonl" provider.unit)
+gone() { ! systemctl list-units --all --no-legend --plain "$unit" | grep -q .; }
+for _ in $(seq 100); do gone && break; sleep 0.1; done
+check "root on a systemd host: the scope $unit is gone after corral exits" gone
 
 # 1. Default settings: read-only cgroupfs -> observe mode.
 rm -f "$out"/*
