@@ -354,9 +354,13 @@ typedef struct corral_summary {
 
 typedef struct corral_executor corral_executor_t;
 
-/* Create an executor: discover the cgroup hierarchy, create the batch cgroup
- * beneath the base (moving the caller into <batch>/supervisor when cgroup v2's
- * no-internal-process rule requires it), and start the watchdog, a small
+/* Create an executor: find where task cgroups come from (o->cgroups: the
+ * provider chain, README "Where corral gets its cgroups"; with the systemd
+ * provider the calling process is moved into a transient delegated scope for
+ * the rest of its life), create the batch cgroup beneath the base (moving
+ * the caller into <batch>/supervisor when cgroup v2's no-internal-process
+ * rule requires it; a second executor of the same process puts its batch
+ * next to the first one's), and start the watchdog, a small
  * child process that kills every task and removes every cgroup of the batch
  * when the caller dies without calling corral_executor_free() (even SIGKILL).
  * Stale batch cgroups left by dead owners under the base are removed. */

@@ -136,7 +136,12 @@ static int others_in(const char *dir)
 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || corral__pread_all(fd, buf, sizeof(buf)) < 0)
+	if (fd < 0)
+		return 0;
+	ssize_t n = corral__pread_all(fd, buf, sizeof(buf));
+	if (n == -EFBIG)
+		return 1000; /* more than fit: certainly others */
+	if (n < 0)
 		return 0;
 	for (char *c = buf; *c;) {
 		char *end;
@@ -217,10 +222,27 @@ static int make_batch(const corral_options_t *o, bool dry, const struct corral__
 
 /* ------------------------------------------------------------ the rungs */
 
+/* Is h's base the scope an earlier executor of this process made? */
+static bool our_scope(const struct corral__hier *h, const char **unit)
+{
+	char pfx[40];
+	const char *last = strrchr(h->base_path, '/');
+	size_t l;
+
+	snprintf(pfx, sizeof(pfx), "/corral-%d-", (int)getpid());
+	if (!last || strncmp(last, pfx, strlen(pfx)) != 0)
+		return false;
+	l = strlen(last);
+	if (l <= 6 || strcmp(last + l - 6, ".scope") != 0)
+		return false;
+	*unit = last + 1;
+	return true;
+}
+
 static int try_own(const corral_options_t *o, bool dry, const struct corral__where *w,
                    const struct corral__hier *h, struct corral__batch *b, corral_provider_t *p)
 {
-	char buf[512], what[400], pfx[40];
+	char buf[512], what[400];
 	const char *bad = own_unusable(h, w, buf, sizeof(buf));
 
 	if (bad) {
@@ -228,14 +250,11 @@ static int try_own(const corral_options_t *o, bool dry, const struct corral__whe
 		     bad);
 		return -EACCES;
 	}
-	/* Our own cgroup inside a scope an earlier executor of this process
-	 * made: that is the systemd rung's work, say so. */
-	snprintf(pfx, sizeof(pfx), "/corral-%d-", (int)getpid());
-	const char *last = strrchr(h->base_path, '/');
-	bool our_scope = !o->cgroup_parent && last && !strncmp(last, pfx, strlen(pfx)) &&
-	                 strlen(last) > 6 && !strcmp(last + strlen(last) - 6, ".scope");
-	if (our_scope) {
-		snprintf(p->unit, sizeof(p->unit), "%s", last + 1);
+	/* Our own cgroup is a scope an earlier executor of this process made:
+	 * that is the systemd rung's work, say so (unless own was pinned). */
+	const char *unit;
+	if (!o->cgroup_parent && o->cgroups == CORRAL_CGROUPS_AUTO && our_scope(h, &unit)) {
+		snprintf(p->unit, sizeof(p->unit), "%s", unit);
 		return make_batch(o, dry, h, b, p, CORRAL_CGROUPS_SYSTEMD,
 		                  "the scope an earlier executor of this process made");
 	}
@@ -265,6 +284,21 @@ static int try_systemd(const corral_options_t *o, bool dry, const struct corral_
 		     "needs a pure cgroup v2 host (memory is on cgroup v1 here, which systemd does "
 		     "not delegate)");
 		return -ENOTSUP;
+	}
+	/* An earlier executor of this process runs a batch from here: a new
+	 * scope would move the process away from under it. Its scope serves. */
+	if (h->in_supervisor) {
+		const char *unit_of;
+		if (!our_scope(h, &unit_of)) {
+			step(p, CORRAL_CGROUPS_SYSTEMD, EBUSY,
+			     "another executor of this process runs a batch from %s: a scope would "
+			     "move the process away from it",
+			     h->base_path);
+			return -EBUSY;
+		}
+		snprintf(p->unit, sizeof(p->unit), "%s", unit_of);
+		return make_batch(o, dry, h, b, p, CORRAL_CGROUPS_SYSTEMD,
+		                  "the scope an earlier executor of this process made");
 	}
 	if (system && !w->systemd_booted) {
 		step(p, CORRAL_CGROUPS_SYSTEMD, ENOENT,
@@ -329,14 +363,16 @@ static int try_slurm(const corral_options_t *o, bool dry, const struct corral__w
 		return -ENOTSUP;
 	}
 	/* cgroup/v1: .../job_J/step_S/task_T; step_S and task_T are chowned to
-	 * the job's user. Our own cgroup (the own rung) was not usable: try its
-	 * ancestors up to the step, never above it. */
+	 * the job's user. Our own cgroup (the task's), then its ancestors up to
+	 * the step, never above it. */
 	snprintf(cand, sizeof(cand), "%s", h->self.memory_path);
-	while (strstr(cand, "/step_")) {
+	for (bool first = true; strstr(cand, "/step_"); first = false) {
 		char *s = strrchr(cand, '/');
-		if (!s || s == cand || !strncmp(s + 1, "step_", 5))
-			break;
-		*s = '\0';
+		if (!first) {
+			if (!s || s == cand || !strncmp(s + 1, "step_", 5))
+				break;
+			*s = '\0';
+		}
 		struct corral__hier hh;
 		struct corral__hier_env env = {.probe_kernel = true};
 		corral_error_t e;
@@ -602,7 +638,8 @@ static int chain(const corral_options_t *o, bool dry, struct corral__hier *h,
 		if (rc == 0)
 			break;
 	}
-	if (!p->limits)
+	/* The fixes, unless running without limits is what was asked for. */
+	if (!p->limits && want != CORRAL_CGROUPS_OBSERVE && want != CORRAL_CGROUPS_OFF)
 		fixes(h, &w, p);
 	if (rc == 0)
 		return 0;

@@ -119,8 +119,9 @@ class Observe(CliTest):
         # the same window. corral must not guess which one it took.
         with PrivateParent(memory_limit=96 * MiB) as pp:
             ev = self.events_file(pp)
-            watcher = ("while ! grep -q '^oom_kill [1-9]' %s; do sleep 0.01; done; kill -9 $$"
-                       % ev)
+            # Shell builtins only (no fork per poll): it reacts at once.
+            watcher = ("while :; do while read k v; do [ \"$k\" = oom_kill ] && "
+                       "[ \"$v\" != 0 ] && kill -9 $$; done < %s; done" % ev)
             rep = self.path("r.jsonl")
             self.run_inside(pp, "run", "--cgroups", "observe", "-j", "2", "--halt", "never",
                             "--report", rep, "sh", "-c", "{}", ":::",
