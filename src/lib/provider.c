@@ -30,28 +30,6 @@
 static void app(char *buf, size_t len, size_t *pos, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static const char *const cgroups_names[CORRAL_CGROUPS_COUNT] = {
-    [CORRAL_CGROUPS_AUTO] = "auto",       [CORRAL_CGROUPS_OWN] = "own",
-    [CORRAL_CGROUPS_SYSTEMD] = "systemd", [CORRAL_CGROUPS_SLURM] = "slurm",
-    [CORRAL_CGROUPS_OBSERVE] = "observe", [CORRAL_CGROUPS_OFF] = "off",
-};
-
-const char *corral_cgroups_name(corral_cgroups_t c)
-{
-	return (unsigned)c < CORRAL_CGROUPS_COUNT ? cgroups_names[c] : NULL;
-}
-
-int corral_parse_cgroups(const char *s, corral_cgroups_t *out)
-{
-	for (unsigned i = 0; s && i < CORRAL_CGROUPS_COUNT; i++) {
-		if (!strcmp(s, cgroups_names[i])) {
-			*out = (corral_cgroups_t)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 /* ------------------------------------------------------------ where we run */
 
 static bool exists(const char *p)
