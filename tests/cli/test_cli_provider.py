@@ -70,15 +70,25 @@ class Observe(CliTest):
     the tasks live in corral's own cgroup; an OOM kill there is attributed."""
 
     def run_inside(self, pp, *args, **kw):
-        procs = os.path.join(pp.dir, "cgroup.procs")
+        """corral in a leaf below pp (v2: pp has controllers on for its
+        children, so it holds no process itself): pp's limit is above it."""
+        leaf = os.path.join(pp.dir, "leaf")
+        os.mkdir(leaf)
 
         def enter():
-            with open(procs, "w") as f:
+            with open(os.path.join(leaf, "cgroup.procs"), "w") as f:
                 f.write("0")
-        return corral(*args, preexec_fn=enter, **kw)
+        try:
+            return corral(*args, preexec_fn=enter, **kw)
+        finally:
+            wait_until(lambda: not open(os.path.join(leaf, "cgroup.procs")).read(), scaled(5))
+            os.rmdir(leaf)
 
     def events_file(self, pp):
-        return os.path.join(pp.dir, "memory.events" if clitest.V2 else "memory.oom_control")
+        """The counter corral watches: its own cgroup's (v1 counts OOM kills
+        only in the victim's own memcg)."""
+        return os.path.join(pp.dir, "leaf",
+                            "memory.events" if clitest.V2 else "memory.oom_control")
 
     def test_oom_outside_names_the_enclosing_limit(self):
         with PrivateParent(memory_limit=96 * MiB) as pp:
@@ -120,8 +130,9 @@ class Observe(CliTest):
         with PrivateParent(memory_limit=96 * MiB) as pp:
             ev = self.events_file(pp)
             # Shell builtins only (no fork per poll): it reacts at once.
-            watcher = ("while :; do while read k v; do [ \"$k\" = oom_kill ] && "
-                       "[ \"$v\" != 0 ] && kill -9 $$; done < %s; done" % ev)
+            watcher = ("i=0; while [ $i -lt 100000 ]; do i=$((i + 1)); while read k v; do "
+                       "[ \"$k\" = oom_kill ] && [ \"$v\" != 0 ] && kill -9 $$; done < %s; "
+                       "done" % ev)
             rep = self.path("r.jsonl")
             self.run_inside(pp, "run", "--cgroups", "observe", "-j", "2", "--halt", "never",
                             "--report", rep, "sh", "-c", "{}", ":::",
