@@ -81,7 +81,10 @@ class Observe(CliTest):
         try:
             return corral(*args, preexec_fn=enter, **kw)
         finally:
-            wait_until(lambda: not open(os.path.join(leaf, "cgroup.procs")).read(), scaled(5))
+            def empty():
+                with open(os.path.join(leaf, "cgroup.procs")) as f:
+                    return not f.read()
+            wait_until(empty, scaled(5))
             os.rmdir(leaf)
 
     def events_file(self, pp):
