@@ -158,9 +158,70 @@ typedef struct corral_sandbox {
 	                                  the watchdog */
 } corral_sandbox_t;
 
+/* ---------------------------------------------------------------- cgroup providers */
+
+/* Where task cgroups come from (README, "Where corral gets its cgroups").
+ * CORRAL_CGROUPS_AUTO tries the providers in this order and takes the first
+ * that works; any other value pins one provider (and fails when it does not
+ * work). OWN, SYSTEMD and SLURM give per-task limits; OBSERVE and OFF do not,
+ * so they are never chosen when a memory limit is asked for. */
+typedef enum corral_cgroups {
+	CORRAL_CGROUPS_AUTO = 0, /* the chain below */
+	CORRAL_CGROUPS_OWN,      /* cgroup_parent, or our own cgroup when it is writable */
+	CORRAL_CGROUPS_SYSTEMD,  /* a transient scope with Delegate=yes from systemd (pure
+	                            v2; the user manager, or PID 1 as root), over sd-bus */
+	CORRAL_CGROUPS_SLURM,    /* inside a Slurm job: the step's cgroup where it is ours */
+	CORRAL_CGROUPS_OBSERVE,  /* no task cgroups: watch the enclosing cgroup's OOM kills */
+	CORRAL_CGROUPS_OFF,      /* no cgroups at all (no limits, no OOM attribution) */
+	CORRAL_CGROUPS_COUNT
+} corral_cgroups_t;
+
+/* "auto", "own", "systemd", "slurm", "observe", "off"; NULL for an unknown value. */
+CORRAL_API const char *corral_cgroups_name(corral_cgroups_t c);
+/* The reverse; returns -EINVAL for an unknown name. */
+CORRAL_API int corral_parse_cgroups(const char *s, corral_cgroups_t *out);
+
+typedef struct corral_options corral_options_t;
+
+#define CORRAL_PROVIDER_STEPS 6
+
+/* One provider of the chain as it was considered. */
+typedef struct corral_provider_step {
+	corral_cgroups_t provider;
+	int code;      /* 0: this one was used; else a positive errno saying why not */
+	char why[256]; /* one line: what was found, or why it did not work */
+} corral_provider_step_t;
+
+/* What the chain found and did (corral_summary_t.provider, corral_provider_plan()). */
+typedef struct corral_provider {
+	corral_cgroups_t used; /* the provider in use (never AUTO); OFF when none */
+	bool limits;           /* per-task limits are enforced (OWN, SYSTEMD, SLURM) */
+	char cgroup[512];      /* the base of the batch; observe: the watched cgroup */
+	char unit[128];        /* systemd: the transient scope's unit name */
+	char platform[64];     /* "systemd host", "docker container", "slurm job", ... */
+	char found[512];       /* one line of facts about this host */
+	char warning[320];     /* e.g. memory.oom.group=1 above us; "" if none */
+	char fixes[1024];      /* what would give per-task limits, one fix per line;
+	                          "" when they are on */
+	unsigned n_steps;      /* steps[0..n_steps): in chain order, the used one last */
+	corral_provider_step_t steps[CORRAL_PROVIDER_STEPS];
+} corral_provider_t;
+
+/* The chain for options o without side effects (no scope is made, nothing is
+ * created): what corral_executor_new() would use and why. `corral check`
+ * shows it. Returns 0, or -errno on an internal error. */
+CORRAL_API int corral_provider_plan(const corral_options_t *o, corral_provider_t *out,
+                                    corral_error_t *err);
+
+/* Write p as text into buf (always NUL-terminated): with limits off, one
+ * block (per-task limits OFF, what was found, what was tried, the fixes);
+ * with verbose, every step of the chain. Returns the length it needed. */
+CORRAL_API int corral_provider_text(const corral_provider_t *p, bool verbose, char *buf,
+                                    size_t len);
+
 /* ---------------------------------------------------------------- options */
 
-typedef struct corral_options {
+struct corral_options {
 	unsigned jobs;             /* max running tasks; 0 = number of online CPUs */
 	uint64_t memory_max;       /* bytes, memory.max of each task; CORRAL_UNLIMITED = none */
 	uint64_t swap_max;         /* bytes of swap per task (v2 memory.swap.max); default 0 */
@@ -194,10 +255,12 @@ typedef struct corral_options {
 	void (*before_fork)(void);
 	void (*after_fork_parent)(void);
 	void (*after_fork_child)(void);
-	bool timeline; /* sample each running task's memory over time, into
-	                  corral_result_t.timeline (an adaptive interval, at most
-	                  CORRAL_TIMELINE_POINTS points per attempt, the peak kept) */
-} corral_options_t;
+	bool timeline;            /* sample each running task's memory over time, into
+	                             corral_result_t.timeline (an adaptive interval, at most
+	                             CORRAL_TIMELINE_POINTS points per attempt, the peak kept) */
+	corral_cgroups_t cgroups; /* where task cgroups come from (default AUTO); no_cgroups
+	                             = CORRAL_CGROUPS_OFF */
+};
 
 /* The point budget of a memory timeline. */
 #define CORRAL_TIMELINE_POINTS 256
@@ -328,15 +391,20 @@ typedef struct corral_summary {
 	int exit_code;                        /* the batch's exit code per design §4 */
 	bool aborted;                         /* corral_abort() was called */
 	char sentence[320];                   /* verdict sentence (empty on success) */
+	corral_provider_t provider;           /* where the task cgroups came from */
 } corral_summary_t;
 
 /* ---------------------------------------------------------------- executor */
 
 typedef struct corral_executor corral_executor_t;
 
-/* Create an executor: discover the cgroup hierarchy, create the batch cgroup
- * beneath the base (moving the caller into <batch>/supervisor when cgroup v2's
- * no-internal-process rule requires it), and start the watchdog, a small
+/* Create an executor: find where task cgroups come from (o->cgroups: the
+ * provider chain, README "Where corral gets its cgroups"; with the systemd
+ * provider the calling process is moved into a transient delegated scope for
+ * the rest of its life), create the batch cgroup beneath the base (moving
+ * the caller into <batch>/supervisor when cgroup v2's no-internal-process
+ * rule requires it; a second executor of the same process puts its batch
+ * next to the first one's), and start the watchdog, a small
  * child process that kills every task and removes every cgroup of the batch
  * when the caller dies without calling corral_executor_free() (even SIGKILL).
  * Stale batch cgroups left by dead owners under the base are removed. */

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # install-deps.sh [build|test|bench|all] - install the Debian 12 packages corral
 # needs, only those missing. Idempotent and quiet when everything is there.
-#   build  compiler, CMake, pkg-config, libcgroup, libseccomp, cmocka, python3
+#   build  compiler, CMake, pkg-config, libcgroup, libseccomp, cmocka, python3,
+#          libsystemd (sd-bus: optional for corral, used when present)
 #   test   build + clang-format, clang (libFuzzer), valgrind, qemu + busybox
-#          (the pure cgroup v2 VM lane), shellcheck-free
+#          (the pure cgroup v2 VM lane), systemd + dbus + logind's PAM module +
+#          podman/crun (they run only inside the systemd VM lane), shellcheck-free
 #   bench  build + GNU parallel, hyperfine
 #   slurm  build + Slurm 22.05 and munge for scripts/slurm-cluster.sh (the
 #          packaged daemons are not started: policy-rc.d below)
@@ -11,9 +13,11 @@
 set -euo pipefail
 what=${1:-build}
 
-build=(gcc libc6-dev make cmake pkg-config libcgroup-dev libseccomp-dev libcmocka-dev python3)
+build=(gcc libc6-dev make cmake pkg-config libcgroup-dev libseccomp-dev libcmocka-dev python3
+       libsystemd-dev)
 test=(clang-format clang libclang-rt-14-dev valgrind qemu-system-x86 busybox-static xz-utils
-      binutils procps iproute2 util-linux)
+      binutils procps iproute2 util-linux
+      systemd dbus dbus-user-session libpam-systemd podman crun)
 bench=(parallel hyperfine bc time)
 slurm=(slurmctld slurmd slurm-client munge)
 

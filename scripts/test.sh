@@ -7,6 +7,9 @@
 #   host         integration + CLI + Python tests on this host's real cgroups
 #                (v1 memory on hybrid hosts, v2 elsewhere)
 #   vm           the same suite inside a qemu VM with pure cgroup v2
+#   systemd      systemd as PID 1 on pure cgroup v2 in a VM: the CLI and Python
+#                suites as an unprivileged user (cgroups from the user manager),
+#                then corral in podman containers (scripts/systemd-vm.sh)
 #   sanitize     ASan + UBSan build; unit + integration + CLI tests under it
 #   fuzz         every libFuzzer harness for a few seconds (clang)
 #   soak         scripts/soak.sh --tasks 1000 --kill-corral 30 (random batches)
@@ -26,7 +29,7 @@ set -uo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 
-all_lanes=(format build unit host vm sanitize fuzz soak valgrind security slurm)
+all_lanes=(format build unit host vm systemd sanitize fuzz soak valgrind security slurm)
 lanes=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -89,6 +92,36 @@ lane_vm() {
 		build/corral check | tee /tmp/check.txt
 		grep -Eq "cgroup mode +v2$" /tmp/check.txt || { echo "vm: corral check does not report v2" >&2; exit 1; }
 		ctest --test-dir build -L "integration|cli|python" --output-on-failure'
+}
+# The provider chain where users run (README, "Where corral gets its cgroups"):
+# corral built without libsystemd (it must build and say what to run instead);
+# then, in a VM with systemd as PID 1 on pure v2, the CLI and Python suites as
+# user "tester" (uid 1001), whose task cgroups come from a transient scope of
+# its user manager (tests that need root say SKIPPED), and, as root, corral
+# inside podman containers and under a simulated Kubernetes parent.
+lane_systemd() {
+	scripts/vm-test.sh --check || return 1
+	cmake -S . -B build-nosystemd -DCORRAL_SYSTEMD=OFF -DCORRAL_TESTS=OFF -DCORRAL_WERROR=ON \
+		> /dev/null && make -C build-nosystemd -j"$jobs" corral > /dev/null || return 1
+	local prep
+	prep=$(mktemp) || return 1
+	# ctest writes build/Testing; tester needs it (in the VM's RAM overlay).
+	printf 'mkdir -p build/Testing/Temporary && chown -R 1001:1001 build/Testing\n' > "$prep"
+	scripts/systemd-vm.sh -u --prep "$prep" -- bash -c '
+		set -e
+		build/corral check | tee /tmp/check.txt
+		grep -q "cgroups from: systemd" /tmp/check.txt ||
+			{ echo "systemd lane: corral check does not offer the systemd provider" >&2; exit 1; }
+		# Without libsystemd: the chain says what to run, and that works.
+		build-nosystemd/corral check | grep -q "systemd-run --user --scope -p Delegate=yes" ||
+			{ echo "systemd lane: the build without libsystemd does not say what to run" >&2; exit 1; }
+		systemd-run --user --scope -q -p Delegate=yes build-nosystemd/corral run -v -m 64M 			true ::: x 2>&1 | grep -q "cgroups from own" ||
+			{ echo "systemd lane: systemd-run --user --scope did not give per-task cgroups" >&2; exit 1; }
+		ctest --test-dir build -L "cli|python" --output-on-failure -V'
+	local rc=$?
+	rm -f "$prep"
+	[ $rc = 0 ] || return $rc
+	scripts/systemd-vm.sh -- tests/vm/containers.sh build
 }
 lane_sanitize() {
 	cmake -S . -B build-asan -DCORRAL_SANITIZE=ON -DCORRAL_WERROR=ON -DCMAKE_BUILD_TYPE=Debug &&

@@ -6,6 +6,7 @@
 #                      [--] COMMAND [ARG...]
 #   scripts/vm-test.sh --fetch-kernel
 #   scripts/vm-test.sh --check
+#   scripts/vm-test.sh --kernel-dir     (fetch if needed; print the cache entry)
 #
 # COMMAND runs as root in the VM's root cgroup, in the caller's cwd, with the
 # caller's exported environment and umask, stdin /dev/null. The host's / is
@@ -531,6 +532,13 @@ while [ $# -gt 0 ]; do
 	--check)
 		[ $# = 1 ] || die "--check takes no other arguments"
 		check && exit 0 || exit 1
+		;;
+	--kernel-dir)
+		# For scripts/systemd-vm.sh, which boots the same cached kernel.
+		[ $# = 1 ] || die "--kernel-dir takes no other arguments"
+		ensure_kernel
+		printf '%s\n' "$CACHE/$KVER"
+		exit 0
 		;;
 	-h | --help)
 		usage

@@ -1,4 +1,4 @@
-/* check.c - `corral check [--json] [--cgroup-parent PATH]`. */
+/* check.c - `corral check [--json] [--cgroup-parent PATH] [--cgroups WHICH]`. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +10,7 @@ int cli_check(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'J'},
 	    {"cgroup-parent", required_argument, NULL, 'P'},
+	    {"cgroups", required_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -28,13 +29,23 @@ int cli_check(int argc, char **argv)
 		case 'P':
 			o.cgroup_parent = optarg;
 			break;
+		case 'C':
+			if (corral_parse_cgroups(optarg, &o.cgroups) < 0)
+				die("invalid --cgroups value '%s': expected auto, own, systemd, "
+				    "slurm, "
+				    "observe or off",
+				    optarg);
+			break;
 		case 'h':
 			printf(
-			    "usage: corral check [--json] [--cgroup-parent PATH]\n\n"
+			    "usage: corral check [--json] [--cgroup-parent PATH] [--cgroups "
+			    "WHICH]\n\n"
 			    "Reports what this host offers corral (cgroup mode, the delegated "
 			    "base\n"
-			    "cgroup, controllers, kernel features) and what to do about anything\n"
-			    "missing. Changes nothing.\n\n"
+			    "cgroup, controllers, kernel features, where task cgroups would come\n"
+			    "from: the provider chain, or the one rung --cgroups pins) and what "
+			    "to\n"
+			    "do about anything missing. Changes nothing.\n\n"
 			    "Exit status: 0 corral can run tasks with memory limits here; 1 only\n"
 			    "without them; 125 internal error.\n");
 			return 0;

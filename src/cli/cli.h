@@ -52,6 +52,7 @@ struct cli {
 	int report_fd, joblog_fd;
 	bool sandbox;      /* the default sandbox (cgroup ns, nnp, seccomp default) */
 	bool memory_given; /* -m was given (no silent fallback to no cgroups) */
+	bool verbose;      /* -v: say where the task cgroups came from */
 };
 
 /* options.c: parse argv of `run`/`exec` into c; exits 125 on bad usage. */

@@ -35,7 +35,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: corral run  [OPTIONS] [--] [COMMAND [ARG...]] [::: INPUT...]\n"
 	      "       corral exec [OPTIONS] -- COMMAND [ARG...]\n"
-	      "       corral check [--json] [--cgroup-parent PATH]\n"
+	      "       corral check [--json] [--cgroup-parent PATH] [--cgroups WHICH]\n"
 	      "       corral worker [OPTIONS]   (started by a `corral run --slurm` head)\n"
 	      "       corral --version | --help\n"
 	      "\n"

@@ -11,7 +11,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -44,6 +46,7 @@ enum {
 	OPT_NO_OOM_GROUP,
 	OPT_ALLOW_SUBPROCESS_OOM,
 	OPT_NO_CGROUPS,
+	OPT_CGROUPS,
 	OPT_TMPDIR,
 	OPT_TIMELINE,
 	OPT_HELP,
@@ -82,6 +85,8 @@ static const struct option longopts[] = {
     {"no-oom-group", no_argument, NULL, OPT_NO_OOM_GROUP},
     {"allow-subprocess-oom", no_argument, NULL, OPT_ALLOW_SUBPROCESS_OOM},
     {"no-cgroups", no_argument, NULL, OPT_NO_CGROUPS},
+    {"cgroups", required_argument, NULL, OPT_CGROUPS},
+    {"verbose", no_argument, NULL, 'v'},
     {"tmpdir", required_argument, NULL, OPT_TMPDIR},
     {"timeline", no_argument, NULL, OPT_TIMELINE},
     {"arg-file", required_argument, NULL, 'a'},
@@ -122,7 +127,11 @@ void cli_usage(enum cli_mode mode, FILE *f)
 	      "      --allow-subprocess-oom  a task whose subprocess was OOM-killed but that\n"
 	      "                           exited 0 counts as ok\n"
 	      "      --cgroup-parent PATH create task cgroups below this cgroup\n"
-	      "      --no-cgroups         run without cgroups: no limits, no OOM attribution\n",
+	      "      --cgroups auto|own|systemd|slurm|observe|off  where task cgroups come\n"
+	      "                           from (default auto: the first that works; see\n"
+	      "                           `corral check`)\n"
+	      "      --no-cgroups         run without cgroups: no limits, no OOM attribution\n"
+	      "                           (= --cgroups off)\n",
 	      f);
 	if (mode == MODE_RUN)
 		fputs(
@@ -168,6 +177,8 @@ void cli_usage(enum cli_mode mode, FILE *f)
 	      "      --no-sandbox         none of the above but the limits\n"
 	      "\nOther:\n"
 	      "  -q, --quiet              print nothing but task output (and errors)\n"
+	      "  -v, --verbose            say where the task cgroups came from, and what was\n"
+	      "                           tried before\n"
 	      "      --tmpdir DIR         where large task output is buffered ($TMPDIR)\n"
 	      "      --help, --version\n"
 	      "\nExit status: the failing task's code (see above); 0 if all succeeded;\n"
@@ -264,6 +275,20 @@ __attribute__((noreturn)) static void bad_option(enum cli_mode mode, int opt, in
 	die("unknown option '%s' (see 'corral %s --help')", shortopt, sub);
 }
 
+/* The cgroup namespace and its read-only cgroupfs need CAP_SYS_ADMIN, which
+ * root in a container often lacks (podman, docker): ask for the capability,
+ * not for uid 0. */
+static bool have_sys_admin(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d) < 0)
+		return geteuid() == 0;
+	return (d[CAP_SYS_ADMIN / 32].effective >> (CAP_SYS_ADMIN % 32)) & 1u;
+}
+
 /* --tmpdir must be a directory we can create files in: checked now, not
  * when the first large output has to spill. */
 static void check_tmpdir(const char *dir)
@@ -295,7 +320,7 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 		die("out of memory");
 	optind = 1;
 	opterr = 0; /* our own one-line messages (bad_option) */
-	while ((opt = getopt_long(argc, argv, "+:j:m:t:ka:0q", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:j:m:t:ka:0qv", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
 			c->o.jobs = (unsigned)parse_count("--jobs", optarg, 1, 100000);
@@ -414,6 +439,16 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 		case OPT_TIMELINE:
 			c->o.timeline = true;
 			break;
+		case OPT_CGROUPS:
+			if (corral_parse_cgroups(optarg, &c->o.cgroups) < 0)
+				die("invalid --cgroups value '%s': expected auto, own, systemd, "
+				    "slurm, "
+				    "observe or off",
+				    optarg);
+			break;
+		case 'v':
+			c->verbose = true;
+			break;
 		case OPT_TMPDIR:
 			check_tmpdir(optarg);
 			c->o.tmpdir = optarg;
@@ -449,14 +484,31 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 		/* Read-only cgroupfs in a cgroup namespace: needs cgroups, and the
 		 * namespaces need root (CAP_SYS_ADMIN). A non-root corral in a
 		 * delegated cgroup runs without it (README, "Security model"). */
-		c->o.sandbox.cgroup_ns = !c->o.no_cgroups && geteuid() == 0;
+		c->o.sandbox.cgroup_ns = !c->o.no_cgroups && c->o.cgroups != CORRAL_CGROUPS_OFF &&
+		                         c->o.cgroups != CORRAL_CGROUPS_OBSERVE && have_sys_admin();
 		/* The batch's PID namespace (needs CAP_SYS_ADMIN too): tasks
 		 * cannot see or signal corral or its watchdog, and nothing of
 		 * theirs outlives the watchdog, cgroups or not. */
-		c->o.sandbox.pid_ns = geteuid() == 0;
+		c->o.sandbox.pid_ns = have_sys_admin();
 	}
+	if (c->o.cgroups == CORRAL_CGROUPS_OFF)
+		c->o.no_cgroups = true;
+	if (c->o.no_cgroups && c->o.cgroups != CORRAL_CGROUPS_AUTO &&
+	    c->o.cgroups != CORRAL_CGROUPS_OFF)
+		die("--no-cgroups contradicts --cgroups %s: choose one",
+		    corral_cgroups_name(c->o.cgroups));
+	if (c->o.cgroup_parent && c->o.cgroups != CORRAL_CGROUPS_AUTO &&
+	    c->o.cgroups != CORRAL_CGROUPS_OWN)
+		die("--cgroup-parent goes with --cgroups own (or auto), not --cgroups %s",
+		    corral_cgroups_name(c->o.cgroups));
+	if (c->memory_given &&
+	    (c->o.cgroups == CORRAL_CGROUPS_OBSERVE || c->o.cgroups == CORRAL_CGROUPS_OFF))
+		die("--memory needs per-task cgroups, which --cgroups %s does not give: drop one",
+		    corral_cgroups_name(c->o.cgroups));
 	if (c->o.no_cgroups && c->memory_given)
 		die("--memory needs cgroups: drop --no-cgroups");
+	if (c->o.memory_budget != CORRAL_UNLIMITED && c->o.no_cgroups)
+		die("--memory-budget needs cgroups: drop --no-cgroups");
 	if (c->o.memory_budget != CORRAL_UNLIMITED && !c->memory_given)
 		die("--memory-budget needs a memory limit per task: add -m SIZE");
 	if (c->o.memory_budget != CORRAL_UNLIMITED && c->o.memory_max > c->o.memory_budget) {

@@ -73,36 +73,62 @@ static void check_command(const struct cli *c)
 	}
 }
 
+/* Print a provider block (several lines) on stderr, "corral: " on the first. */
+static void print_provider(const corral_provider_t *p, bool verbose)
+{
+	char *text;
+	int n = corral_provider_text(p, verbose, NULL, 0);
+
+	text = malloc((size_t)n + 1);
+	if (!text)
+		return;
+	corral_provider_text(p, verbose, text, (size_t)n + 1);
+	fprintf(stderr, "corral: %s\n", text);
+	free(text);
+}
+
+/* The executor, with task cgroups from the first provider that works
+ * (libcorral's chain, README "Where corral gets its cgroups"). Without
+ * per-task limits corral says so in one block, before any task starts; -v
+ * says where the cgroups came from in any case. */
 static corral_executor_t *make_executor(struct cli *c)
 {
 	corral_executor_t *ex;
 	corral_error_t err;
+	corral_summary_t *s;
 
-	if (corral_executor_new(&c->o, &ex, &err) == 0)
-		return ex;
-	/* No usable cgroups and no limit asked for: run without them, loudly. */
-	if (!c->memory_given && !c->o.no_cgroups && !c->o.cgroup_parent &&
-	    (err.code == ENOTSUP || err.code == EACCES || err.code == EROFS || err.code == EBUSY ||
-	     err.code == ENOENT)) {
-		char why[sizeof(err.msg)];
-		memcpy(why, err.msg, sizeof(why));
-		c->o.no_cgroups = true;
-		c->o.sandbox.cgroup_ns = false;
-		if (corral_executor_new(&c->o, &ex, &err) == 0) {
-			if (!c->quiet)
-				warnx_(
-				    "warning: running WITHOUT cgroups (%s): no memory limits, no "
-				    "OOM attribution, and daemons may outlive their tasks; see "
-				    "`corral check`",
-				    why);
-			return ex;
+	if (corral_executor_new(&c->o, &ex, &err) < 0) {
+		corral_provider_t plan;
+		corral_error_t perr;
+		/* No provider could give what was asked: the whole story once
+		 * (without side effects), then the one-line error. */
+		if (err.code == ENOTSUP && !c->o.cgroup_parent && !c->quiet &&
+		    corral_provider_plan(&c->o, &plan, &perr) == 0) {
+			print_provider(&plan, true);
+			die("--memory needs per-task cgroups, and none of the providers above "
+			    "gives "
+			    "them here");
 		}
+		/* Name the --cgroup-parent when the library's message does not. */
+		if (c->o.cgroup_parent && !strstr(err.msg, c->o.cgroup_parent))
+			die("cannot set up the batch under --cgroup-parent '%s': %s",
+			    c->o.cgroup_parent, err.msg);
+		if (c->o.cgroups != CORRAL_CGROUPS_AUTO && !c->o.no_cgroups)
+			die("--cgroups %s: %s", corral_cgroups_name(c->o.cgroups), err.msg);
+		die("cannot set up the batch: %s", err.msg);
 	}
-	/* Name the --cgroup-parent when the library's message does not. */
-	if (c->o.cgroup_parent && !strstr(err.msg, c->o.cgroup_parent))
-		die("cannot set up the batch under --cgroup-parent '%s': %s", c->o.cgroup_parent,
-		    err.msg);
-	die("cannot set up the batch: %s", err.msg);
+	s = malloc(sizeof(*s));
+	if (!s)
+		return ex;
+	corral_summary(ex, s);
+	/* Asked for with --no-cgroups/--cgroups off|observe: no warning. */
+	bool chosen = c->o.cgroups != CORRAL_CGROUPS_AUTO || c->o.no_cgroups;
+	if (c->verbose || (!s->provider.limits && !chosen && !c->quiet))
+		print_provider(&s->provider, c->verbose);
+	else if (s->provider.warning[0] && !c->quiet)
+		warnx_("warning: %s", s->provider.warning);
+	free(s);
+	return ex;
 }
 
 static void print_summary(const corral_summary_t *s)

@@ -80,6 +80,10 @@ struct lattempt {
 	corral_sample_t *tl;
 	unsigned tl_n;
 	uint64_t tl_every_ns, tl_next_ns;
+	/* Observe mode (provider.h): the enclosing cgroup's counter over its
+	 * life, and how long it waits for rivals before it is judged. */
+	struct corral__obs_attempt obs;
+	uint64_t obs_hold_ns;
 	/* Spawned by the zygote: waiting for its reply (no pid yet). */
 	bool zyg_wait;
 	bool kill_pending; /* a kill came while it waited: SIGKILL once the pidfd is here */
@@ -386,6 +390,8 @@ static void finish(struct corral__local *l, struct lattempt *a)
 	f.killed_abort = a->killed_abort;
 	f.allow_subprocess_oom = l->o->allow_subprocess_oom;
 	f.seccomp_kills = l->sb_on && l->sb.filter_kills;
+	if (l->obs.on)
+		corral__observer_facts(&l->obs, &a->obs, t->seq, &f);
 
 	r->seq = t->seq;
 	if (t->argv)
@@ -444,6 +450,8 @@ static void finish(struct corral__local *l, struct lattempt *a)
 		corral__capture_take(&a->cap[i], o);
 	}
 	corral__sentence(r, l->o->timeout_ns);
+	if (f.observed)
+		corral__observed_sentence(&f, r);
 	if (t->fn && a->cap[CAP_RES].overflow) {
 		size_t len = strlen(r->sentence);
 		snprintf(r->sentence + len, sizeof(r->sentence) - len,
@@ -633,7 +641,9 @@ static void try_finish(struct corral__local *l, struct lattempt *a)
 				a->h_cgev = (corral__loop_handle)h;
 		}
 	}
-	if ((!pipes_open && !populated && !victims_wait) || now >= a->give_up_ns) {
+	/* Observe mode: a SIGKILLed task waits for rivals (observer.c). */
+	bool held = a->obs_hold_ns > now && now < a->give_up_ns;
+	if ((!pipes_open && !populated && !victims_wait && !held) || now >= a->give_up_ns) {
 		if (pipes_open || populated)
 			a->cleanup_incomplete = true;
 		uint64_t t1 = corral__now_ns();
@@ -647,6 +657,8 @@ static void try_finish(struct corral__local *l, struct lattempt *a)
 	 * wake us earlier). */
 	a->recheck_ms = a->recheck_ms ? (a->recheck_ms < 64 ? a->recheck_ms * 2 : 64) : 1;
 	a->recheck_ns = now + ms_to_ns(a->recheck_ms);
+	if (held && !pipes_open && !populated && !victims_wait)
+		a->recheck_ns = a->obs_hold_ns;
 }
 
 static void reap(struct corral__local *l, struct lattempt *a)
@@ -697,6 +709,10 @@ static void reap(struct corral__local *l, struct lattempt *a)
 		a->spawn_errno = rep.err;
 	}
 	l->prof.reap_ns += corral__now_ns() - t0;
+	if (l->obs.on)
+		a->obs_hold_ns = corral__observer_reaped(
+		    &l->obs, &a->obs, a->base.task->seq,
+		    !a->exited && a->sig == SIGKILL && !a->killed_cgroup && !a->killed_timeout);
 	a->draining = true;
 	a->give_up_ns = a->end_ns + ms_to_ns(5000);
 	try_finish(l, a);
@@ -1149,6 +1165,8 @@ static void spawn(struct corral__local *l, struct lattempt *a)
 	}
 	if (l->o->timeout_ns != CORRAL_UNLIMITED && l->o->timeout_ns > 0)
 		a->deadline_ns = a->start_ns + l->o->timeout_ns;
+	if (l->obs.on)
+		corral__observer_started(&l->obs, &a->obs);
 	if (l->o->timeline && l->ops && (a->tl = malloc(CORRAL_TIMELINE_POINTS * sizeof(*a->tl)))) {
 		a->tl_every_ns = TIMELINE_FIRST_NS;
 		a->tl_next_ns = (a->start_ns / a->tl_every_ns + 1) * a->tl_every_ns;
@@ -1259,8 +1277,8 @@ void corral__local_after_round(struct corral__local *l)
 
 /* ------------------------------------------------------------ making and freeing the site */
 
-int corral__local_new(const corral_options_t *o, struct corral__loop *loop,
-                      struct corral__local **out, corral_error_t *err)
+int corral__local_new(corral_options_t *o, struct corral__loop *loop, struct corral__local **out,
+                      corral_error_t *err)
 {
 	struct corral__local *l = calloc(1, sizeof(*l));
 	int rc;
@@ -1278,20 +1296,19 @@ int corral__local_new(const corral_options_t *o, struct corral__loop *loop,
 	l->wd.pidfd = l->wd.wfd = l->wd.pidns_fd = -1;
 	l->pidns_saved = -1;
 	l->kmsg_fd = -1;
+	l->obs.fd = -1;
 	l->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (l->devnull < 0) {
 		rc = corral__err(err, errno, "open /dev/null");
 		goto fail;
 	}
 
-	struct corral__hier_env env = {.probe_kernel = true};
-	rc = corral__hier_discover(&env, o->cgroup_parent, &l->hier, err);
+	/* Where the task cgroups come from (provider.c): a batch cgroup, an
+	 * observer of the enclosing cgroup, or nothing. */
+	rc = corral__provide(o, &l->hier, &l->batch, &l->obs, &l->prov, err);
 	if (rc < 0)
 		goto fail;
-	if (!o->no_cgroups) {
-		rc = corral__batch_create(&l->hier, o, &l->batch, err);
-		if (rc < 0)
-			goto fail;
+	if (l->prov.limits) {
 		l->have_batch = true;
 		l->ops = l->batch.mode == CORRAL_CG_V2 ? &corral__cg_v2_ops : &corral__cg_v1_ops;
 		/* v1 keeps up to 11 fds per task cgroup (dirs, cgroup.procs,
@@ -1306,9 +1323,11 @@ int corral__local_new(const corral_options_t *o, struct corral__loop *loop,
 			l->pool_cap = o->jobs * 2;
 			l->pool = calloc(l->pool_cap, sizeof(*l->pool));
 		}
-	} else if (o->memory_max != CORRAL_UNLIMITED) {
-		rc = corral__err(err, EINVAL, "a memory limit needs cgroups (no_cgroups is set)");
-		goto fail;
+	} else {
+		/* No cgroups of ours: nothing for the read-only cgroup namespace
+		 * to protect (the CLI asks for it by default). */
+		o->no_cgroups = true;
+		o->sandbox.cgroup_ns = false;
 	}
 	/* The kernel's OOM reports, from now on (root or CAP_SYSLOG where
 	 * kernel.dmesg_restrict is 1). */
@@ -1416,6 +1435,7 @@ void corral__local_free(struct corral__local *l)
 	corral__close(l->devnull);
 	corral__loop_del(l->loop, &l->h_kmsg);
 	corral__close(l->kmsg_fd);
+	corral__observer_close(&l->obs);
 	free(l);
 }
 

@@ -29,6 +29,8 @@ struct corral__hier {
 	bool base_is_root;                  /* base is the hierarchy's real root */
 	bool writable;                      /* we may mkdir in base (and write its control files) */
 	bool need_supervisor;               /* v2: we must leave base for <batch>/supervisor */
+	bool in_supervisor;                 /* v2: an earlier executor of this process moved us into
+	                                       <home>/corral-<pid>-.../supervisor; "own" means <home> */
 	bool in_cgroupns;                   /* we run in a non-initial cgroup namespace */
 	char controllers[256];              /* v2: base's cgroup.controllers */
 	char subtree_control[256];          /* v2: base's cgroup.subtree_control */

@@ -96,29 +96,6 @@ static void advise(struct verdict *v, const char *s)
 		v->advice[v->n++] = s;
 }
 
-/* Other processes in base (v2): with them, +memory cannot be enabled there. */
-static int others_in(const char *dir)
-{
-	char path[PATH_MAX + 32], buf[4096];
-	cleanup_close int fd = -1;
-	int others = 0;
-
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || corral__pread_all(fd, buf, sizeof(buf)) < 0)
-		return 0;
-	for (char *p = buf; *p;) {
-		long pid = strtol(p, &p, 10);
-		if (pid > 0 && pid != getpid())
-			others++;
-		while (*p == '\n')
-			p++;
-		if (!*p || (*p < '0' || *p > '9'))
-			break;
-	}
-	return others;
-}
-
 static void judge(const struct corral__hier *h, struct verdict *v)
 {
 	v->limits_ok = true;
@@ -129,38 +106,9 @@ static void judge(const struct corral__hier *h, struct verdict *v)
 		          "meanwhile corral can run tasks only without limits (--no-cgroups)");
 		return;
 	}
-	if (!h->base_exists) {
-		v->limits_ok = false;
-		advise(v, "the base cgroup does not exist: create it or pass an existing "
-		          "--cgroup-parent");
-		return;
-	}
-	if (!h->has_memory) {
-		v->limits_ok = false;
-		advise(v, "the memory controller is not available in the base cgroup: ask your "
-		          "admin to delegate it (systemd: Delegate=memory pids), or run under "
-		          "`systemd-run --user --scope -p Delegate=yes corral ...`");
-	}
-	if (!h->writable) {
-		v->limits_ok = false;
-		if (h->in_cgroupns)
-			advise(v, "the cgroup filesystem is not writable here: start the container "
-			          "with a writable cgroup namespace (e.g. podman, or docker run "
-			          "--cgroupns=private with /sys/fs/cgroup mounted read-write)");
-		else
-			advise(v,
-			       "the base cgroup is not delegated to you: run as root, under "
-			       "`systemd-run --user --scope -p Delegate=yes corral ...`, or ask "
-			       "your admin to delegate a cgroup and pass it with --cgroup-parent");
-	}
-	if (h->mode == CORRAL_CG_V2 && h->need_supervisor && h->has_memory &&
-	    !corral__list_has(h->subtree_control, "memory") && others_in(h->base_dir) > 0) {
-		v->limits_ok = false;
-		advise(v, "other processes share corral's cgroup, so the no-internal-process rule "
-		          "forbids enabling the memory controller there: run corral alone in a "
-		          "delegated cgroup (`systemd-run --user --scope -p Delegate=yes corral "
-		          "...`) or pass --cgroup-parent");
-	}
+	/* Whether and where corral gets task cgroups (delegation, writable
+	 * mounts, the no-internal-process rule, systemd, Slurm) is the provider
+	 * chain's to say: see corral_check(). */
 	if (h->mode == CORRAL_CG_V2 && !h->has_pids)
 		advise(v, "the pids controller is not available: --pids limits will be ignored");
 	if (h->mode != CORRAL_CG_V2 && !h->pids_base_dir[0])
@@ -241,6 +189,22 @@ int corral_check(const corral_options_t *o, bool json, int fd, corral_error_t *e
 	judge(&h, &v);
 	struct sandbox_facts sf;
 	sandbox_facts(&sf);
+	/* The provider chain, without side effects. */
+	corral_options_t dflt;
+	corral_provider_t *plan = calloc(1, sizeof(*plan));
+	if (!plan)
+		return corral__err(err, ENOMEM, "check report");
+	if (!o) {
+		corral_options_init(&dflt);
+		o = &dflt;
+	}
+	rc = corral_provider_plan(o, plan, err);
+	if (rc < 0) {
+		free(plan);
+		return rc;
+	}
+	if (!plan->limits)
+		v.limits_ok = false;
 
 	cg_rc = cgroup_init();
 	if (cg_rc == 0) {
@@ -255,8 +219,10 @@ int corral_check(const corral_options_t *o, bool json, int fd, corral_error_t *e
 	}
 
 	out = calloc(1, sizeof(*out));
-	if (!out)
+	if (!out) {
+		free(plan);
 		return corral__err(err, ENOMEM, "check report");
+	}
 	out->fd = fd;
 	const char *mode = h.mode == CORRAL_CG_HYBRID ? "hybrid (memory on v1)"
 	                   : h.mode == CORRAL_CG_V1   ? "v1"
@@ -315,7 +281,37 @@ int corral_check(const corral_options_t *o, bool json, int fd, corral_error_t *e
 			json_str(out, table[i].path);
 			emit(out, "}");
 		}
-		emit(out, "]},\"memory_limits\":%s,\"advice\":[", v.limits_ok ? "true" : "false");
+		emit(out, "]},\"provider\":{\"name\":");
+		json_str(out, corral_cgroups_name(plan->used));
+		emit(out, ",\"limits\":%s,\"cgroup\":", plan->limits ? "true" : "false");
+		json_str(out, plan->cgroup);
+		emit(out, ",\"platform\":");
+		json_str(out, plan->platform);
+		emit(out, ",\"found\":");
+		json_str(out, plan->found);
+		emit(out, ",\"warning\":");
+		if (plan->warning[0])
+			json_str(out, plan->warning);
+		else
+			emit(out, "null");
+		emit(out, ",\"steps\":[");
+		for (unsigned i = 0; i < plan->n_steps; i++) {
+			emit(out, "%s{\"name\":", i ? "," : "");
+			json_str(out, corral_cgroups_name(plan->steps[i].provider));
+			emit(out, ",\"used\":%s,\"why\":", plan->steps[i].code ? "false" : "true");
+			json_str(out, plan->steps[i].why);
+			emit(out, "}");
+		}
+		emit(out, "],\"fixes\":[");
+		for (const char *l = plan->fixes, *e; *l; l = *e ? e + 1 : e) {
+			e = strchrnul(l, '\n');
+			emit(out, "%s", l == plan->fixes ? "" : ",");
+			char line[1024];
+			snprintf(line, sizeof(line), "%.*s", (int)(e - l), l);
+			json_str(out, line);
+		}
+		emit(out, "]}");
+		emit(out, ",\"memory_limits\":%s,\"advice\":[", v.limits_ok ? "true" : "false");
 		for (int i = 0; i < v.n; i++) {
 			emit(out, "%s", i ? "," : "");
 			json_str(out, v.advice[i]);
@@ -380,14 +376,31 @@ int corral_check(const corral_options_t *o, bool json, int fd, corral_error_t *e
 		emit(out, "\n  libcgroup: cgroup_init() = %s\n", cg_code_name(cg_rc));
 		for (int i = 0; i < nt; i++)
 			emit(out, "    %-12s %s\n", table[i].name, table[i].path);
-		emit(out, "\n  => %s\n",
+		emit(out, "\n  where task cgroups come from (the first that works is used):\n");
+		for (unsigned i = 0; i < plan->n_steps; i++)
+			emit(out, "    %-8s %s %s\n", corral_cgroups_name(plan->steps[i].provider),
+			     plan->steps[i].code ? "no: " : "YES:", plan->steps[i].why);
+		emit(out, "  found: %s\n", plan->found);
+		if (plan->warning[0])
+			emit(out, "  WARNING: %s\n", plan->warning);
+		if (!plan->limits && plan->fixes[0]) {
+			emit(out, "  for per-task limits:\n");
+			for (const char *l = plan->fixes, *e; *l; l = *e ? e + 1 : e) {
+				e = strchrnul(l, '\n');
+				emit(out, "    %.*s\n", (int)(e - l), l);
+			}
+		}
+		emit(out, "\n  => %s%s%s\n",
 		     v.limits_ok ? "corral can run tasks with memory limits here"
-		                 : "corral can run tasks only WITHOUT memory limits here");
+		                 : "corral can run tasks only WITHOUT memory limits here",
+		     v.limits_ok ? ", cgroups from: " : "",
+		     v.limits_ok ? corral_cgroups_name(plan->used) : "");
 		for (int i = 0; i < v.n; i++)
 			emit(out, "  - %s\n", v.advice[i]);
 	}
 	rc = corral__write_all(fd, out->buf, out->len);
 	free(out);
+	free(plan);
 	if (rc < 0)
 		return corral__err(err, -rc, "write the report");
 	return v.limits_ok ? 0 : 1;

@@ -76,7 +76,7 @@ size_t corral_struct_size(const char *name)
 	    {"options", sizeof(corral_options_t)}, {"task", sizeof(corral_task_t)},
 	    {"result", sizeof(corral_result_t)},   {"summary", sizeof(corral_summary_t)},
 	    {"error", sizeof(corral_error_t)},     {"output", sizeof(corral_output_t)},
-	    {"sandbox", sizeof(corral_sandbox_t)},
+	    {"sandbox", sizeof(corral_sandbox_t)}, {"provider", sizeof(corral_provider_t)},
 	};
 	for (size_t i = 0; name && i < ARRAY_SIZE(sizes); i++)
 		if (!strcmp(sizes[i].name, name))
@@ -328,6 +328,8 @@ void corral_abort(corral_executor_t *ex)
 void corral_summary(const corral_executor_t *ex, corral_summary_t *s)
 {
 	corral__policy_summary(&ex->pol, s);
+	if (ex->local)
+		s->provider = ex->local->prov;
 }
 
 void corral_executor_free(corral_executor_t *ex)

@@ -165,6 +165,30 @@ static void probe_kernel(struct corral__hier *h)
 	    (h->kernel_major > 5 || (h->kernel_major == 5 && h->kernel_minor >= 7));
 }
 
+/* Is path "<home>/corral-<our pid>-<...>/supervisor"? Then home[] = <home>. */
+static bool supervisor_home(const char *path, char *home, size_t size)
+{
+	char prefix[32];
+	const char *last = strrchr(path, '/'), *batch;
+	int pl;
+
+	if (!last || last == path || strcmp(last, "/supervisor") != 0)
+		return false;
+	batch = last - 1;
+	while (batch > path && *batch != '/')
+		batch--;
+	pl = snprintf(prefix, sizeof(prefix), "corral-%d-", (int)getpid());
+	if (strncmp(batch + 1, prefix, (size_t)pl) != 0 || (size_t)(batch - path) >= size)
+		return false;
+	if (batch == path) {
+		snprintf(home, size, "/");
+	} else {
+		memcpy(home, path, (size_t)(batch - path));
+		home[batch - path] = '\0';
+	}
+	return true;
+}
+
 static bool kernel_at_least(const struct corral__hier *h, int major, int minor)
 {
 	return h->kernel_major > major || (h->kernel_major == major && h->kernel_minor >= minor);
@@ -179,6 +203,7 @@ int corral__hier_discover(const struct corral__hier_env *env, const char *cgroup
 	const char *mi = env ? env->mountinfo : NULL;
 	const struct corral__cg_mount *m = NULL;
 	const char *own;
+	char home[4096];
 	int rc;
 
 	memset(h, 0, sizeof(*h));
@@ -213,6 +238,14 @@ int corral__hier_discover(const struct corral__hier_env *env, const char *cgroup
 		h->mode = CORRAL_CG_V2;
 		m = &h->mounts.v2;
 		own = h->self.v2_path;
+		/* A second executor of this process: the first one moved us into
+		 * <home>/corral-<ourpid>-.../supervisor. Our own cgroup is <home>
+		 * then, and the new batch goes next to the first one, without a
+		 * supervisor of its own (which would nest batch in batch). */
+		if (!cgroup_parent && supervisor_home(own, home, sizeof(home))) {
+			own = home;
+			h->in_supervisor = true;
+		}
 	} else {
 		h->mode = CORRAL_CG_NONE;
 		if (env == NULL || env->probe_kernel)
@@ -243,7 +276,8 @@ int corral__hier_discover(const struct corral__hier_env *env, const char *cgroup
 		h->has_memory = corral__list_has(h->controllers, "memory");
 		h->has_pids = corral__list_has(h->controllers, "pids");
 		h->has_cpu = corral__list_has(h->controllers, "cpu");
-		h->need_supervisor = h->base_exists && h->base_is_own && !h->base_is_root;
+		h->need_supervisor =
+		    h->base_exists && h->base_is_own && !h->base_is_root && !h->in_supervisor;
 		char scpath[PATH_MAX + 32];
 		snprintf(scpath, sizeof(scpath), "%s/cgroup.subtree_control", h->base_dir);
 		h->writable =

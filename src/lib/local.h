@@ -10,6 +10,7 @@
 #include "loop.h"
 #include "outcome.h"
 #include "policy.h"
+#include "provider.h"
 #include "spawn.h"
 
 struct lattempt;
@@ -21,8 +22,11 @@ struct leftover {
 };
 
 struct corral__local {
-	struct corral__site site; /* first: the policy sees this */
-	const corral_options_t *o;
+	struct corral__site site;    /* first: the policy sees this */
+	corral_options_t *o;         /* the executor's copy (the provider may turn
+	                                cgroups and the cgroup namespace off) */
+	corral_provider_t prov;      /* where the cgroups came from (provider.c) */
+	struct corral__observer obs; /* observe mode: the enclosing cgroup */
 	struct corral__loop *loop;
 	struct corral__hier hier;
 	struct corral__batch batch;
@@ -73,8 +77,8 @@ struct corral__local {
 /* Discover the hierarchy, create the batch cgroup, start the watchdog,
  * prepare the sandbox (o is the executor's copy, it outlives the site).
  * On failure nothing is left (the partly made site is freed). */
-int corral__local_new(const corral_options_t *o, struct corral__loop *loop,
-                      struct corral__local **out, corral_error_t *err);
+int corral__local_new(corral_options_t *o, struct corral__loop *loop, struct corral__local **out,
+                      corral_error_t *err);
 /* Kill what runs (attempts end through the policy), remove every cgroup,
  * stop the watchdog, free. Call after every attempt is done. */
 void corral__local_free(struct corral__local *l);

@@ -122,6 +122,17 @@ void corral__classify(const struct corral__facts *f, corral_result_t *r)
 		return;
 	}
 
+	if (f->observed && !f->exited && f->term_signal == SIGKILL && f->observed_kills > 0 &&
+	    f->observed_kills > f->observed_rivals) {
+		/* Observe mode: no cgroup of its own, but the OOM killer struck
+		 * in the enclosing cgroup while it lived, and there were enough
+		 * kills for it and every rival (observer.c). Fewer kills than
+		 * SIGKILLed tasks: ambiguous, it stays a signal (sentence). */
+		r->outcome = CORRAL_OOM_OUTSIDE;
+		r->oom_kills = 1;
+		r->status = 137;
+		return;
+	}
 	if (f->oom_kills > 0) {
 		/* The leader itself was OOM-killed (SIGKILL), or it died of some
 		 * other signal after a subprocess was (SIGPIPE from a dead reader). */
@@ -317,4 +328,35 @@ void corral__sentence(corral_result_t *r, uint64_t timeout_ns)
 {
 	(void)timeout_ns;
 	corral_result_sentence(r, r->sentence, sizeof(r->sentence));
+}
+
+void corral__observed_sentence(const struct corral__facts *f, corral_result_t *r)
+{
+	size_t pos = 0, len = sizeof(r->sentence);
+	unsigned long long seq = (unsigned long long)r->seq;
+	const char *where =
+	    f->observed_where && *f->observed_where ? f->observed_where : "the enclosing cgroup";
+
+	if (!f->observed || f->exited || f->term_signal != SIGKILL || f->observed_kills == 0)
+		return;
+	if (r->outcome == CORRAL_OOM_OUTSIDE) {
+		r->sentence[0] = '\0';
+		append(r->sentence, len, &pos,
+		       "task %llu was OOM-killed outside any limit of its own: it died of SIGKILL "
+		       "while the OOM killer struck in the enclosing cgroup (%s; observe mode, no "
+		       "per-task cgroups here)",
+		       seq, where);
+	} else if (r->outcome == CORRAL_SIGNAL) {
+		r->sentence[0] = '\0';
+		append(r->sentence, len, &pos,
+		       "task %llu was killed by SIGKILL; the OOM killer struck in the enclosing "
+		       "cgroup meanwhile (%s), but %u tasks died of SIGKILL in that window for "
+		       "%llu OOM kill%s: which of them it took is ambiguous (observe mode)",
+		       seq, where, f->observed_rivals + 1, (unsigned long long)f->observed_kills,
+		       f->observed_kills == 1 ? "" : "s");
+	} else {
+		return;
+	}
+	if (r->attempt > 1)
+		append(r->sentence, len, &pos, " [attempt %u]", r->attempt);
 }

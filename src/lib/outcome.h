@@ -19,6 +19,11 @@ struct corral__facts {
 	bool killed_abort;          /* corral sent the kill because the batch halted */
 	bool allow_subprocess_oom;
 	bool seccomp_kills; /* the task's seccomp profile has kill actions */
+	/* Observe mode (no task cgroup, observer.c): the enclosing cgroup. */
+	bool observed;              /* these facts replace the task cgroup's */
+	uint64_t observed_kills;    /* its oom_kill rose this much during the task's life */
+	unsigned observed_rivals;   /* other tasks died of SIGKILL in the same window */
+	const char *observed_where; /* "memory.max 200.0 MiB of /" */
 };
 
 /* Fill r->outcome, r->status, r->exit_code, r->signal, r->oom_kills,
@@ -31,5 +36,9 @@ int corral__spawn_status(int err);
 
 /* Fill r->sentence (uses r's fields; timeout_ns for the timeout sentence). */
 void corral__sentence(corral_result_t *r, uint64_t timeout_ns);
+
+/* Observe mode: replace r->sentence by one that says what the enclosing
+ * cgroup showed (f->observed), when that is what decided the outcome. */
+void corral__observed_sentence(const struct corral__facts *f, corral_result_t *r);
 
 #endif

@@ -293,6 +293,36 @@ int corral_report_result(int fd, const corral_result_t *r, const char *const *co
 	return flush_line(&b, fd);
 }
 
+/* "provider": where the task cgroups came from, and what was tried before. */
+static void provider_json(struct buf *b, const corral_provider_t *p)
+{
+	puts_(b, "{\"name\":");
+	json_string(b, corral_cgroups_name(p->used) ? corral_cgroups_name(p->used) : "off");
+	printf_(b, ",\"limits\":%s,\"cgroup\":", p->limits ? "true" : "false");
+	json_string(b, p->cgroup);
+	puts_(b, ",\"unit\":");
+	if (p->unit[0])
+		json_string(b, p->unit);
+	else
+		puts_(b, "null");
+	puts_(b, ",\"platform\":");
+	json_string(b, p->platform);
+	puts_(b, ",\"warning\":");
+	if (p->warning[0])
+		json_string(b, p->warning);
+	else
+		puts_(b, "null");
+	puts_(b, ",\"steps\":[");
+	for (unsigned i = 0; i < p->n_steps && i < CORRAL_PROVIDER_STEPS; i++) {
+		printf_(b, "%s{\"name\":", i ? "," : "");
+		json_string(b, corral_cgroups_name(p->steps[i].provider));
+		printf_(b, ",\"used\":%s,\"why\":", p->steps[i].code ? "false" : "true");
+		json_string(b, p->steps[i].why);
+		puts_(b, "}");
+	}
+	puts_(b, "]}");
+}
+
 int corral_report_summary(int fd, const corral_summary_t *s, int signal)
 {
 	struct buf b = {0};
@@ -320,6 +350,8 @@ int corral_report_summary(int fd, const corral_summary_t *s, int signal)
 		puts_(&b, "null");
 	puts_(&b, ",\"sentence\":");
 	json_string(&b, s->sentence);
+	puts_(&b, ",\"provider\":");
+	provider_json(&b, &s->provider);
 	puts_(&b, "}}");
 	return flush_line(&b, fd);
 }

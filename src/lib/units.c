@@ -253,3 +253,26 @@ int corral_parse_halt(const char *s, corral_halt_t *out)
 		return -EINVAL;
 	return 0;
 }
+
+/* The rungs of the provider chain (provider.c). */
+static const char *const cgroups_names[CORRAL_CGROUPS_COUNT] = {
+    [CORRAL_CGROUPS_AUTO] = "auto",       [CORRAL_CGROUPS_OWN] = "own",
+    [CORRAL_CGROUPS_SYSTEMD] = "systemd", [CORRAL_CGROUPS_SLURM] = "slurm",
+    [CORRAL_CGROUPS_OBSERVE] = "observe", [CORRAL_CGROUPS_OFF] = "off",
+};
+
+const char *corral_cgroups_name(corral_cgroups_t c)
+{
+	return (unsigned)c < CORRAL_CGROUPS_COUNT ? cgroups_names[c] : NULL;
+}
+
+int corral_parse_cgroups(const char *s, corral_cgroups_t *out)
+{
+	for (unsigned i = 0; s && i < CORRAL_CGROUPS_COUNT; i++) {
+		if (!strcmp(s, cgroups_names[i])) {
+			*out = (corral_cgroups_t)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}

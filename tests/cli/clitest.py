@@ -4,9 +4,13 @@ The tests drive the built `corral` binary ($CORRAL_BIN) with the workloads of
 `corral-payload` ($CORRAL_PAYLOAD) and /bin/sh; never python3 inside a task
 (python starts in seconds in the TCG VM).
 
-They need root and a usable memory cgroup: when `corral check` says no, every
-test module's setUpModule() prints "SKIPPED: <why>" and exits 77 (ctest's skip
-code), unless CORRAL_NO_SKIP=1, which makes it a failure instead.
+They need per-task memory cgroups (`corral check` exit 0: root, a delegated
+cgroup, or an unprivileged user whose systemd user manager gives corral a
+delegated scope): otherwise every test module's setUpModule() prints
+"SKIPPED: <why>" and exits 77 (ctest's skip code), unless CORRAL_NO_SKIP=1,
+which makes it a failure instead. Tests that need root themselves (--user,
+the namespaces of the default sandbox, private parent cgroups) are skipped
+with that reason when not root (the unprivileged systemd lane).
 
 Every corral started through this module is remembered; CliTest.tearDown()
 checks that none of them left a batch cgroup (corral-<pid>-*) behind.
@@ -60,6 +64,13 @@ def scaled(seconds):
 CHECK = None  # corral check --json, parsed
 MODE = None   # "v2", "hybrid", "v1"
 V2 = False
+PROVIDER = None  # where corral gets its task cgroups here: "own", "systemd", ...
+ROOT = os.geteuid() == 0
+
+
+def needs_root(why):
+    """Skip a test (or class) unless we are root."""
+    return unittest.skipUnless(ROOT, "needs root: " + why)
 _SKIP_REASON = None
 _checked = False
 
@@ -69,8 +80,6 @@ def _skip_reason():
         return "CORRAL_BIN is not set or not executable (%r)" % BIN
     if not PAYLOAD or not os.access(PAYLOAD, os.X_OK):
         return "CORRAL_PAYLOAD is not set or not executable (%r)" % PAYLOAD
-    if os.geteuid() != 0:
-        return "the CLI tests need root (task cgroups, --user, namespaces)"
     p = subprocess.run([BIN, "check"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if p.returncode != 0:
         lines = [l.strip() for l in p.stdout.decode(errors="replace").splitlines() if l.strip()]
@@ -80,7 +89,7 @@ def _skip_reason():
 
 def setUpModule():
     """Every test module: `from clitest import setUpModule`."""
-    global CHECK, MODE, V2, _SKIP_REASON, _checked
+    global CHECK, MODE, V2, PROVIDER, _SKIP_REASON, _checked
     if not _checked:
         _checked = True
         _SKIP_REASON = _skip_reason()
@@ -89,6 +98,7 @@ def setUpModule():
                                               check=True).stdout)
             MODE = CHECK["mode"]
             V2 = MODE == "v2"
+            PROVIDER = CHECK["provider"]["name"]
     if _SKIP_REASON is not None:
         if os.environ.get("CORRAL_NO_SKIP") == "1":
             raise RuntimeError("CORRAL_NO_SKIP=1 but the tests cannot run: " + _SKIP_REASON)
@@ -140,9 +150,17 @@ def cgroup_search_dirs():
 
 def leftover_cgroups(pids):
     """Batch cgroups named after any of pids, below our cgroups (and the
-    private clitest-* parents the tests create there)."""
+    private clitest-* parents the tests create there); on v2 anywhere, and
+    the transient scopes corral-<pid>-*.scope of the systemd provider too."""
     prefixes = tuple("corral-%d-" % p for p in pids)
     found = []
+    if V2:
+        for root, dirs, _ in os.walk(CGROOT):
+            for d in dirs:
+                if d.startswith(prefixes):
+                    found.append(os.path.join(root, d))
+            dirs[:] = [d for d in dirs if not d.startswith(prefixes)]
+        return found
     todo = [(d, 0) for d in cgroup_search_dirs()]
     while todo:
         d, depth = todo.pop()
@@ -302,7 +320,7 @@ OPTIONAL_RECORD_KEYS = {
 SUMMARY_KEYS = {
     "tasks": int, "attempts": int, "outcomes": dict, "verdict_seq": (int, type(None)),
     "verdict": (str, type(None)), "exit_code": int, "aborted": bool,
-    "signal": (int, type(None)), "sentence": str,
+    "signal": (int, type(None)), "sentence": str, "provider": dict,
 }
 
 
@@ -457,6 +475,9 @@ class PrivateParent:
         base = own_memory_dir()
         self.path = (cg[""] if V2 else cg["memory"]).rstrip("/") + "/" + self.name
         self.dir = os.path.join(base, self.name)
+        if not os.access(base, os.W_OK):
+            raise unittest.SkipTest("needs a writable cgroup of its own for a private parent "
+                                    "(root, or a delegated cgroup); %s is not" % base)
         os.mkdir(self.dir)
         try:
             if V2:

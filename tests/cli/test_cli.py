@@ -90,7 +90,15 @@ class HelpVersionCheck(CliTest):
         self.assertIs(j["memory_limits"], True)
         self.assertIs(j["controllers"]["memory"], True)
         self.assertIs(j["base"]["exists"], True)
-        self.assertIs(j["base"]["writable"], True)
+        # Where the task cgroups come from: the first rung that works.
+        prov = j["provider"]
+        self.assertIs(prov["limits"], True)
+        self.assertEqual(prov["name"], prov["steps"][-1]["name"])
+        self.assertIs(prov["steps"][-1]["used"], True)
+        self.assertTrue(all(not s["used"] for s in prov["steps"][:-1]), prov)
+        self.assertIn(b"where task cgroups come from", corral("check").out)
+        if prov["name"] == "own":
+            self.assertIs(j["base"]["writable"], True)
         self.assertIsInstance(j["features"], dict)
         self.assertIsInstance(j["advice"], list)
         cg = clitest.own_cgroups()
@@ -406,6 +414,7 @@ class Output(CliTest):
         self.assertEqual(f[3]["outcome"], "cancelled")
         self.assertEqual(summ["outcomes"]["cancelled"], 1)
 
+    @clitest.needs_root("mounts a small tmpfs")
     def test_no_space_for_output(self):
         # The spill directory fills up: what fits is delivered, the rest is
         # dropped (the task is not killed by SIGPIPE) and the record and a
@@ -506,6 +515,8 @@ class ReportFormat(CliTest):
         self.assertEqual((four["outcome"], four["status"], four["exit_code"], four["signal"]),
                          ("signal", 139, None, 11))
         self.assertEqual(four["sentence"], "task 4 was killed by signal 11 (SIGSEGV)")
+        prov = summ.pop("provider")
+        self.assertEqual((prov["name"], prov["limits"]), (clitest.PROVIDER, True))
         self.assertEqual(summ, {
             "tasks": 4, "attempts": 4,
             "outcomes": {"ok": 1, "exit": 1, "oom": 1, "oom_outside": 0, "subprocess_oom": 0,

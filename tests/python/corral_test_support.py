@@ -19,11 +19,10 @@ def skip(why):
 
 
 def require_host():
-    """Exit 77 unless we are root on a host where corral can limit memory."""
+    """Exit 77 unless corral can limit memory here (root, a delegated cgroup,
+    or a systemd user manager that gives corral a delegated scope)."""
     if sys.platform != "linux":
         skip("corral needs Linux")
-    if os.geteuid() != 0:
-        skip("the python lane needs root (it creates cgroups)")
     try:
         import corral  # noqa: F401
     except ImportError as e:
@@ -42,12 +41,14 @@ def require_host():
 
 
 def own_batch_cgroups(pid=None):
-    """Batch cgroups of process pid (default: this one) that still exist."""
+    """Batch cgroups of process pid (default: this one) that still exist. The
+    systemd provider's scope (corral-<pid>-<nonce>.scope) is not one: it holds
+    the process itself for as long as it lives."""
     prefix = f"corral-{pid or os.getpid()}-"
     found = []
     for root, dirs, _ in os.walk(CGROUPFS):
         for d in dirs:
-            if d.startswith(prefix):
+            if d.startswith(prefix) and not d.endswith(".scope"):
                 found.append(os.path.join(root, d))
         # Do not descend into other programs' deep trees needlessly.
         dirs[:] = [d for d in dirs if not d.startswith("corral-") or d.startswith(prefix)]

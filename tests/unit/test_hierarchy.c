@@ -320,6 +320,44 @@ static void v2_escaped_mount_point_and_container_root(void **state)
 	assert_int_equal(discover(f, "0::/docker/abc\n", "/other", &h, &err), -EXDEV);
 }
 
+/* A second executor of this process: the first one moved us into
+ * <home>/corral-<ourpid>-.../supervisor. Home is our own cgroup then, and the
+ * new batch needs no supervisor of its own. Another pid's batch is not. */
+static void v2_second_executor(void **state)
+{
+	struct fx *f = *state;
+	struct corral__hier h;
+	corral_error_t err;
+	char pc[512], rel[256];
+
+	add_other_mounts(f);
+	mount_line(f, "/", "cg", "cgroup2", "rw,nsdelegate");
+	v2_root(f, "cg", "cpu memory pids\n", "cpu memory pids\n");
+	v2_cgroup(f, "cg/app.scope", "cpu memory pids\n", "memory pids\n");
+	snprintf(rel, sizeof(rel), "cg/app.scope/corral-%d-77-0000000100000002/supervisor",
+	         (int)getpid());
+	v2_cgroup(f, rel, "memory pids\n", "\n");
+	snprintf(pc, sizeof(pc), "0::/app.scope/corral-%d-77-0000000100000002/supervisor\n",
+	         (int)getpid());
+	assert_int_equal(discover(f, pc, NULL, &h, &err), 0);
+	assert_string_equal(h.base_path, "/app.scope");
+	assert_true(h.in_supervisor);
+	assert_true(h.base_is_own);
+	assert_false(h.need_supervisor);
+	/* An explicit parent is taken as it is. */
+	assert_int_equal(discover(f, pc, "/app.scope", &h, &err), 0);
+	assert_false(h.in_supervisor);
+	/* Someone else's batch: our cgroup is that supervisor. */
+	snprintf(rel, sizeof(rel), "cg/app.scope/corral-%d-77-0000000100000002/supervisor",
+	         (int)getpid() + 1);
+	v2_cgroup(f, rel, "memory pids\n", "\n");
+	snprintf(pc, sizeof(pc), "0::/app.scope/corral-%d-77-0000000100000002/supervisor\n",
+	         (int)getpid() + 1);
+	assert_int_equal(discover(f, pc, NULL, &h, &err), 0);
+	assert_false(h.in_supervisor);
+	assert_true(h.need_supervisor);
+}
+
 static void v2_not_writable(void **state)
 {
 	struct fx *f = *state;
@@ -668,6 +706,7 @@ int main(void)
 	    T(v2_cgroupns_root),
 	    T(v2_without_memory),
 	    T(v2_escaped_mount_point_and_container_root),
+	    T(v2_second_executor),
 	    T(v2_not_writable),
 	    T(v2_cgroup_parent),
 	    T(cgroup_parent_rejected),

@@ -12,7 +12,8 @@ import ctypes
 import ctypes.util
 import os
 
-__all__ = ["lib", "CorralError", "Options", "Task", "Result", "Summary", "Error",
+__all__ = ["lib", "CorralError", "Options", "Task", "Result", "Summary", "Error", "Provider",
+           "ProviderStep", "CGROUPS",
            "Output", "Sandbox", "FN_T", "UNLIMITED", "OUTCOMES", "parse_size",
            "parse_duration", "format_size", "fork_hook_addresses"]
 
@@ -88,6 +89,7 @@ class Options(ctypes.Structure):
         ("after_fork_parent", ctypes.c_void_p),
         ("after_fork_child", ctypes.c_void_p),
         ("timeline", ctypes.c_bool),
+        ("cgroups", ctypes.c_int),
     ]
 
 
@@ -176,6 +178,37 @@ class Result(ctypes.Structure):
     ]
 
 
+# corral_cgroups_t, in enum order
+CGROUPS = ("auto", "own", "systemd", "slurm", "observe", "off")
+PROVIDER_STEPS = 6
+
+
+class ProviderStep(ctypes.Structure):
+    _fields_ = [("provider", ctypes.c_int), ("code", ctypes.c_int), ("why", ctypes.c_char * 256)]
+
+
+class Provider(ctypes.Structure):
+    """corral_provider_t: where the task cgroups came from."""
+    _fields_ = [
+        ("used", ctypes.c_int),
+        ("limits", ctypes.c_bool),
+        ("cgroup", ctypes.c_char * 512),
+        ("unit", ctypes.c_char * 128),
+        ("platform", ctypes.c_char * 64),
+        ("found", ctypes.c_char * 512),
+        ("warning", ctypes.c_char * 320),
+        ("fixes", ctypes.c_char * 1024),
+        ("n_steps", ctypes.c_uint),
+        ("steps", ProviderStep * PROVIDER_STEPS),
+    ]
+
+    def text(self, verbose=False):
+        n = lib.corral_provider_text(ctypes.byref(self), verbose, None, 0)
+        buf = ctypes.create_string_buffer(n + 1)
+        lib.corral_provider_text(ctypes.byref(self), verbose, buf, n + 1)
+        return buf.value.decode("utf-8", "replace")
+
+
 class Summary(ctypes.Structure):
     _fields_ = [
         ("tasks", ctypes.c_uint64),
@@ -186,11 +219,13 @@ class Summary(ctypes.Structure):
         ("exit_code", ctypes.c_int),
         ("aborted", ctypes.c_bool),
         ("sentence", ctypes.c_char * 320),
+        ("provider", Provider),
     ]
 
 
 _MIRRORS = {"options": Options, "task": Task, "result": Result, "summary": Summary,
-            "error": Error, "output": Output, "sandbox": Sandbox}
+            "error": Error, "output": Output, "sandbox": Sandbox,
+            "provider": Provider}
 
 
 def _find_library():
@@ -245,6 +280,10 @@ def _load():
     fn("corral_summary", None, ctypes.c_void_p, P(Summary))
     fn("corral_executor_free", None, ctypes.c_void_p)
     fn("corral_check", ctypes.c_int, P(Options), ctypes.c_bool, ctypes.c_int, P(Error))
+    fn("corral_parse_cgroups", ctypes.c_int, ctypes.c_char_p, P(ctypes.c_int))
+    fn("corral_provider_plan", ctypes.c_int, P(Options), ctypes.c_void_p, P(Error))
+    fn("corral_provider_text", ctypes.c_int, ctypes.c_void_p, ctypes.c_bool, ctypes.c_char_p,
+       ctypes.c_size_t)
     return lib, path
 
 

@@ -618,26 +618,6 @@ def _user_stacklevel():
     return level
 
 
-def _pure_v2_own_cgroup():
-    """Our cgroup path on a pure cgroup v2 host when it is not the root, else
-    None (v1 and hybrid hosts keep libcorral's default)."""
-    try:
-        with open("/proc/self/cgroup") as f:
-            lines = f.read().split()
-    except OSError:
-        return None
-    if len(lines) != 1 or not lines[0].startswith("0::"):
-        return None
-    path = lines[0][3:]
-    # Another pool of this process already moved us into its batch's
-    # supervisor: the home is where that batch lives.
-    parts = path.rstrip("/").split("/")
-    if len(parts) >= 3 and parts[-1] == "supervisor" and \
-            parts[-2].startswith(f"corral-{os.getpid()}-"):
-        path = "/".join(parts[:-2]) or "/"
-    return path if path not in ("", "/") else None
-
-
 def _valid_fd(fd):
     try:
         os.fstat(fd)
@@ -697,8 +677,9 @@ class Pool:
         self._memory_growth = float(memory_growth)
         self._cpus = float(cpus) if cpus else 0.0
         self._pids = L.UNLIMITED if pids is None else int(pids)
-        if cgroup_parent is None:
-            cgroup_parent = _pure_v2_own_cgroup()
+        # None: libcorral's provider chain decides (README, "Where corral gets
+        # its cgroups"); a second executor of this process goes next to the
+        # first one's batch by itself (hierarchy.c, supervisor_home).
         self._cgroup_parent = cgroup_parent.encode() if cgroup_parent else None
         self._oom_group = bool(oom_group)
         self._allow_subprocess_oom = bool(allow_subprocess_oom)
