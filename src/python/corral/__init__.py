@@ -151,8 +151,8 @@ Differences from multiprocessing.Pool
   found by the dynamic linker). ``corral.check()`` says what the host offers.
 """
 from ._errors import (Aborted, Cancelled, Exited, ForkWarning, Killed, MaybeEncodingError,
-                      OOMKilled, OOMOutside, RemoteTraceback, ResultError, SpawnError,
-                      SubprocessOOM, TaskFailed, TimedOut, TimeoutError)
+                      OOMKilled, OOMOutside, RemoteTraceback, ResultError, ResultLost,
+                      SpawnError, SubprocessOOM, TaskFailed, TimedOut, TimeoutError)
 from ._lib import CorralError, version as lib_version
 from ._pool import (ApplyResult, AsyncResult, IMapIterator, MapResult, Pool, TaskRecord,
                     check)
@@ -162,5 +162,5 @@ __version__ = "0.1.0"
 __all__ = ["Pool", "ApplyResult", "AsyncResult", "MapResult", "IMapIterator", "TaskRecord",
            "check", "CorralError", "TaskFailed", "OOMKilled", "OOMOutside", "SubprocessOOM",
            "TimedOut", "Killed", "Exited", "SpawnError", "Cancelled", "Aborted",
-           "ResultError", "MaybeEncodingError", "RemoteTraceback", "TimeoutError",
+           "ResultError", "ResultLost", "MaybeEncodingError", "RemoteTraceback", "TimeoutError",
            "ForkWarning", "lib_version"]

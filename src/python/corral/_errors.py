@@ -3,7 +3,7 @@ import builtins
 import multiprocessing
 
 __all__ = ["TaskFailed", "OOMKilled", "OOMOutside", "SubprocessOOM", "TimedOut",
-           "Killed", "Exited", "SpawnError", "Cancelled", "Aborted", "ResultError",
+           "Killed", "Exited", "SpawnError", "Cancelled", "Aborted", "ResultError", "ResultLost",
            "MaybeEncodingError", "RemoteTraceback", "TimeoutError", "ForkWarning"]
 
 
@@ -52,11 +52,13 @@ class TaskFailed(Exception):
     """A task did not return a value (besides raising a Python exception).
 
     Attributes (None when not applicable):
-      index        position of the task in its map()'s input (None for apply())
+      index        position of the task in its call's input, from 0 (0 for
+                   apply(), apply_async() and submit(): the call's only task)
+      item         a short repr of the call: "hog(256)"
       outcome      corral's outcome name: "oom", "oom_outside", "subprocess_oom",
                    "timeout", "signal", "exit", "spawn_error", "cancelled",
-                   "aborted"
-      sentence     libcorral's one-line explanation (it numbers tasks from 1)
+                   "aborted", "lost"
+      sentence     the one-line explanation, which says "index N (call)" too
       pid, exit_code, signal, attempts
       memory_limit bytes of memory.max the last attempt ran with (None: none)
       memory_peak  bytes, peak memory use of the task's cgroup (None: unknown)
@@ -73,6 +75,7 @@ class TaskFailed(Exception):
         self.record = record
         self.index = index if index is not None else (record.index if record else None)
         r = record
+        self.item = r.item if r else None
         self.sentence = r.sentence if r else None
         self.pid = r.pid if r else None
         self.exit_code = r.exit_code if r else None
@@ -153,6 +156,15 @@ class Cancelled(TaskFailed):
 class Aborted(TaskFailed):
     """The task was killed because its batch halted or the pool was terminated."""
     outcome = "aborted"
+
+
+class ResultLost(TaskFailed):
+    """The task finished, but its result was lost with its worker: the worker
+    died (OOM kill, signal, ...) while it ran a later item of the same chunk,
+    before the chunk's results were sent (every 20 ms, and at the chunk's end).
+    ``__cause__`` is the failure of the item that was running. Not a verdict
+    of its own: a call raises the failure that caused it."""
+    outcome = "lost"
 
 
 class ResultError(TaskFailed):

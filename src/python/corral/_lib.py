@@ -234,6 +234,9 @@ def _load():
     fn("corral_summary", None, ctypes.c_void_p, P(Summary))
     fn("corral_executor_free", None, ctypes.c_void_p)
     fn("corral_check", ctypes.c_int, P(Options), ctypes.c_bool, ctypes.c_int, P(Error))
+    fn("corral_signal", ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int)
+    fn("corral_task_memory", ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64,
+       P(ctypes.c_uint64), P(ctypes.c_uint64), ctypes.c_bool)
     return lib, path
 
 
