@@ -51,9 +51,6 @@ F_TIMED = 8           # keep each item's start time in the slot (timeouts)
 _SPECS = {}
 REGISTRY = {}
 IN_WORKER = False
-# Units that ran longer than this are checked for OOM kills of their
-# subprocesses (a pread of the cgroup's counter; cheap units are not).
-OOM_CHECK_NS = 1_000_000
 PARTIAL_FLUSH_S = 0.02
 
 
@@ -257,79 +254,47 @@ class _Worker:
                 return 0
 
     def run_unit(self, unit_id, flags, func, items):
+        """Run the items of one unit in order and send their results. The
+        slot says which item runs (a store per item, no system call); items
+        run in blocks of BLOCK, between which results older than
+        PARTIAL_FLUSH_S are sent, so that a worker that dies in a long chunk
+        loses at most that much of what it finished."""
         slot = self.slot
         stop = flags & F_STOP_ON_ERROR
-        star = flags & F_STAR
-        apply_ = flags & F_APPLY
-        timed = flags & F_TIMED
+        mode = 2 if flags & F_APPLY else (1 if flags & F_STAR else 0)
+        timed = bool(flags & F_TIMED)
         values = []
         errors = {}
         sent = 0                    # items whose results were sent (partial flushes)
         t0 = time.monotonic()
         last_flush = t0
         c0 = os.times()
-        oom_fd = self.oom_fd
-        mono = time.monotonic_ns
+        oom_before = self.oom_seen
         n = len(items)
-        for j in range(n):
-            x = items[j]
-            slot[S_POS] = j
-            start = mono()
-            if timed:
-                slot[S_START] = start
+        j = 0
+        while j < n:
+            end = min(n, j + BLOCK)
             try:
-                if apply_:
-                    v = func(*x[0], **x[1])
-                elif star:
-                    v = func(*x)
-                else:
-                    v = func(x)
+                _run_block(func, items, j, end, values, slot, mode, timed)
+                j = end
             except SystemExit as e:
                 # The task ends its process, as it would without a pool: what
                 # the earlier items returned is sent first.
+                del values[slot[S_POS] - sent:]
                 if values or errors:
                     self.send_results(unit_id, sent, len(values), False, values, errors, t0, c0,
                                       False)
-                _flush_std()
-                c = e.code
-                if c is None:
-                    os._exit(0)
-                if isinstance(c, int):
-                    os._exit(c & 0xFF)
-                try:
-                    print(c, file=sys.stderr)
-                except Exception:
-                    pass
-                _flush_std()
-                os._exit(1)
+                _exit_with(e)
             except BaseException as e:
+                j = slot[S_POS]
+                del values[j - sent:]
                 values.append(None)
-                errors[len(values) - 1] = encode_exception(e)
-                slot[S_DONE] = j + 1
+                errors[j - sent] = encode_exception(e)
+                j += 1
                 if stop:
                     break
                 continue
-            values.append(v)
-            slot[S_DONE] = j + 1
-            if oom_fd is not None and mono() - start > OOM_CHECK_NS:
-                k = _read_oom_kills(oom_fd)
-                if k > self.oom_seen:
-                    self.oom_seen = k
-                    # Attributed to this item alone: what came before goes
-                    # first, then this item with the flag.
-                    if len(values) > 1:
-                        last = values.pop()
-                        self.send_results(unit_id, sent, len(values), False, values, errors, t0,
-                                          c0, False)
-                        sent += len(values)
-                        values, errors = [last], {}
-                    self.send_results(unit_id, sent, 1, j == n - 1, values, errors, t0, c0, True)
-                    sent += 1
-                    values, errors = [], {}
-                    if j == n - 1:
-                        return
-                    continue
-            if (j & 63) == 63 and n - j > 1:
+            if j < n:
                 now = time.monotonic()
                 if now - last_flush > PARTIAL_FLUSH_S:
                     self.send_results(unit_id, sent, len(values), False, values, errors, t0, c0,
@@ -338,7 +303,15 @@ class _Worker:
                     values, errors = [], {}
                     last_flush = now
         _flush_std()
-        self.send_results(unit_id, sent, len(values), True, values, errors, t0, c0, False)
+        # A process this unit started was OOM-killed while the worker lived
+        # on (cgroup v1, or oom_group=False): the unit's last item carries it.
+        sub_oom = False
+        if self.oom_fd is not None:
+            k = _read_oom_kills(self.oom_fd)
+            if k > oom_before:
+                self.oom_seen = k
+                sub_oom = bool(values)
+        self.send_results(unit_id, sent, len(values), True, values, errors, t0, c0, sub_oom)
 
     def send_results(self, unit_id, pos, count, final, values, errors, t0, c0, sub_oom):
         c1 = os.times()
@@ -373,6 +346,50 @@ class _Worker:
         while view:
             n = os.write(fd, view)
             view = view[n:]
+
+
+BLOCK = 256
+
+
+def _run_block(func, items, j, end, values, slot, mode, timed):
+    """items[j:end] -> values, the slot naming each item before it runs.
+    Raises what an item raises (the slot then names that item)."""
+    append = values.append
+    if timed:
+        mono = time.monotonic_ns
+        for i in range(j, end):
+            slot[S_POS] = i
+            slot[S_START] = mono()
+            x = items[i]
+            append(func(*x[0], **x[1]) if mode == 2 else func(*x) if mode == 1 else func(x))
+    elif mode == 0:
+        for i in range(j, end):
+            slot[S_POS] = i
+            append(func(items[i]))
+    elif mode == 1:
+        for i in range(j, end):
+            slot[S_POS] = i
+            append(func(*items[i]))
+    else:
+        for i in range(j, end):
+            slot[S_POS] = i
+            x = items[i]
+            append(func(*x[0], **x[1]))
+
+
+def _exit_with(e):
+    _flush_std()
+    c = e.code
+    if c is None:
+        os._exit(0)
+    if isinstance(c, int):
+        os._exit(c & 0xFF)
+    try:
+        print(c, file=sys.stderr)
+    except Exception:
+        pass
+    _flush_std()
+    os._exit(1)
 
 
 def _setup_child():
