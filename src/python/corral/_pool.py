@@ -461,7 +461,7 @@ class _Worker:
         self.dedicated = dedicated
         self.state = "idle"           # idle | busy | quitting | dead
         self.units = collections.deque()  # sent, in order; the first runs (or is next)
-        self.last_wall = 0.0          # seconds its last unit took
+        self.last_wall = 1.0          # seconds its last unit took (unknown: long)
         self.inbuf = bytearray()
         self.outbuf = bytearray()
         self.given = 0
@@ -1026,6 +1026,7 @@ class _Core:
                         job.put_failure(p, exc, rec)
                     elif sub_oom and i == count - 1:
                         rec = self._ok_record(job, p, meta, "subprocess_oom")
+                        rec.oom_kills = sub_oom
                         rec.sentence = (f"index {p} ({job.describe(p)}): a process it started "
                                         f"was OOM-killed, its result may be incomplete")
                         if self.cfg["allow_subprocess_oom"]:
@@ -1900,7 +1901,7 @@ class Pool:
             items = [tuple(a) for a in items]
         if chunksize is None:
             chunksize, extra = divmod(len(items), self._processes * 4)
-            if extra:
+            if extra or not chunksize:
                 chunksize += 1
         if chunksize < 1:
             raise ValueError(f"chunksize must be >= 1, not {chunksize}")

@@ -283,7 +283,7 @@ class _Worker:
                 del values[slot[S_POS] - sent:]
                 if values or errors:
                     self.send_results(unit_id, sent, len(values), False, values, errors, t0, c0,
-                                      False)
+                                      0)
                 _exit_with(e)
             except BaseException as e:
                 j = slot[S_POS]
@@ -298,19 +298,19 @@ class _Worker:
                 now = time.monotonic()
                 if now - last_flush > PARTIAL_FLUSH_S:
                     self.send_results(unit_id, sent, len(values), False, values, errors, t0, c0,
-                                      False)
+                                      0)
                     sent += len(values)
                     values, errors = [], {}
                     last_flush = now
         _flush_std()
         # A process this unit started was OOM-killed while the worker lived
         # on (cgroup v1, or oom_group=False): the unit's last item carries it.
-        sub_oom = False
+        sub_oom = 0
         if self.oom_fd is not None:
             k = _read_oom_kills(self.oom_fd)
             if k > oom_before:
                 self.oom_seen = k
-                sub_oom = bool(values)
+                sub_oom = k - oom_before if values else 0
         self.send_results(unit_id, sent, len(values), True, values, errors, t0, c0, sub_oom)
 
     def send_results(self, unit_id, pos, count, final, values, errors, t0, c0, sub_oom):
