@@ -157,7 +157,11 @@ from ._lib import CorralError, version as lib_version
 from ._pool import (ApplyResult, AsyncResult, IMapIterator, MapResult, Pool, TaskRecord,
                     check)
 
+from . import _joblib
+
 __version__ = "0.1.0"
+
+_joblib.install()  # joblib's "corral" backend, registered when joblib is imported
 
 __all__ = ["Pool", "ApplyResult", "AsyncResult", "MapResult", "IMapIterator", "TaskRecord",
            "check", "CorralError", "TaskFailed", "OOMKilled", "OOMOutside", "SubprocessOOM",

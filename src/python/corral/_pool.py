@@ -148,6 +148,10 @@ def _fname(func):
 def _call_repr(func, item, mode):
     """A short repr of one call: "hog(256)", "pow(2, 3)"."""
     try:
+        if mode == "apply" and not item[0] and not item[1] and \
+                type(func).__repr__ is not object.__repr__ and not callable(
+                    getattr(func, "__code__", None)) and hasattr(func, "__dict__"):
+            return _short.repr(func) if len(repr(func)) > 80 else repr(func)
         if mode == "apply":
             args, kwds = item
             parts = [_short.repr(a) for a in args] + \
@@ -305,6 +309,8 @@ class _Job:
         return u
 
     def all_cut(self):
+        if self.cut_limit is not None and self.next_pos >= self.cut_limit:
+            return True
         if self.items is not None:
             return self.next_pos >= self.n
         return self.exhausted and not self.buffer
@@ -357,7 +363,8 @@ class _Job:
             k = min(self.failures)
             done = self.prefix >= k
         if not done:
-            done = self.all_cut() and not self.units and self.prefix >= self.n
+            end = self.n if self.cut_limit is None else min(self.n, self.cut_limit)
+            done = self.all_cut() and not self.units and self.prefix >= end
         if not done and self.core._state == _TERMINATE:
             done = True
         if done:
@@ -568,6 +575,7 @@ class _Core:
         self.deaths = 0
         self._reporting = None               # the unit whose result is being taken
         self.need_notify = False             # something a waiting caller may want
+        self.draining = False                # join(): the workers are told to quit
         r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.wake_r, self.wake_w = r, w
         self.poller = select.poll()
@@ -622,7 +630,7 @@ class _Core:
 
     def _plan_forks(self):
         """What to fork now: a list of (birth unit or None, memory, dedicated)."""
-        if self._state == _TERMINATE or self.stopping or not self.ex:
+        if self._state == _TERMINATE or self.stopping or not self.ex or self.draining:
             return []
         live = [w for w in self.workers.values() if w.state in ("idle", "busy")]
         n_live = len(live)
@@ -654,8 +662,8 @@ class _Core:
         while n_live + len(plans) < cap:
             u = self._next_unit_for(None)
             if u is None:
-                if mtpc1:
-                    break
+                if mtpc1 or self._state != _RUN:
+                    break  # no idle replacements once the pool is closed
                 # An idle replacement (persistent workers, as multiprocessing).
                 if not fits(self.cfg["memory"]):
                     break
@@ -785,6 +793,12 @@ class _Core:
             if w is not None and job.needs_fresh and w.epoch < job.epoch:
                 continue
             if w is not None and self.cfg["maxtasks"] == 1 and not w.dedicated:
+                continue
+            if job.future is not None and job.next_pos == 0 and \
+                    not job.future.set_running_or_notify_cancel():
+                job.future = None  # cancelled before it started
+                job.cut_limit = 0
+                job.finish()
                 continue
             return job.cut()
         return None
@@ -1521,6 +1535,7 @@ class _Core:
                 not self.ready and all(w.unit is None for w in self.workers.values())
         self.wait_for(idle, None)
         with self.lock:
+            self.draining = True
             for w in list(self.workers.values()):
                 if w.state in ("idle", "busy"):
                     self._quit(w)
@@ -1635,6 +1650,25 @@ class IMapIterator(Generic[T]):
 
     def __iter__(self) -> "IMapIterator[T]":
         return self
+
+    def _cancel_rest(self):
+        """Start no more of this call's items (concurrent.futures' map, left
+        early): queued ones are dropped, running ones finish."""
+        job = self._job
+        core = self._pool._core
+        with core.lock:
+            if job.finished:
+                return
+            job.exhausted = True
+            job.buffer.clear()
+            job.cut_limit = job.next_pos
+            for u in list(job.units):
+                if u.worker is None:
+                    job.units.discard(u)
+                    core._unregister(u)
+                    if u in core.ready:
+                        core.ready.remove(u)
+            job.check_finished()
 
     def __next__(self) -> T:
         return self.next()
@@ -1915,6 +1949,42 @@ class Pool:
             return MapResult(self, job)
         self._core.submit_job(job)
         return MapResult(self, job)
+
+    def _map_iter(self, func, items, chunksize):
+        """concurrent.futures' map: every call known, results in order, each
+        failure raised in place (halt "never")."""
+        self._check_running()
+        job = _Job(self._core, "map", func, "ordered", items=items, chunksize=chunksize,
+                   halt="never", star=True)
+        if items:
+            self._core.submit_job(job)
+        else:
+            with self._core.lock:
+                job.finish()
+        return IMapIterator(self, job)
+
+    def _cancel_pending(self):
+        """shutdown(cancel_futures=True): calls not started are cancelled."""
+        core = self._core
+        with core.lock:
+            for job in list(core.jobs):
+                if job.finished:
+                    continue
+                if job.future is not None:
+                    if job.next_pos == 0 and job.future.cancel():
+                        job.future = None
+                        job.cut_limit = 0
+                        job.finish()
+                    continue
+                job.cut_limit = job.next_pos
+                for u in list(job.units):
+                    if u.worker is None:
+                        job.units.discard(u)
+                        core._unregister(u)
+                        if u in core.ready:
+                            core.ready.remove(u)
+                job.check_finished()
+            core._wake()
 
     def _imap(self, func, iterable, mode, chunksize, star=False, halt=None):
         self._check_running()
