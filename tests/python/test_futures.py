@@ -109,6 +109,21 @@ class FuturesTest(unittest.TestCase):
                 res.append(f.exception() is None)
             self.assertEqual(sorted(res), [False, False, True, True, True, True])
 
+    def test_wait_without_calling_into_the_pool(self):
+        # concurrent.futures.wait() never calls into the pool: when both
+        # workers die, the pool's thread starts replacements as fresh
+        # interpreters (it never forks), and the queued calls complete.
+        with ProcessPoolExecutor(2) as ex:
+            fs = [ex.submit(maybe_die, 3), ex.submit(maybe_die, 3)] + \
+                [ex.submit(square, i) for i in range(6)]
+            t = time.monotonic()
+            done, not_done = cf.wait(fs, timeout=30)
+            self.assertEqual(len(not_done), 0)
+            self.assertEqual([f.exception() is None for f in fs], [False] * 2 + [True] * 6)
+            self.assertEqual([f.result() for f in fs[2:]], [i * i for i in range(6)])
+            print(f"\n    [measured] both workers SIGKILLed, no thread in the pool: the queued "
+                  f"calls done {time.monotonic() - t:.2f} s later (exec'd replacements)")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -79,6 +79,9 @@ _HDR = W.HDR
 # PIPELINE units: it starts the next one without waiting for this thread.
 PIPELINE = 2
 PIPELINE_WALL = 0.005
+# A worker lacking while no calling thread is in the pool is started as a
+# fresh interpreter after this long (a thread that comes forks it faster).
+SPAWN_GRACE = 0.05
 # The peak of a unit that ran less than this is not measured (memory_peak
 # None): a call into the cgroup costs more than such a task, and it cannot
 # have touched more than a few MiB (page faults alone cost ~0.25 us a page).
@@ -457,7 +460,7 @@ class _Worker:
 
     __slots__ = ("seq", "fd", "slot", "epoch", "memory", "dedicated", "state", "units",
                  "inbuf", "outbuf", "given", "maxtasks", "kill_reason", "kill_at", "eof",
-                 "registered", "tasks_done", "pollmask", "last_wall")
+                 "registered", "tasks_done", "pollmask", "last_wall", "spawned", "hello")
 
     def __init__(self, seq, fd, slot, epoch, memory, dedicated, maxtasks):
         self.seq = seq
@@ -469,6 +472,8 @@ class _Worker:
         self.state = "idle"           # idle | busy | quitting | dead
         self.units = collections.deque()  # sent, in order; the first runs (or is next)
         self.last_wall = 1.0          # seconds its last unit took (unknown: long)
+        self.spawned = False          # exec'd (knows nothing by key), not forked
+        self.hello = False            # an exec'd worker said it is ready
         self.inbuf = bytearray()
         self.outbuf = bytearray()
         self.given = 0
@@ -562,7 +567,13 @@ class _Core:
         self.workers = {}                    # seq -> _Worker
         self.by_fd = {}
         self.nslots = self.processes * 4 + 16
-        self.shm = mmap.mmap(-1, W.SLOT_BYTES * self.nslots)
+        # The slots live in a memfd: forked workers share the mapping, and
+        # exec'd ones (see _spawn_exec) map the same file, passed over their
+        # socket.
+        self.shm_size = W.SLOT_BYTES * self.nslots
+        self.memfd = os.memfd_create("corral-pool-slots", os.MFD_CLOEXEC)
+        os.ftruncate(self.memfd, self.shm_size)
+        self.shm = mmap.mmap(self.memfd, self.shm_size)
         self.slots = memoryview(self.shm).cast("Q")
         self.free_slots = list(range(self.nslots - 1, -1, -1))
         self.user_code = False               # the dispatcher runs a callback
@@ -576,6 +587,10 @@ class _Core:
         self._reporting = None               # the unit whose result is being taken
         self.need_notify = False             # something a waiting caller may want
         self.draining = False                # join(): the workers are told to quit
+        self.waiters = 0                     # calling threads inside wait_for
+        self.spawn_broken = False            # exec'd workers do not start here
+        self.need_since = None               # since when workers are lacking
+        self._init_bytes = None              # pickled (initializer, initargs)
         r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.wake_r, self.wake_w = r, w
         self.poller = select.poll()
@@ -765,10 +780,10 @@ class _Core:
     def _can_run(self, w, u):
         if u.memory is not None and u.memory != w.memory:
             return False
-        if self.cfg["maxtasks"] == 1 and not w.dedicated:
+        if self.cfg["maxtasks"] == 1 and not w.dedicated and not w.spawned:
             return False  # each worker is forked with its unit (fresh fork per task)
         job = u.job
-        if job.needs_fresh and w.epoch < job.epoch:
+        if job.needs_fresh and (w.spawned or w.epoch < job.epoch):
             return False
         return True
 
@@ -790,9 +805,10 @@ class _Core:
         for job in self.jobs:
             if not job.has_work():
                 continue
-            if w is not None and job.needs_fresh and w.epoch < job.epoch:
+            if w is not None and job.needs_fresh and (w.spawned or w.epoch < job.epoch):
                 continue
-            if w is not None and self.cfg["maxtasks"] == 1 and not w.dedicated:
+            if w is not None and self.cfg["maxtasks"] == 1 and not w.dedicated and \
+                    not w.spawned:
                 continue
             if job.future is not None and job.next_pos == 0 and \
                     not job.future.set_running_or_notify_cancel():
@@ -815,7 +831,7 @@ class _Core:
             flags |= W.F_STOP_ON_ERROR
         if self.cfg["timeout"] is not None:
             flags |= W.F_TIMED
-        known = w is None or w.epoch >= job.epoch
+        known = w is None or (not w.spawned and w.epoch >= job.epoch)
         if known:
             fpart = ("K", job.key)
         else:
@@ -988,6 +1004,9 @@ class _Core:
             del buf[:off]
 
     def _on_message(self, w, kind, body):
+        if kind == ord("H"):
+            w.hello = True
+            return
         if kind == ord("L"):
             uid, why = pickle.loads(body)
             u = w.unit
@@ -1123,6 +1142,10 @@ class _Core:
             return
         self.deaths += 1
         self.need_notify = True  # a calling thread forks its replacement
+        if w.spawned and not w.hello:
+            # An exec'd worker died before it was ready (cannot import corral
+            # there? a broken environment?): do not try again and again.
+            self.spawn_broken = True
         # Results it sent before it died are in its socket: take them first.
         if w.fd >= 0:
             try:
@@ -1410,6 +1433,9 @@ class _Core:
                 self._dispatch()
                 now = time.monotonic()
                 nxt = self._check_deadlines(now)
+                spawn_at = self._maybe_spawn(now)
+                if spawn_at is not None:
+                    nxt = spawn_at if nxt is None else min(nxt, spawn_at)
                 if self._finished_jobs and not self.forking:
                     callbacks = [j for j in self._finished_jobs if j.callbacks_due]
                     self._finished_jobs = []
@@ -1427,6 +1453,96 @@ class _Core:
                         self.cond.notify_all()
                 timeout_ms = 0
 
+    # -- exec'd workers (the dispatcher thread)
+    def _maybe_spawn(self, now):
+        """No calling thread is in the pool to fork, the pool lacks workers and
+        has work a new worker could take: start one as a fresh interpreter (a
+        command task: clone and exec, no Python code runs in between, so this
+        thread may). Returns when to look again, or None."""
+        if self.spawn_broken or self._state != _RUN or self.stopping or self.draining or \
+                not self.ex:
+            self.need_since = None
+            return None
+        live = [w for w in self.workers.values() if w.state in ("idle", "busy")]
+        want = None
+        if len(live) < self.processes:
+            for u in self.ready:
+                if not u.job.needs_fresh and not u.abandoned:
+                    want = u.memory if u.memory is not None else self.cfg["memory"]
+                    break
+            else:
+                if any(j.has_work() and not j.needs_fresh for j in self.jobs):
+                    want = self.cfg["memory"]
+        if want is None or self.waiters or self.forking:
+            self.need_since = None
+            return None
+        if self.need_since is None:
+            self.need_since = now
+        at = self.need_since + SPAWN_GRACE
+        if now < at:
+            return at  # a calling thread may come and fork (much faster)
+        self.need_since = None
+        self._spawn_exec(want)
+        return None
+
+    def _spawn_exec(self, mem):
+        import socket
+        if self._init_bytes is None:
+            try:
+                self._init_bytes = pickle.dumps((self.cfg["initializer"], self.cfg["initargs"]),
+                                                pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                self._init_bytes = False
+        if self._init_bytes is False or not self.free_slots:
+            self.spawn_broken = True
+            return
+        slot = self.free_slots.pop()
+        base = slot * W.SLOT_WORDS
+        for i in range(W.SLOT_WORDS):
+            self.slots[base + i] = 0
+        a, b = socket.socketpair()
+        dedicated = mem != self.cfg["memory"]
+        maxtasks = 1 if dedicated else self.cfg["maxtasks"]
+        spec = {"slot": slot, "shm_size": self.shm_size, "init": self._init_bytes,
+                "maxtasks": maxtasks, "result_max": self.cfg["result_max"],
+                "sys_path": [p for p in sys.path if isinstance(p, str)]}
+        body = pickle.dumps(spec, pickle.HIGHEST_PROTOCOL)
+        try:
+            socket.send_fds(a, [_HDR.pack(len(body), ord("S")) + body], [self.memfd])
+        except OSError:
+            a.close()
+            b.close()
+            self.free_slots.append(slot)
+            self.spawn_broken = True
+            return
+        pfd, cfd = a.detach(), b.detach()
+        argv = (ctypes.c_char_p * 4)(sys.executable.encode(), b"-c", W.SPAWN_CODE.encode(),
+                                     None)
+        t = L.Task()
+        L.lib.corral_task_init(ctypes.byref(t))
+        t.argv = ctypes.cast(argv, ctypes.POINTER(ctypes.c_char_p))
+        t.stdin_fd = cfd
+        t.stdout_fd = self.cfg["stdout"]
+        t.stderr_fd = self.cfg["stderr"]
+        t.memory_max = mem if mem != self.cfg["memory"] else 0
+        err = L.Error()
+        try:
+            seq = L.lib.corral_submit(self.ex, ctypes.byref(t), ctypes.byref(err))
+            if seq < 0:
+                os.close(pfd)
+                self.free_slots.append(slot)
+                self.spawn_broken = True
+                return
+            w = _Worker(seq, pfd, slot, 0, mem, dedicated, maxtasks)
+            w.spawned = True
+            self.workers[seq] = w
+            self.by_fd[pfd] = w
+            os.set_blocking(pfd, False)
+            self._poll_mask(w)
+            self._pump_executor()  # starts it (clone + exec)
+        finally:
+            os.close(cfd)
+
     # -- waiting (calling threads)
     def wait_for(self, pred, timeout):
         """Wait until pred() (lock held) or timeout s. Forks what the pool lacks
@@ -1439,23 +1555,30 @@ class _Core:
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             with self.lock:
-                while True:
-                    self._fork_now()
-                    self._pump_if_no_dispatcher()
-                    if pred():
-                        return True
-                    if self._state == _TERMINATE and not self.thread_alive():
-                        return pred()
-                    if deadline is None:
-                        self.cond.wait(0.5 if self._state == _TERMINATE else None)
-                    else:
-                        left = deadline - time.monotonic()
-                        if left <= 0:
-                            return False
-                        self.cond.wait(left)
+                self.waiters += 1
+                try:
+                    return self._wait_locked(pred, deadline)
+                finally:
+                    self.waiters -= 1
         except BaseException:
             self.terminate()
             raise
+
+    def _wait_locked(self, pred, deadline):
+        while True:
+            self._fork_now()
+            self._pump_if_no_dispatcher()
+            if pred():
+                return True
+            if self._state == _TERMINATE and not self.thread_alive():
+                return pred()
+            if deadline is None:
+                self.cond.wait(0.5 if self._state == _TERMINATE else None)
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
 
     def thread_alive(self):
         return self.thread is not None and self.thread.is_alive()
@@ -1511,6 +1634,9 @@ class _Core:
                 w.fd = -1
         self.workers.clear()
         self.by_fd.clear()
+        if self.memfd >= 0:
+            os.close(self.memfd)
+            self.memfd = -1
         if self.wake_r >= 0:
             os.close(self.wake_r)
             os.close(self.wake_w)

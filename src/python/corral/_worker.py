@@ -438,3 +438,57 @@ def _worker_entry(arg, out_fd):
         except BaseException:
             pass
         return 70
+
+
+# ---------------------------------------------------------------- spawned workers
+
+SPAWN_CODE = "from corral._worker import spawn_main; spawn_main()"
+
+
+def spawn_main():
+    """A worker started as a fresh interpreter (a libcorral command task:
+    clone and exec, safe from any thread of the pool), when a worker must be
+    replaced while no thread of the caller is inside the pool to fork one.
+    Its first message (S) carries the memfd of the shared slots and the
+    pickled spec; then it is a worker like any other, except that it knows
+    nothing by key: every unit comes pickled."""
+    import socket
+    global IN_WORKER
+    fd = _setup_child()
+    sock = socket.socket(fileno=os.dup(fd))
+    buf = bytearray()
+    memfd = None
+    while True:
+        data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 1)
+        if fds:
+            memfd = fds[0]
+        if not data:
+            os._exit(70)
+        buf += data
+        if len(buf) >= HDR.size:
+            n, kind = HDR.unpack_from(buf)
+            if len(buf) >= HDR.size + n:
+                break
+    sock.detach()
+    n, kind = HDR.unpack_from(buf)
+    if kind != ord("S") or memfd is None:
+        os._exit(70)
+    spec_d = pickle.loads(bytes(buf[HDR.size:HDR.size + n]))
+    rest = buf[HDR.size + n:]
+    for p in reversed(spec_d["sys_path"]):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    import mmap
+    shm = mmap.mmap(memfd, spec_d["shm_size"])
+    os.close(memfd)
+    init, initargs = pickle.loads(spec_d["init"])
+    spec = Spec(spec_d["slot"], shm, init, initargs, spec_d["maxtasks"], None,
+                spec_d["result_max"])
+    slot = memoryview(shm)[spec.slot * SLOT_BYTES:(spec.slot + 1) * SLOT_BYTES].cast("Q")
+    slot[S_PID] = os.getpid()
+    w = _Worker(spec, fd)
+    w.conn.buf += rest
+    w.conn.send(ord("H"), os.getpid())
+    code = w.run()
+    _flush_std()
+    os._exit(code)
