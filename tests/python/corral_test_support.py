@@ -27,7 +27,19 @@ def require_host():
     try:
         import corral  # noqa: F401
     except ImportError as e:
+        if os.environ.get("CORRAL_EXPECT_INSTALLED"):
+            raise
         skip(f"cannot import corral: {e}")
+    if os.environ.get("CORRAL_EXPECT_INSTALLED"):
+        # scripts/pip-test.sh: the suite must run against the installed
+        # package, never the source tree.
+        src = os.path.join(os.path.dirname(os.path.dirname(HERE)), "src")
+        where = os.path.dirname(os.path.abspath(corral.__file__))
+        if where.startswith(src) or os.environ.get("CORRAL_LIB") or \
+                corral._lib.lib_path != os.path.join(where, "libcorral.so"):
+            print(f"corral_test_support: expected the installed package, got {where} "
+                  f"({corral._lib.lib_path})", file=sys.stderr)
+            sys.exit(1)
     binpath = os.environ.get("CORRAL_BIN")
     if binpath and os.access(binpath, os.X_OK):
         p = subprocess.run([binpath, "check"], stdout=subprocess.PIPE,
@@ -56,6 +68,8 @@ def own_batch_cgroups(pid=None):
 
 def child_env():
     env = dict(os.environ)
+    if env.get("CORRAL_EXPECT_INSTALLED"):
+        return env  # children import the installed package too
     src = os.path.join(os.path.dirname(os.path.dirname(HERE)), "src", "python")
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
