@@ -12,7 +12,11 @@ what=${1:-build}
 build=(gcc libc6-dev make cmake pkg-config libcgroup-dev libseccomp-dev libcmocka-dev python3)
 test=(clang-format clang libclang-rt-14-dev valgrind qemu-system-x86 busybox-static xz-utils
       binutils procps iproute2 util-linux)
+# the Python package: pip into fresh venvs, joblib's backend under scikit-learn
+test+=(python3-venv python3-joblib python3-sklearn)
 bench=(parallel hyperfine bc time)
+# the Python table: joblib vendors loky; pebble
+bench+=(python3-joblib python3-pebble)
 
 case $what in
 	build) want=("${build[@]}") ;;

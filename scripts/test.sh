@@ -11,6 +11,9 @@
 #   fuzz         every libFuzzer harness for a few seconds (clang)
 #   soak         scripts/soak.sh --tasks 1000 --kill-corral 30 (random batches)
 #   valgrind     scripts/hygiene.py: the CLI under valgrind memcheck; fd hygiene
+#   pip          scripts/pip-test.sh: pip builds the Python package into fresh
+#                venvs; the Python suite against the INSTALLED package, on this
+#                host and (the same wheel) in the cgroup v2 VM
 #
 # Prints a summary and exits non-zero if any lane failed; logs in build/logs/.
 # Options: --lane NAME (repeatable), --list. Env: CORRAL_FUZZ_SECONDS (10).
@@ -22,7 +25,7 @@ set -uo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 
-all_lanes=(format build unit host vm sanitize fuzz soak valgrind)
+all_lanes=(format build unit host vm sanitize fuzz soak valgrind pip)
 lanes=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -111,6 +114,14 @@ lane_soak() { scripts/soak.sh --tasks 1000 --kill-corral 30; }
 # valgrind memcheck of build/corral over representative batches, no fd but
 # 0-2 reaching a task, corral's fd count flat over a 5000-task batch.
 lane_valgrind() { python3 scripts/hygiene.py; }
+# pip install ./src/python into fresh venvs (no package index needed), the
+# Python suite against the installed package; in the VM, the host's wheel.
+lane_pip() {
+	rm -rf build/wheel
+	scripts/pip-test.sh --out build/wheel || return 1
+	scripts/vm-test.sh --check >/dev/null || return 1
+	scripts/vm-test.sh -- scripts/pip-test.sh --quick --wheel "$(ls build/wheel/corral-*.whl)"
+}
 
 for l in "${all_lanes[@]}"; do
 	want "$l" || continue
