@@ -1080,8 +1080,11 @@ class _Core:
             w.last_wall = wall
             if w.units:
                 w.state = "busy"
+            elif w.maxtasks and w.given >= w.maxtasks:
+                w.state = "quitting"   # it exits by itself: a calling thread forks the next
+                self.need_notify = True
             else:
-                w.state = "idle" if not (w.maxtasks and w.given >= w.maxtasks) else "quitting"
+                w.state = "idle"
             job.units.discard(u)
             self._unregister(u)
             if u.received < u.count and not u.abandoned and not job.finished:
