@@ -98,8 +98,8 @@ class TaskRecord:
     __slots__ = ("index", "item", "seq", "attempt", "final", "outcome", "pid", "exit_code",
                  "signal", "status", "memory_limit", "memory_peak", "memory_peak_scope",
                  "oom_kills", "own_limit_hit", "pids_limit_hit", "wall_time", "user_time",
-                 "sys_time", "start_time", "sentence", "spawn_step", "spawn_errno",
-                 "worker_tasks")
+                 "sys_time", "start_time", "end_time", "sentence", "spawn_step",
+                 "spawn_errno", "worker_tasks")
 
     index: Optional[int]
     item: Optional[str]
@@ -692,13 +692,19 @@ class _Core:
         return any(w.state in ("idle", "busy") and self._can_run(w, u)
                    for w in self.workers.values())
 
-    def _fork_now(self):
-        """Fork the workers the pool lacks. Calling thread, lock held."""
+    def _fork_now(self, most=None):
+        """Fork the workers the pool lacks (at most `most` of them). Calling
+        thread, lock held. Returns True when it forked."""
         if not self._fork_safe_here():
             return False
         plans = self._plan_forks()
         if not plans:
             return False
+        if most is not None and len(plans) > most:
+            for birth, _, _ in plans[most:]:
+                if birth is not None:
+                    self.ready.appendleft(birth)  # planned later again
+            plans = plans[:most]
         self.forking += 1
         try:
             while self.user_code:
@@ -1271,6 +1277,7 @@ class _Core:
             pids_limit_hit=bool(r.pids_limit_hit),
             wall_time=time.monotonic() - u.dispatched_at if u.dispatched_at else r.wall_s,
             user_time=r.user_s, sys_time=r.sys_s, start_time=r.start_time,
+            end_time=r.start_time + r.wall_s,  # when its worker was reaped (wall clock)
             spawn_step=r.spawn_step.decode() if r.spawn_step else None,
             spawn_errno=r.spawn_errno or None, worker_tasks=w.tasks_done)
         rec.sentence = self._sentence(r, rec, w)
@@ -1569,10 +1576,18 @@ class _Core:
 
     def _wait_locked(self, pred, deadline):
         while True:
-            self._fork_now()
+            # What the caller waits for first: a verdict decided by a worker's
+            # death returns at once; the replacement is forked on the way in
+            # (or by the next call), not before the caller hears of it.
             self._pump_if_no_dispatcher()
             if pred():
                 return True
+            if self._fork_now(most=1):
+                # One fork at a time, the lock released in between: the
+                # dispatcher takes what happened meanwhile (a death that
+                # decides pred) without waiting for every fork.
+                self.cond.wait(0.001)
+                continue
             if self._state == _TERMINATE and not self.thread_alive():
                 return pred()
             if deadline is None:
@@ -1595,8 +1610,9 @@ class _Core:
     def submit_job(self, job):
         with self.lock:
             self.jobs.append(job)
-            if self.cfg["maxtasks"] == 1 or not self.workers:
-                self._fork_now()
+            # One fork now (the job's first unit may go with it); waiting
+            # callers fork the rest, one at a time, the lock released between.
+            self._fork_now(most=1)
             self._wake()
 
     # -- shutdown
