@@ -183,7 +183,7 @@ class _Unit:
     """A unit of work: items [start, start+count) of one job, on one worker."""
 
     __slots__ = ("id", "job", "start", "count", "items", "attempt", "memory", "epoch", "key",
-                 "received", "worker", "abandoned", "dispatched_at", "deadline")
+                 "received", "worker", "abandoned", "dispatched_at", "deadline", "lost_before")
 
     def __init__(self, job, start, items, attempt=1, memory=None):
         self.id = next(_UNIT_IDS)
@@ -200,6 +200,7 @@ class _Unit:
         self.abandoned = False          # the job gave it up (halt): drop what comes
         self.dispatched_at = 0.0
         self.deadline = None
+        self.lost_before = 0            # workers that died holding it before it started
 
 
 class _Job:
@@ -1202,10 +1203,16 @@ class _Core:
 
     def _held_unit_died(self, r, w, u, job, s_unit, s_pos):
         if s_unit != u.id:
-            # It died before it took the unit: nothing of it ran. Run it elsewhere.
-            u.worker = None
-            self.ready.appendleft(u)
-            return
+            # It died before it took the unit: nothing of it ran. Run it
+            # elsewhere, unless that happened before: a unit whose message
+            # kills a worker while it is read (too big for the limit) would
+            # otherwise go round forever. Then its first item is the culprit.
+            u.lost_before += 1
+            if u.lost_before < 2:
+                u.worker = None
+                self.ready.appendleft(u)
+                return
+            s_pos = 0
         pos = min(s_pos, u.count - 1)
         culprit = u.start + pos
         rec = self._death_record(r, w, job, culprit, u)
