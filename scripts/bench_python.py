@@ -14,7 +14,6 @@ Environment: CORRAL_LIB / PYTHONPATH as for the tests (default: the installed
 package or src/python with build-bench/libcorral.so).
 """
 import json
-import os
 import statistics
 import subprocess
 import sys

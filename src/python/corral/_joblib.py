@@ -106,7 +106,6 @@ class _Hook:
         def exec_and_register(module):
             exec_module(module)
             try:
-                from joblib._parallel_backends import ParallelBackendBase  # noqa: F401
                 module.register_parallel_backend("corral", _backend_class())
                 globals()["_REGISTERED"] = True
             except Exception:

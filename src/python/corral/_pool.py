@@ -44,21 +44,20 @@ import pickle
 import reprlib
 import select
 import signal
-import struct
 import sys
 import threading
 import time
 import traceback
 import warnings
 import weakref
-from typing import (Any, Callable, Dict, Generic, Iterable, Iterator, List, Mapping, Optional,
-                    Sequence, Tuple, TypeVar, Union)
+from typing import (Any, Callable, Generic, Iterable, List, Mapping, Optional, Sequence, Tuple,
+                    TypeVar, Union)
 
 from . import _lib as L
 from . import _worker as W
-from ._errors import (Aborted, Cancelled, Exited, ForkWarning, Killed, MaybeEncodingError,
-                      OOMKilled, OOMOutside, RemoteTraceback, ResultError, ResultLost, SpawnError,
-                      SubprocessOOM, TaskFailed, TimedOut, TimeoutError)
+from ._errors import (Aborted, Cancelled, Exited, ForkWarning, Killed, OOMKilled, OOMOutside,
+                      RemoteTraceback, ResultError, ResultLost, SpawnError, SubprocessOOM,
+                      TaskFailed, TimedOut, TimeoutError)
 
 __all__ = ["Pool", "AsyncResult", "ApplyResult", "MapResult", "IMapIterator",
            "TaskRecord", "check"]

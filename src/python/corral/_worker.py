@@ -395,7 +395,7 @@ def _exit_with(e):
 def _setup_child():
     global IN_WORKER
     IN_WORKER = True
-    from . import _errors  # noqa: F401  (imported before any task can need it)
+    from . import _errors  # noqa: F401 (imported now, not while a task holds memory)
     # libcorral reset every signal to SIG_DFL; give back what the interpreter
     # sets up at startup (SIGPIPE and SIGXFSZ ignored: errors instead of
     # deaths) and tell the signal module about SIGINT's real disposition.
