@@ -1,6 +1,7 @@
 """Exceptions of corral.Pool."""
 import builtins
 import multiprocessing
+from typing import Any, Optional
 
 __all__ = ["TaskFailed", "OOMKilled", "OOMOutside", "SubprocessOOM", "TimedOut",
            "Killed", "Exited", "SpawnError", "Cancelled", "Aborted", "ResultError", "ResultLost",
@@ -67,9 +68,21 @@ class TaskFailed(Exception):
       record       the full TaskRecord of the last attempt
     """
 
-    outcome = None
+    outcome: Optional[str] = None
+    index: Optional[int]
+    item: Optional[str]
+    sentence: Optional[str]
+    pid: Optional[int]
+    exit_code: Optional[int]
+    signal: Optional[int]
+    attempts: Optional[int]
+    memory_limit: Optional[int]
+    memory_peak: Optional[int]
+    oom_kills: Optional[int]
+    wall_time: Optional[float]
+    record: Any
 
-    def __init__(self, message, record=None, index=None):
+    def __init__(self, message: str, record: Any = None, index: Optional[int] = None) -> None:
         super().__init__(message)
         self.message = message
         self.record = record
@@ -118,11 +131,11 @@ class OOMOutside(OOMKilled):
 
 
 class SubprocessOOM(TaskFailed):
-    """The task's main process ended, but another process of the task (a
-    subprocess it started) was OOM-killed: what the task returned may be
-    incomplete. ``value`` holds what it returned, if it returned at all."""
+    """A process the task started was OOM-killed while the task went on: what
+    the task returned may be incomplete. ``value`` holds what it returned, if
+    it returned at all."""
     outcome = "subprocess_oom"
-    value = None
+    value: Any = None
 
 
 class TimedOut(TaskFailed):

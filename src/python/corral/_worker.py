@@ -351,28 +351,30 @@ class _Worker:
 BLOCK = 256
 
 
-def _run_block(func, items, j, end, values, slot, mode, timed):
+def _run_block(func, items, j, end, values, slot, mode, timed, P=S_POS, T=S_START):
     """items[j:end] -> values, the slot naming each item before it runs.
-    Raises what an item raises (the slot then names that item)."""
+    Raises what an item raises (the slot then names that item). The loops
+    are written out per mode: this is the per-item cost of exact attribution
+    (a store into shared memory, ~50 ns), against list(map(func, items))."""
     append = values.append
     if timed:
         mono = time.monotonic_ns
         for i in range(j, end):
-            slot[S_POS] = i
-            slot[S_START] = mono()
+            slot[P] = i
+            slot[T] = mono()
             x = items[i]
             append(func(*x[0], **x[1]) if mode == 2 else func(*x) if mode == 1 else func(x))
     elif mode == 0:
         for i in range(j, end):
-            slot[S_POS] = i
+            slot[P] = i
             append(func(items[i]))
     elif mode == 1:
         for i in range(j, end):
-            slot[S_POS] = i
+            slot[P] = i
             append(func(*items[i]))
     else:
         for i in range(j, end):
-            slot[S_POS] = i
+            slot[P] = i
             x = items[i]
             append(func(*x[0], **x[1]))
 
