@@ -77,7 +77,7 @@ _HDR = W.HDR
 # A worker whose last unit took less than PIPELINE_WALL seconds holds up to
 # PIPELINE units: it starts the next one without waiting for this thread.
 PIPELINE = 2
-PIPELINE_WALL = 0.005
+PIPELINE_WALL = 0.05
 # A worker lacking while no calling thread is in the pool is started as a
 # fresh interpreter after this long (a thread that comes forks it faster).
 SPAWN_GRACE = 0.05
