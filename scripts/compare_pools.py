@@ -233,7 +233,12 @@ def judge(how, r):
     others = sum(1 for i in range(8) if i != 3 and i in results)
     return ["yes" if r.get("hang") else "no", "yes" if named_task else "no",
             "yes" if named_cause else "no", f"{others}/7",
-            "yes" if r.get("again") else "no", e3[:110]]
+            "yes" if r.get("again") else "no", _shorten(e3)]
+
+
+def _shorten(msg):
+    msg = " ".join(msg.split())
+    return msg if len(msg) <= 120 else msg[:70] + " … " + msg[-45:]
 
 
 def main():
