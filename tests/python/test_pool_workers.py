@@ -167,6 +167,17 @@ class WorkerDeathTest(unittest.TestCase):
             self.assertEqual(cm.exception.index, 70)
         os.unlink(stamp)
 
+    def test_timeout_with_kill_grace(self):
+        # SIGTERM at the timeout, SIGKILL after the grace: a task that ignores
+        # SIGTERM still ends, as TimedOut, and the pool goes on.
+        with corral.Pool(1, timeout=0.3, kill_grace=0.3) as p:
+            t = time.monotonic()
+            with self.assertRaises(corral.TimedOut) as cm:
+                p.apply(ignore_term_and_sleep, (10,))
+            self.assertLess(time.monotonic() - t, 5)
+            self.assertGreaterEqual(cm.exception.wall_time, 0.55)
+            self.assertEqual(p.apply(abs, (-2,)), 2)
+
     def test_timeout_is_per_task_not_per_worker(self):
         with corral.Pool(1, timeout=0.5, halt="never") as p:
             # ten tasks of 0.2 s on one worker: 2 s of its life, none times out
@@ -208,6 +219,11 @@ class WorkerDeathTest(unittest.TestCase):
             else:
                 self.assertEqual(mode, "v2")  # Linux < 6.12 cannot reset memory.peak
                 self.assertGreaterEqual(recs[1].memory_peak, 64 * MiB)
+
+
+def ignore_term_and_sleep(x):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(x)
 
 
 def task_or_sleep(arg):
@@ -254,6 +270,35 @@ class BackgroundTest(unittest.TestCase):
             while len(got) < 6 and time.monotonic() < deadline:
                 time.sleep(0.01)  # never calls into the pool
             self.assertEqual(sorted(got), list(range(6)))
+
+    def test_nothing_outlives_an_unclosed_pool(self):
+        # The interpreter exits with a pool that was never closed, and another
+        # one whose worker was SIGKILLed by the script (then replaced by an
+        # exec'd interpreter while the script slept): nothing remains.
+        import subprocess
+        import sys
+        script = (
+            "import os, signal, sys, time, corral\n"
+            "p = corral.Pool(2)\n"
+            "q = corral.Pool(1)\n"
+            "print(p.apply(os.getpid), q.apply(os.getpid), flush=True)\n"
+            "w = q.apply(os.getpid)\n"
+            "os.kill(w, signal.SIGKILL)\n"
+            "r = q.apply_async(os.getpid)\n"
+            "time.sleep(1)\n"
+            "print(r.get(30), flush=True)\n")
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=sup.child_env())
+        stdout, stderr = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, stderr.decode())
+        self.assertEqual(sup.own_batch_cgroups(proc.pid), [])
+        pids = [int(x) for x in stdout.split()]
+        self.assertEqual(len(pids), 3)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{x}") for x in pids):
+            time.sleep(0.05)
+        for x in pids:
+            self.assertFalse(os.path.exists(f"/proc/{x}"), f"worker {x} outlived the pool")
 
 
 if __name__ == "__main__":
