@@ -64,9 +64,9 @@ tests=$(cd "$root/tests/python" && ls test_*.py)
 [ $quick -eq 1 ] && tests="test_pool_api.py test_pool_workers.py test_futures.py"
 failed=0
 for t in $tests; do
+	rc=0
 	(cd "$root/tests/python" && CORRAL_EXPECT_INSTALLED=1 PYTHONDONTWRITEBYTECODE=1 \
-		"$tmp/full/bin/python" -m unittest "${t%.py}") >"$tmp/log" 2>&1
-	rc=$?
+		"$tmp/full/bin/python" -m unittest "${t%.py}") >"$tmp/log" 2>&1 || rc=$?
 	if [ $rc -eq 0 ]; then
 		echo "pip-test: ${t%.py} ok ($(grep -E '^Ran ' "$tmp/log"))"
 	elif [ $rc -eq 77 ]; then
