@@ -204,6 +204,17 @@ class WorkerDeathTest(unittest.TestCase):
             self.assertEqual(recs[0].memory_limit, 32 * MiB)
             self.assertNotIn(recs[1].pid, (recs[0].pid, recs[2].pid))
 
+    def test_memory_budget_bounds_the_workers(self):
+        with corral.Pool(4, memory="32M", memory_budget="64M", retries=1) as p:
+            r = p.map_async(hog_briefly, [1, 48, 2, 1], chunksize=1)
+            most = 0
+            while not r.ready():
+                most = max(most, len(p._core.workers))
+                time.sleep(0.005)
+            self.assertEqual(r.get(60), [1, 48, 2, 1])  # the retry at 64M waited for room
+            self.assertLessEqual(most, 2)
+            self.assertEqual(r.records[1].memory_limit, 64 * MiB)
+
     def test_per_task_peak(self):
         with corral.Pool(1, memory="256M") as p:
             r = p.map_async(hog_briefly, [64, 1, 64, 1], chunksize=1)

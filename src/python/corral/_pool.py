@@ -652,7 +652,10 @@ class _Core:
         cap = self.processes
         plans = []
         budget = self.cfg["memory_budget"]
-        used = sum(w.memory for w in live if w.memory != L.UNLIMITED) if budget else 0
+        # Every worker that still exists counts against the budget, a retiring
+        # one too: its memory is not given back before it has exited.
+        used = sum(w.memory for w in self.workers.values()
+                   if w.memory != L.UNLIMITED) if budget else 0
 
         def fits(mem):
             if not budget:
@@ -675,17 +678,22 @@ class _Core:
                 if mem != L.UNLIMITED:
                     used += mem
         while n_live + len(plans) < cap:
+            if not fits(self.cfg["memory"]):
+                break
             u = self._next_unit_for(None)
             if u is None:
                 if mtpc1 or self._state != _RUN:
                     break  # no idle replacements once the pool is closed
                 # An idle replacement (persistent workers, as multiprocessing).
-                if not fits(self.cfg["memory"]):
-                    break
                 plans.append((None, self.cfg["memory"], False))
                 used += self.cfg["memory"] if self.cfg["memory"] != L.UNLIMITED else 0
                 continue
-            plans.append((u, u.memory or self.cfg["memory"], u.memory is not None))
+            mem = u.memory or self.cfg["memory"]
+            if not fits(mem):
+                self.ready.appendleft(u)  # waits for room (see _retire_for_fresh)
+                break
+            plans.append((u, mem, u.memory is not None))
+            used += mem if mem != L.UNLIMITED else 0
         return plans
 
     def _any_can_take(self, u):
@@ -914,7 +922,19 @@ class _Core:
     def _retire_for_fresh(self):
         """Work that only workers forked after it may run (a function that
         cannot be pickled) waits while idle workers cannot take it: ask those
-        to quit, so that the calling thread forks fresh ones."""
+        to quit, so that the calling thread forks fresh ones. The same for a
+        retry with a grown limit that the memory budget has no room for."""
+        budget = self.cfg["memory_budget"]
+        grown = [u for u in self.ready if u.memory is not None and not u.abandoned]
+        if budget and grown:
+            used = sum(w.memory for w in self.workers.values() if w.memory != L.UNLIMITED)
+            need = grown[0].memory
+            for w in list(self.workers.values()):
+                if used + need <= budget:
+                    break
+                if w.state == "idle" and not (w.dedicated and w.memory == need):
+                    self._quit(w)
+                    used -= w.memory if w.memory != L.UNLIMITED else 0
         fresh = [j for j in self.jobs if j.needs_fresh and j.has_work()] + \
             [u.job for u in self.ready if u.job.needs_fresh]
         if not fresh:
@@ -1489,6 +1509,11 @@ class _Core:
             else:
                 if any(j.has_work() and not j.needs_fresh for j in self.jobs):
                     want = self.cfg["memory"]
+        budget = self.cfg["memory_budget"]
+        if want is not None and budget and want != L.UNLIMITED and \
+                sum(w.memory for w in self.workers.values() if w.memory != L.UNLIMITED) + \
+                want > budget:
+            want = None
         if want is None or self.waiters or self.forking:
             self.need_since = None
             return None
