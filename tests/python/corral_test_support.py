@@ -12,6 +12,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CGROUPFS = "/sys/fs/cgroup"
 
 
+def time_scale():
+    """How much slower than a normal host we are: the VM lane runs qemu TCG
+    (the same convention as tests/cli/clitest.py)."""
+    env = os.environ.get("CORRAL_TEST_TIME_SCALE")
+    if env:
+        return float(env)
+    try:
+        with open("/proc/cpuinfo") as f:
+            if "QEMU TCG" in f.read():
+                return 10.0
+    except OSError:
+        pass
+    return 1.0
+
+
 def skip(why):
     print(f"SKIPPED: {why}", file=sys.stderr, flush=True)
     sys.stdout.flush()
