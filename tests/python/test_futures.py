@@ -117,7 +117,7 @@ class FuturesTest(unittest.TestCase):
             fs = [ex.submit(maybe_die, 3), ex.submit(maybe_die, 3)] + \
                 [ex.submit(square, i) for i in range(6)]
             t = time.monotonic()
-            done, not_done = cf.wait(fs, timeout=30)
+            done, not_done = cf.wait(fs, timeout=30 * sup.time_scale())
             self.assertEqual(len(not_done), 0)
             self.assertEqual([f.exception() is None for f in fs], [False] * 2 + [True] * 6)
             self.assertEqual([f.result() for f in fs[2:]], [i * i for i in range(6)])
