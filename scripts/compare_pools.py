@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""scripts/compare_pools.py [--markdown] - what each Python pool does when one
-of its workers dies. Run as root (the OOM case needs a memory cgroup).
+"""scripts/compare_pools.py - what each Python pool does when one
+of its workers dies; prints a Markdown table (the one in README.md). Run as
+root (the OOM case needs a memory cgroup).
 
 Eight tasks are submitted to a pool of 2 workers (apply_async / submit); task
 3 kills its worker: SIGKILL, SIGTERM, an OOM kill (it allocates 256 MiB under
