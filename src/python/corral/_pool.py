@@ -35,6 +35,7 @@ How it works (see the package docstring for the user's view):
   result is decided as soon as that holds, without waiting for the aborted
   workers to be reaped.
 """
+import bisect
 import collections
 import ctypes
 import itertools
@@ -423,7 +424,13 @@ class _Job:
         rec = self.records_fail.get(pos)
         if rec is not None:
             return rec
-        for start, n, meta in self.metas:
+        if len(self.metas) != getattr(self, "_meta_n", -1):
+            self.metas.sort(key=lambda m: m[0])
+            self._meta_starts = [m[0] for m in self.metas]
+            self._meta_n = len(self.metas)
+        k = bisect.bisect_right(self._meta_starts, pos) - 1
+        if k >= 0:
+            start, n, meta = self.metas[k]
             if start <= pos < start + n:
                 (pid, limit, peak, scope, wall, user, sys_, t0, attempt, tasks) = meta
                 return TaskRecord(index=pos, outcome="ok", attempt=self.attempts.get(pos, attempt),
@@ -1098,9 +1105,6 @@ class _Core:
                         job.put_values(p, [values[i]], meta)
             else:
                 job.put_values(start, values, meta)
-            if final and u.count > u.received and job.halt != "never":
-                # The worker stopped the chunk at a failure: the rest never ran.
-                pass
         if final:
             w.units.popleft()
             w.last_wall = wall
