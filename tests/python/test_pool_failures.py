@@ -218,8 +218,10 @@ class FailureTest(unittest.TestCase):
         with corral.Pool(3) as p:
             r = p.map_async(lambda i: time.sleep(60), range(3))
             deadline = time.monotonic() + 10
-            while sum(1 for w in p._core.workers.values() if w.units) < 3 and \
-                    time.monotonic() < deadline:
+            def busy():
+                with p._core.lock:  # the pool's thread changes the workers
+                    return sum(1 for w in p._core.workers.values() if w.units)
+            while busy() < 3 and time.monotonic() < deadline:
                 r.ready()
             time.sleep(0.3)
             pids = [int(k) for k in os.listdir("/proc") if k.isdigit() and _is_task(int(k))]

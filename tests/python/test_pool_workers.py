@@ -102,6 +102,11 @@ class WorkerDeathTest(unittest.TestCase):
                     self.assertEqual(others, [i * i for i in range(8) if i != 3])
                     # the pool goes on, with its two workers
                     self.assertEqual(p.map(abs, [-1, -2]), [1, 2])
+                    # the dead worker is replaced by the next call into the pool
+                    deadline = time.monotonic() + 5 * sup.time_scale()
+                    while len(p._core.workers) != 2 and time.monotonic() < deadline:
+                        p.map(abs, [1])
+                        time.sleep(0.01)
                     self.assertEqual(len(p._core.workers), 2)
         os.unlink(stamp)
 
