@@ -149,6 +149,13 @@ typedef struct corral_sandbox {
 	bool no_network;               /* new network namespace with only loopback */
 	const char *user;              /* "USER[:GROUP]" or "UID[:GID]"; needs root; NULL = keep */
 	bool core_dumps;               /* keep RLIMIT_CORE; default: set to 0 */
+	bool allow_io_uring;           /* keep io_uring allowed by the default profile (it is
+	                                  denied with ENOSYS otherwise: seccomp cannot see what
+	                                  its operations do) */
+	bool pid_ns;                   /* the batch's tasks in a PID namespace of their own whose
+	                                  init is the watchdog (needs CAP_SYS_ADMIN): they cannot
+	                                  see or signal the caller, and nothing of theirs outlives
+	                                  the watchdog */
 } corral_sandbox_t;
 
 /* ---------------------------------------------------------------- options */
@@ -187,7 +194,13 @@ typedef struct corral_options {
 	void (*before_fork)(void);
 	void (*after_fork_parent)(void);
 	void (*after_fork_child)(void);
+	bool timeline; /* sample each running task's memory over time, into
+	                  corral_result_t.timeline (an adaptive interval, at most
+	                  CORRAL_TIMELINE_POINTS points per attempt, the peak kept) */
 } corral_options_t;
+
+/* The point budget of a memory timeline. */
+#define CORRAL_TIMELINE_POINTS 256
 
 /* Fill *o with the defaults documented above. */
 CORRAL_API void corral_options_init(corral_options_t *o);
@@ -236,6 +249,24 @@ typedef struct corral_output {
 	                  not killed by SIGPIPE; 0 normally */
 } corral_output_t;
 
+/* A process of a task that the OOM killer took, from the kernel's report in
+ * /dev/kmsg (readable by root or CAP_SYSLOG); sizes in bytes. */
+typedef struct corral_oom_victim {
+	int pid;       /* as corral sees it (the kernel's global pid) */
+	char comm[16]; /* its command name */
+	uint64_t total_vm, anon_rss, file_rss, shmem_rss; /* 0 when the kernel's second
+	                                                     line was not seen */
+	int oom_score_adj;
+	bool detailed; /* the sizes are known */
+} corral_oom_victim_t;
+
+/* A point of a memory timeline: seconds since the attempt started, and the
+ * task cgroup's memory.current (v1: memory.usage_in_bytes) then. */
+typedef struct corral_sample {
+	double t;
+	uint64_t bytes;
+} corral_sample_t;
+
 typedef struct corral_result {
 	uint64_t seq;     /* 1-based submission number */
 	unsigned attempt; /* 1-based; 0 for a task that never started */
@@ -263,6 +294,19 @@ typedef struct corral_result {
 	corral_output_t fn_result; /* function tasks: the bytes fn wrote to out_fd */
 	char sentence[320];        /* one-line human explanation */
 	void *priv_;               /* owned resources; freed by corral_result_release() */
+	/* Seeing memory (design §11); each may be absent. */
+	double memory_stall_some; /* v2 memory.pressure: seconds some of its processes
+	                             stalled on memory; -1 unknown */
+	double memory_stall_full; /* seconds all of them stalled at once; -1 unknown */
+	const corral_oom_victim_t *oom_victims; /* the kernel's OOM reports that name this
+	                                           task's cgroup (NULL when /dev/kmsg is
+	                                           unreadable or none) */
+	unsigned n_oom_victims;
+	char oom_memcg[256];             /* the cgroup whose limit fired, as the kernel named it
+	                                    ("" unknown; "global" for a host-wide OOM) */
+	const corral_sample_t *timeline; /* memory over time (options.timeline), else NULL */
+	unsigned n_timeline;
+	unsigned timeline_peak; /* index of the highest sample */
 } corral_result_t;
 
 /* Free the resources a result owns (captured output). Safe to call twice. */

@@ -52,6 +52,8 @@ import sys
 import time
 
 MiB = 1 << 20
+# As root, corral's default sandbox runs a batch's tasks in a PID namespace.
+PIDNS = os.geteuid() == 0
 OUTCOMES = ("ok", "exit", "oom", "oom_outside", "subprocess_oom", "timeout", "signal",
             "spawn_error", "cancelled", "aborted")
 HALTED = ("cancelled", "aborted")
@@ -155,8 +157,21 @@ def tag_bytes(tag):
     return b"SOAK_TAG=" + tag.encode() + b"\0"
 
 
-def tagged_procs(tag):
-    """Live (non-zombie) processes carrying SOAK_TAG=tag in their environment."""
+def exited_init(pid):
+    """An init of a PID namespace (corral's watchdog, as root) that has exited
+    and waits in the kernel for the namespace's last zombies to be reaped by
+    their parent's reaper (the task leaders were corral's children): it runs
+    no code any more."""
+    try:
+        with open("/proc/%d/wchan" % pid) as f:
+            return f.read() == "zap_pid_ns_processes"
+    except OSError:
+        return False
+
+
+def tagged_procs(tag, exited_inits=False):
+    """Live (non-zombie) processes carrying SOAK_TAG=tag in their environment
+    (and, with exited_inits, PID namespace inits that have exited)."""
     tagb = tag_bytes(tag)
     me = os.getpid()
     out = []
@@ -167,9 +182,26 @@ def tagged_procs(tag):
         if pid == me or not has_tag(pid, tagb):
             continue
         st = proc_state(pid)
-        if st is not None and st not in ("Z", "X"):
+        if st is not None and st not in ("Z", "X") and (exited_inits or not exited_init(pid)):
             out.append(pid)
     return out
+
+
+def ns_resolve(nspid, tagb):
+    """Our pid of the tagged process that calls itself nspid: as root, corral
+    runs the tasks of a batch in a PID namespace of their own, and what a task
+    writes as $$ is its pid there. None when it is gone (or not found)."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/status" % name) as f:
+                ns = [l for l in f.read().splitlines() if l.startswith("NSpid:")]
+        except OSError:
+            continue
+        if ns and int(ns[0].split()[-1]) == nspid and has_tag(int(name), tagb):
+            return int(name)
+    return None
 
 
 def describe(pid):
@@ -669,8 +701,9 @@ def run_batch(b, st, args):
         for item in pending:
             due, seq, att, pid, sig = item
             if now >= due:
-                ok = signal_tagged(pid, tagb, sig)
-                b.kills[seq].append((att, pid, time.time(), ok))
+                host = ns_resolve(pid, tagb)
+                ok = host is not None and signal_tagged(host, tagb, sig)
+                b.kills[seq].append((att, host, time.time(), ok))
                 st.kills_sent += ok
             else:
                 rest.append(item)
@@ -924,6 +957,10 @@ def check_task(b, t, r, rs, v, st):
     if t.n_attempts is not None and len(ran) > t.n_attempts:
         st.bad("outcome", "%s: %d attempts, at most %d expected" % (where, len(ran), t.n_attempts))
     pid_lines = read_pid_lines("%s/%d.pids" % (b.side, t.seq))
+    # What a task said is its pid in the batch's PID namespace (as root): it
+    # can be checked against the record only where the harness resolved it
+    # while the task lived (the tasks it killed).
+    resolved = {att: pid for att, pid, _, ok in b.kills.get(t.seq, []) if ok}
     for i, x in enumerate(ran):
         if i < len(t.limits) and x["memory_max"] != t.limits[i]:
             st.bad("record", "%s attempt %d: memory_max %s, expected %s" %
@@ -934,9 +971,10 @@ def check_task(b, t, r, rs, v, st):
         if x["outcome"] in ("signal", "exit", "timeout") and x["oom_kills"]:
             st.bad("record", "%s attempt %d: %s with oom_kills %d" %
                    (where, x["attempt"], x["outcome"], x["oom_kills"]))
-        if t.kind != "spawn" and i < len(pid_lines) and x["pid"] != pid_lines[i]:
+        said = resolved.get(i + 1) if PIDNS else (pid_lines[i] if i < len(pid_lines) else None)
+        if t.kind != "spawn" and said is not None and x["pid"] != said:
             st.bad("record", "%s attempt %d: pid %s, the task said %d" %
-                   (where, x["attempt"], x["pid"], pid_lines[i]))
+                   (where, x["attempt"], x["pid"], said))
     if t.kind == "forkbomb" and o == "ok" and not r["pids_limit_hit"]:
         st.bad("record", "%s: fork bomb under --pids %d without pids_limit_hit" % (where, b.pids))
     if o in ("oom", "subprocess_oom") and not r["own_limit_hit"]:

@@ -11,6 +11,8 @@
 #   fuzz         every libFuzzer harness for a few seconds (clang)
 #   soak         scripts/soak.sh --tasks 1000 --kill-corral 30 (random batches)
 #   valgrind     scripts/hygiene.py: the CLI under valgrind memcheck; fd hygiene
+#   security     the escape suite (tests/security): on this host, and in the VM
+#                with and without nsdelegate on the cgroup2 mount
 #   pip          scripts/pip-test.sh: pip builds the Python package into fresh
 #                venvs; the Python suite against the INSTALLED package, on this
 #                host and (the same wheel) in the cgroup v2 VM
@@ -27,7 +29,7 @@ set -uo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 
-all_lanes=(format build unit host vm sanitize fuzz soak valgrind pip package)
+all_lanes=(format build unit host vm sanitize fuzz soak valgrind security pip package)
 lanes=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -116,6 +118,18 @@ lane_soak() { scripts/soak.sh --tasks 1000 --kill-corral 30; }
 # valgrind memcheck of build/corral over representative batches, no fd but
 # 0-2 reaching a task, corral's fd count flat over a 5000-task batch.
 lane_valgrind() { python3 scripts/hygiene.py; }
+# Hostile tasks (issue 12): every probe of tests/security as a corral task, as
+# root and --user nobody, through run and exec; fails on any ESCAPED
+# (CORRAL_SECURITY_EXPECT=escape: tables only). Host (v1 memory), then the v2 VM
+# with nsdelegate (its default) and without.
+lane_security() {
+	local rc=0
+	ctest --test-dir build -L security -V || rc=1
+	scripts/vm-test.sh --check || return 1
+	scripts/vm-test.sh -- ctest --test-dir build -L security -V || rc=1
+	scripts/vm-test.sh --no-nsdelegate -- ctest --test-dir build -L security -V || rc=1
+	return $rc
+}
 # pip install ./src/python into fresh venvs (no package index needed), the
 # Python suite against the installed package; in the VM, the host's wheel.
 lane_pip() {

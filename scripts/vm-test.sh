@@ -2,7 +2,8 @@
 # scripts/vm-test.sh - run a command inside a throw-away qemu VM whose kernel
 # has a pure cgroup v2 hierarchy (the host may be hybrid: memory on cgroup v1).
 #
-#   scripts/vm-test.sh [--rw DIR]... [--mem MiB] [--cpus N] [--timeout SEC] [--] COMMAND [ARG...]
+#   scripts/vm-test.sh [--rw DIR]... [--mem MiB] [--cpus N] [--timeout SEC] [--no-nsdelegate]
+#                      [--] COMMAND [ARG...]
 #   scripts/vm-test.sh --fetch-kernel
 #   scripts/vm-test.sh --check
 #
@@ -14,7 +15,8 @@
 # cat). The exit status is COMMAND's; 125 means the VM itself failed (no boot,
 # timeout, no exit status), and the guest console is then printed on stderr.
 #
-# Inside: cgroup2 at /sys/fs/cgroup (nsdelegate,memory_recursiveprot), every
+# Inside: cgroup2 at /sys/fs/cgroup (nsdelegate,memory_recursiveprot; without
+# nsdelegate with --no-nsdelegate or VM_NSDELEGATE=0), every
 # controller enabled in the root's cgroup.subtree_control, cgroup v1 disabled
 # (cgroup_no_v1=all), no swap, fresh /proc /sys /dev /dev/pts /dev/shm /run,
 # /tmp writable (overlay), lo up and no other network.
@@ -32,8 +34,8 @@
 # Environment: VM_MEM (MiB, 1024), VM_CPUS (2), VM_TIMEOUT (s, 1800, whole run),
 # VM_BOOT_TIMEOUT (s, 120, until the guest's init is up), VM_DEBUG=1 (full
 # kernel log, and print the guest console after every run), VM_APPEND (extra
-# kernel command line), CORRAL_VM_CACHE, CORRAL_VM_BUSYBOX (a static busybox;
-# default /bin/busybox).
+# kernel command line), VM_NSDELEGATE (1; 0 = --no-nsdelegate), CORRAL_VM_CACHE,
+# CORRAL_VM_BUSYBOX (a static busybox; default /bin/busybox).
 #
 # Host packages: qemu-system-x86 busybox-static xz-utils (plus apt, dpkg and
 # coreutils/util-linux/grep/sed, which every Debian system has).
@@ -55,7 +57,8 @@ die() {
 
 usage() {
 	cat <<EOF
-usage: scripts/vm-test.sh [--rw DIR]... [--mem MiB] [--cpus N] [--timeout SEC] [--] COMMAND [ARG...]
+usage: scripts/vm-test.sh [--rw DIR]... [--mem MiB] [--cpus N] [--timeout SEC] [--no-nsdelegate]
+                          [--] COMMAND [ARG...]
        scripts/vm-test.sh --fetch-kernel | --check | --help
 
 Runs COMMAND as root inside a throw-away qemu VM (TCG) with a pure cgroup v2
@@ -66,10 +69,11 @@ read-write. Exit status is COMMAND's, 125 if the VM itself failed.
   --mem MiB      guest RAM (VM_MEM, default 1024)
   --cpus N       vCPUs (VM_CPUS, default 2)
   --timeout SEC  limit for the whole run (VM_TIMEOUT, default 1800)
+  --no-nsdelegate  mount cgroup2 without nsdelegate (VM_NSDELEGATE=0)
   --fetch-kernel download/refresh the cached Debian kernel, then exit
   --check        say whether the VM lane can run here; exit 0 (yes) or 1 (no)
 
-Environment: VM_MEM VM_CPUS VM_TIMEOUT VM_BOOT_TIMEOUT VM_DEBUG=1 VM_APPEND
+Environment: VM_MEM VM_CPUS VM_TIMEOUT VM_BOOT_TIMEOUT VM_DEBUG=1 VM_APPEND VM_NSDELEGATE
 CORRAL_VM_CACHE (default \${XDG_CACHE_HOME:-~/.cache}/corral-vm) CORRAL_VM_BUSYBOX
 EOF
 }
@@ -500,6 +504,7 @@ mem=${VM_MEM:-1024}
 cpus=${VM_CPUS:-2}
 timeout=${VM_TIMEOUT:-1800}
 boot_timeout=${VM_BOOT_TIMEOUT:-120}
+nsdelegate=${VM_NSDELEGATE:-1}
 rw=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -517,6 +522,7 @@ while [ $# -gt 0 ]; do
 	--mem=*) mem=${1#*=} && shift ;;
 	--cpus=*) cpus=${1#*=} && shift ;;
 	--timeout=*) timeout=${1#*=} && shift ;;
+	--no-nsdelegate) nsdelegate=0 && shift ;;
 	--fetch-kernel)
 		[ $# = 1 ] || die "--fetch-kernel takes no other arguments"
 		ensure_kernel force
@@ -546,6 +552,7 @@ is_uint "$mem" || die "bad memory size '$mem' (MiB)"
 is_uint "$cpus" || die "bad vCPU count '$cpus'"
 is_uint "$timeout" || die "bad timeout '$timeout' (seconds)"
 is_uint "$boot_timeout" || die "bad VM_BOOT_TIMEOUT '$boot_timeout' (seconds)"
+case $nsdelegate in 0 | 1) ;; *) die "bad VM_NSDELEGATE '$nsdelegate' (0 or 1)" ;; esac
 
 # ---------------------------------------------------------------------- run
 
@@ -638,8 +645,10 @@ fwd+=($!)
 forward "$T/err" >&2 &
 fwd+=($!)
 
-append="console=ttyS0 panic=-1 oops=panic cgroup_no_v1=all"
+append="console=ttyS0 panic=-1 oops=panic cgroup_no_v1=all psi=1"
 [ "${VM_DEBUG-}" = 1 ] || append+=" quiet"
+# vm-init reads it (a dotted name: the kernel neither parses it nor hands it to init).
+[ "$nsdelegate" = 1 ] || append+=" corral_vm.nsdelegate=0"
 append+=${VM_APPEND:+ $VM_APPEND}
 # --foreground keeps qemu in our process group, so that whatever kills the
 # caller's whole group (a CI job's kill -9) takes qemu along.

@@ -34,6 +34,7 @@ enum {
 	OPT_PROGRESS,
 	OPT_SECCOMP,
 	OPT_ALLOW_PTRACE,
+	OPT_ALLOW_IO_URING,
 	OPT_CORE_DUMPS,
 	OPT_USER,
 	OPT_NO_NETWORK,
@@ -44,6 +45,7 @@ enum {
 	OPT_ALLOW_SUBPROCESS_OOM,
 	OPT_NO_CGROUPS,
 	OPT_TMPDIR,
+	OPT_TIMELINE,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -70,6 +72,7 @@ static const struct option longopts[] = {
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"seccomp", required_argument, NULL, OPT_SECCOMP},
     {"allow-ptrace", no_argument, NULL, OPT_ALLOW_PTRACE},
+    {"allow-io-uring", no_argument, NULL, OPT_ALLOW_IO_URING},
     {"core-dumps", no_argument, NULL, OPT_CORE_DUMPS},
     {"user", required_argument, NULL, OPT_USER},
     {"no-network", no_argument, NULL, OPT_NO_NETWORK},
@@ -80,6 +83,7 @@ static const struct option longopts[] = {
     {"allow-subprocess-oom", no_argument, NULL, OPT_ALLOW_SUBPROCESS_OOM},
     {"no-cgroups", no_argument, NULL, OPT_NO_CGROUPS},
     {"tmpdir", required_argument, NULL, OPT_TMPDIR},
+    {"timeline", no_argument, NULL, OPT_TIMELINE},
     {"arg-file", required_argument, NULL, 'a'},
     {"null", no_argument, NULL, '0'},
     {"quiet", no_argument, NULL, 'q'},
@@ -142,6 +146,8 @@ void cli_usage(enum cli_mode mode, FILE *f)
 		    "      --report FILE        JSON Lines: one record per attempt, then a "
 		    "summary\n"
 		    "      --joblog FILE        GNU parallel's joblog columns\n"
+		    "      --timeline           sample each task's memory over time into its\n"
+		    "                           --report record (memory_timeline)\n"
 		    "      --progress           a progress bar on stderr (when it is a terminal)\n",
 		    f);
 	else
@@ -150,10 +156,12 @@ void cli_usage(enum cli_mode mode, FILE *f)
 		    "      --retries N, --retry-on LIST, --memory-growth F, --memory-ceiling SIZE\n"
 		    "      --report FILE, --joblog FILE   as for `corral run`\n",
 		    f);
-	fputs("\nSandbox (on by default: no_new_privs, seccomp deny-list, cgroup namespace\n"
-	      "with read-only cgroupfs):\n"
+	fputs("\nSandbox (on by default: no_new_privs, seccomp deny-list; as root also a\n"
+	      "cgroup namespace with read-only cgroupfs and a PID namespace of the batch):\n"
 	      "      --seccomp default|off|FILE  the seccomp profile (see README)\n"
 	      "      --allow-ptrace       keep ptrace allowed\n"
+	      "      --allow-io-uring     keep io_uring allowed (seccomp cannot see what it\n"
+	      "                           does; denied with ENOSYS by default)\n"
 	      "      --core-dumps         allow core dumps (default: RLIMIT_CORE 0)\n"
 	      "      --user USER[:GROUP]  run tasks as USER (corral must run as root)\n"
 	      "      --no-network         tasks get a network namespace with only loopback\n"
@@ -373,6 +381,9 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 		case OPT_ALLOW_PTRACE:
 			c->o.sandbox.allow_ptrace = true;
 			break;
+		case OPT_ALLOW_IO_URING:
+			c->o.sandbox.allow_io_uring = true;
+			break;
 		case OPT_CORE_DUMPS:
 			c->o.sandbox.core_dumps = true;
 			break;
@@ -399,6 +410,9 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 			break;
 		case OPT_NO_CGROUPS:
 			c->o.no_cgroups = true;
+			break;
+		case OPT_TIMELINE:
+			c->o.timeline = true;
 			break;
 		case OPT_TMPDIR:
 			check_tmpdir(optarg);
@@ -436,6 +450,10 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 		 * namespaces need root (CAP_SYS_ADMIN). A non-root corral in a
 		 * delegated cgroup runs without it (README, "Security model"). */
 		c->o.sandbox.cgroup_ns = !c->o.no_cgroups && geteuid() == 0;
+		/* The batch's PID namespace (needs CAP_SYS_ADMIN too): tasks
+		 * cannot see or signal corral or its watchdog, and nothing of
+		 * theirs outlives the watchdog, cgroups or not. */
+		c->o.sandbox.pid_ns = geteuid() == 0;
 	}
 	if (c->o.no_cgroups && c->memory_given)
 		die("--memory needs cgroups: drop --no-cgroups");

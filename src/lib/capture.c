@@ -351,6 +351,13 @@ void corral_result_release(corral_result_t *r)
 {
 	corral_output_t *o[3] = {&r->out, &r->err, &r->fn_result};
 
+	free((void *)r->oom_victims);
+	r->oom_victims = NULL;
+	r->n_oom_victims = 0;
+	free((void *)r->timeline);
+	r->timeline = NULL;
+	r->n_timeline = 0;
+
 	for (int i = 0; i < 3; i++) {
 		free((void *)o[i]->data);
 		o[i]->data = NULL;

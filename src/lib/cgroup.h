@@ -174,6 +174,13 @@ struct corral__cg_ops {
 	 * differ, prepare() if that did not run, clear t->prepared. */
 	int (*reuse)(const struct corral__batch *b, struct corral__cg_task *t,
 	             const struct corral__limits *l, corral_error_t *err);
+	/* The memory charged now: v2 memory.current, v1 memory.usage_in_bytes
+	 * (the file stays open, one pread per call). For timelines. */
+	int (*current)(const struct corral__batch *b, struct corral__cg_task *t, uint64_t *bytes);
+	/* v2 memory.pressure: microseconds some / all of its processes stalled
+	 * on memory. NULL on v1 (no pressure files). */
+	int (*pressure)(const struct corral__batch *b, struct corral__cg_task *t, uint64_t *some_us,
+	                uint64_t *full_us);
 };
 extern const struct corral__cg_ops corral__cg_v2_ops;
 extern const struct corral__cg_ops corral__cg_v1_ops;

@@ -370,7 +370,17 @@ static int v1_reuse(const struct corral__batch *b, struct corral__cg_task *t,
 	return 0;
 }
 
+static int v1_current(const struct corral__batch *b, struct corral__cg_task *t, uint64_t *bytes)
+{
+	char buf[64];
+
+	if (rd(b, t, CGF_USAGE, t->dirfd, "memory.usage_in_bytes", buf, sizeof(buf)) < 0)
+		return -EIO;
+	return corral__parse_u64_or_max(buf, bytes);
+}
+
 const struct corral__cg_ops corral__cg_v1_ops = {
+    .current = v1_current,
     .create = v1_create,
     .read = v1_read,
     .populated = v1_populated,

@@ -177,10 +177,42 @@ static int v2_remove(const struct corral__batch *b, struct corral__cg_task *t)
 	return 0;
 }
 
+static int v2_current(const struct corral__batch *b, struct corral__cg_task *t, uint64_t *bytes)
+{
+	char buf[64];
+	ssize_t n;
+
+	(void)b;
+	/* cache[] serves the v1 counter files; on v2 its usage slot keeps
+	 * memory.current open. */
+	n = corral__read_value_cached(&t->cache[CGF_USAGE], t->dirfd, "memory.current", O_RDONLY,
+	                              buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	return corral__parse_u64_or_max(buf, bytes);
+}
+
+static int v2_pressure(const struct corral__batch *b, struct corral__cg_task *t, uint64_t *some_us,
+                       uint64_t *full_us)
+{
+	char buf[512];
+	ssize_t n;
+
+	(void)b;
+	/* Absent without CONFIG_PSI, or with psi=0 on the kernel command line
+	 * (some distributions' default): then unknown. */
+	n = corral__read_at(t->dirfd, "memory.pressure", buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	return corral__parse_psi(buf, some_us, full_us);
+}
+
 const struct corral__cg_ops corral__cg_v2_ops = {
     .create = v2_create,
     .read = v2_read,
     .populated = v2_populated,
     .kill = v2_kill,
     .remove = v2_remove,
+    .current = v2_current,
+    .pressure = v2_pressure,
 };

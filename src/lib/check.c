@@ -10,10 +10,13 @@
  */
 #include <fcntl.h>
 #include <libcgroup.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <stdarg.h>
 #include <stdio.h>
 
 #include "cgroup.h"
+#include "seccomp_profile.h"
 
 static const char *cg_code_name(int code)
 {
@@ -183,6 +186,35 @@ static void judge(const struct corral__hier *h, struct verdict *v)
 		       "(no memory.oom.group: an OOM kill takes one process, not the whole task)");
 }
 
+/* What the sandbox can do here (README, "Security model"): the namespaces
+ * need CAP_SYS_ADMIN; without them tasks run in the caller's. */
+struct sandbox_facts {
+	bool privileged; /* CAP_SYS_ADMIN: cgroup, mount, PID and network namespaces */
+	bool pid_ns;     /* the kernel has PID namespaces */
+	int kmsg_errno;  /* 0: /dev/kmsg is readable (the OOM killer's victims by name) */
+	int dmesg_restrict;
+};
+
+static void sandbox_facts(struct sandbox_facts *f)
+{
+	struct __user_cap_header_struct hd = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+
+	memset(d, 0, sizeof(d));
+	f->privileged = syscall(SYS_capget, &hd, d) == 0
+	                    ? (d[CAP_SYS_ADMIN / 32].effective >> (CAP_SYS_ADMIN % 32)) & 1u
+	                    : geteuid() == 0;
+	f->pid_ns = access("/proc/self/ns/pid", F_OK) == 0;
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	f->kmsg_errno = fd < 0 ? errno : 0;
+	if (fd >= 0)
+		close(fd);
+	char buf[16];
+	f->dmesg_restrict = -1;
+	if (corral__read_at(AT_FDCWD, "/proc/sys/kernel/dmesg_restrict", buf, sizeof(buf)) > 0)
+		f->dmesg_restrict = atoi(buf);
+}
+
 static const char *yesno(bool b)
 {
 	return b ? "yes" : "no";
@@ -207,6 +239,8 @@ int corral_check(const corral_options_t *o, bool json, int fd, corral_error_t *e
 		return rc;
 	memset(&v, 0, sizeof(v));
 	judge(&h, &v);
+	struct sandbox_facts sf;
+	sandbox_facts(&sf);
 
 	cg_rc = cgroup_init();
 	if (cg_rc == 0) {
@@ -265,6 +299,12 @@ int corral_check(const corral_options_t *o, bool json, int fd, corral_error_t *e
 		     h.events_local ? "true" : "false", h.oom_group ? "true" : "false",
 		     h.swap_accounting ? "true" : "false", h.seccomp ? "true" : "false",
 		     h.cgroupns ? "true" : "false");
+		emit(out,
+		     ",\"sandbox\":{\"namespaces\":%s,\"pid_namespace\":%s,"
+		     "\"seccomp_judged_max\":%d,\"oom_victims\":%s}",
+		     sf.privileged ? "true" : "false",
+		     sf.privileged && sf.pid_ns ? "true" : "false", CORRAL_SC_JUDGED_MAX,
+		     sf.kmsg_errno == 0 ? "true" : "false");
 		emit(out, ",\"libcgroup\":{\"init\":");
 		json_str(out, cg_code_name(cg_rc));
 		emit(out, ",\"mounts\":[");
@@ -317,6 +357,26 @@ int corral_check(const corral_options_t *o, bool json, int fd, corral_error_t *e
 		emit(out, "  swap accounting       %s\n", yesno(h.swap_accounting));
 		emit(out, "  seccomp               %s\n", yesno(h.seccomp));
 		emit(out, "  cgroup namespaces     %s\n", yesno(h.cgroupns));
+		emit(out, "\n  sandbox namespaces    %s\n",
+		     sf.privileged ? "yes (cgroup + read-only cgroupfs, PID, network)"
+		                   : "no: they need CAP_SYS_ADMIN (run as root); tasks run in "
+		                     "corral's namespaces, can see and signal it");
+		emit(out, "  batch PID namespace   %s\n",
+		     sf.privileged && sf.pid_ns ? "yes (tasks cannot see or signal corral)"
+		     : sf.pid_ns                ? "no (needs CAP_SYS_ADMIN)"
+		                                : "no (the kernel has no PID namespaces)");
+		emit(out, "  seccomp judges calls  up to %d; every newer one gets ENOSYS\n",
+		     CORRAL_SC_JUDGED_MAX);
+		if (sf.kmsg_errno == 0)
+			emit(out, "  OOM victims by name   yes (/dev/kmsg is readable)\n");
+		else
+			emit(out,
+			     "  OOM victims by name   no: /dev/kmsg: %s%s (records then have no "
+			     "oom_victims)\n",
+			     strerror(sf.kmsg_errno),
+			     sf.dmesg_restrict == 1 ? " (kernel.dmesg_restrict=1: needs root or "
+			                              "CAP_SYSLOG)"
+			                            : "");
 		emit(out, "\n  libcgroup: cgroup_init() = %s\n", cg_code_name(cg_rc));
 		for (int i = 0; i < nt; i++)
 			emit(out, "    %-12s %s\n", table[i].name, table[i].path);

@@ -8,20 +8,35 @@
  * plan. The order is the policy:
  *
  *   1. join the task cgroup (unless born in it by CLONE_INTO_CGROUP)
- *   2. reset signal dispositions, then unblock every signal
+ *   2. non-dumpable (see below), reset signal dispositions, unblock signals
  *   3. PR_SET_PDEATHSIG(SIGKILL), then re-check that the parent still lives
- *   4. own process group (unless foreground)
+ *   4. a session of its own (setsid; `corral exec`: the caller's process
+ *      group and terminal instead)
  *   5. stdin/stdout/stderr
  *   6. working directory
  *   7. rlimits (RLIMIT_CORE 0 unless core dumps are wanted)
  *   8. namespaces: cgroup (+ read-only cgroupfs in a mount namespace of its
- *      own, or joined: the executor's template), network (only loopback);
- *      then drop CAP_SYS_PTRACE (sandbox.c says why)
- *   9. user and groups
- *  10. no_new_privs
- *  11. close every other fd
- *  12. seccomp, the last step, so the filter need not allow the steps above
- *  13. execve (or the function, then _exit)
+ *      own, or joined: the executor's template), network (only loopback)
+ *   9. close every other fd
+ *  10. drop CAP_SYS_PTRACE (sandbox.c says why)
+ *  11. user and groups
+ *  12. no_new_privs
+ *  13. seccomp, the last step, so the filter need not allow the steps above
+ *  14. execve (or the function, then _exit)
+ *
+ * Siblings are hostile (an escape audit showed it): until its execve a child
+ * holds every fd of corral (writable cgroup directories among them) and, in
+ * the CLONE_VM modes, corral's own memory. A root task without
+ * CAP_SYS_PTRACE can reach another process of its uid through
+ * /proc/<pid>/{fd,mem} or pidfd_getfd() when that process is dumpable and
+ * its permitted capabilities are a subset of the task's. So: the child is
+ * non-dumpable from its first instruction (corral is too, sandbox.c: a
+ * CLONE_VM child shares corral's mm and its flag), every fd but the few it
+ * needs is closed BEFORE it gives up CAP_SYS_PTRACE (until then no task can
+ * reach it), and a --user child keeps its saved gid 0 until execve (which
+ * sets it to the effective gid): the uid change makes the kernel set
+ * dumpability to fs.suid_dumpable, which could be 1, and the gid mismatch
+ * keeps a task of the same user away all the same.
  *
  * A failing step writes {step, errno} on the CLOEXEC error pipe and exits 127;
  * EOF on the pipe tells the parent that exec succeeded. A child that shares
@@ -97,7 +112,7 @@ static const char *const step_names[STEP_COUNT] = {
     [STEP_CGROUP] = "join cgroup",
     [STEP_SIGNALS] = "reset signals",
     [STEP_PDEATHSIG] = "set parent-death signal",
-    [STEP_SETPGID] = "setpgid",
+    [STEP_SETPGID] = "setsid",
     [STEP_STDIO] = "set up stdio",
     [STEP_CHDIR] = "chdir",
     [STEP_RLIMIT] = "setrlimit",
@@ -255,6 +270,14 @@ static void apply_namespaces(const struct corral__child_plan *p,
 			if (rc < 0 && rc != -ENOENT)
 				fail(p, STEP_MOUNT, rc);
 		}
+		/* As the template's (sandbox.c): hidepid=ptraceable where the
+		 * kernel has it (5.8). */
+		if (sb->mount_proc &&
+		    ks(SYS_mount, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		       "hidepid=ptraceable") < 0)
+			TRY(p, STEP_MOUNT,
+			    ks(SYS_mount, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			       NULL));
 	}
 	if ((sb->unshare_flags & CLONE_NEWNET) && sb->lo_up)
 		loopback_up(p);
@@ -285,9 +308,15 @@ static void drop_user(const struct corral__child_plan *p, const struct corral__s
 {
 	if (!sb->drop_user)
 		return;
+	/* The saved gid stays 0 until execve sets it to the effective one (the
+	 * top of this file says why); a function task never execs and gets
+	 * its final ids at once (a saved gid 0 would let it regain gid 0). */
+	gid_t sgid = p->fn ? sb->gid : 0;
 	TRY(p, STEP_USER, ks(SYS_setgroups, (size_t)sb->ngroups, sb->groups));
-	TRY(p, STEP_USER, ks(SYS_setresgid, sb->gid, sb->gid, sb->gid));
+	TRY(p, STEP_USER, ks(SYS_setresgid, sb->gid, sb->gid, sgid));
 	TRY(p, STEP_USER, ks(SYS_setresuid, sb->uid, sb->uid, sb->uid));
+	/* The uid change set dumpability to fs.suid_dumpable: back to 0. */
+	TRY(p, STEP_USER, ks(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0));
 }
 
 /* Keep 0, 1, 2 and the fds in keep[] (moved to 3, 4, ...); close the rest. */
@@ -327,15 +356,18 @@ __attribute__((noreturn)) void corral__child_main(const struct corral__child_pla
 		fail(p, STEP_CGROUP, rc);
 	if (p->pids_procs_fd >= 0 && (rc = write0(p->pids_procs_fd)) < 0)
 		fail(p, STEP_CGROUP, rc);
-	/* 2. */
+	/* 2. No sibling may read our fds or memory (the top of the file). */
+	if (sb)
+		TRY(p, STEP_SIGNALS, ks(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0));
 	reset_signals(p);
-	/* 3. Die with the parent; it may have died before the prctl. */
+	/* 3. Die with the parent; it may have died before the prctl. In a PID
+	 * namespace of the batch's own, our parent (outside it) shows as 0. */
 	TRY(p, STEP_PDEATHSIG, ks(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL));
 	if (ks(SYS_getppid) != p->parent_pid)
 		die127();
-	/* 4. */
+	/* 4. A session of our own: no controlling terminal to type into. */
 	if (p->new_pgroup)
-		TRY(p, STEP_SETPGID, ks(SYS_setpgid, 0, 0));
+		TRY(p, STEP_SETPGID, ks(SYS_setsid));
 	/* 5. */
 	setup_stdio(p);
 	/* 6. */
@@ -346,16 +378,11 @@ __attribute__((noreturn)) void corral__child_main(const struct corral__child_pla
 		struct rlimit rl = {0, 0};
 		TRY(p, STEP_RLIMIT, ks(SYS_prlimit64, 0, RLIMIT_CORE, &rl, NULL));
 	}
-	if (sb) {
-		/* 8, 9, 10. */
+	/* 8. */
+	if (sb)
 		apply_namespaces(p, sb);
-		if (sb->drop_cap_ptrace)
-			drop_cap_ptrace(p);
-		drop_user(p, sb);
-		if (sb->no_new_privs || sb->has_filter)
-			TRY(p, STEP_NO_NEW_PRIVS, ks(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
-	}
-	/* 11. */
+	/* 9. Before any privilege is given up: until then no task can reach
+	 * us, after it nothing of corral's is left to take. */
 	if (p->err_fd >= 0)
 		keep[nkeep++] = p->err_fd;
 	if (p->fn)
@@ -364,10 +391,19 @@ __attribute__((noreturn)) void corral__child_main(const struct corral__child_pla
 	struct corral__child_plan moved = *p;
 	if (p->err_fd >= 0)
 		moved.err_fd = keep[0];
-	/* 12. */
+	if (sb) {
+		/* 10, 11, 12. */
+		if (sb->drop_cap_ptrace)
+			drop_cap_ptrace(&moved);
+		drop_user(&moved, sb);
+		if (sb->no_new_privs || sb->has_filter)
+			TRY(&moved, STEP_NO_NEW_PRIVS,
+			    ks(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+	}
+	/* 13. */
 	if (sb && sb->has_filter)
 		TRY(&moved, STEP_SECCOMP, ks(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sb->prog));
-	/* 13. */
+	/* 14. */
 	if (p->fn) {
 		int ret;
 		if (p->after_fork_child)

@@ -1,5 +1,5 @@
-/* executor.h - internals of the executor shared with sandbox.c, watchdog.c,
- * check.c and the unit tests of the scheduler. */
+/* executor.h - internals shared by the local site (attempt_local.c),
+ * sandbox.c, watchdog.c and check.c. */
 #ifndef CORRAL_EXECUTOR_H
 #define CORRAL_EXECUTOR_H
 
@@ -21,9 +21,12 @@ bool corral__sandbox_enabled(const corral_sandbox_t *s);
 struct corral__watchdog {
 	pid_t pid;
 	int pidfd;
-	int wfd; /* our end of the pipe: EOF (we died) = tear the batch down */
+	int wfd;      /* our end of the pipe: EOF (we died) = tear the batch down */
+	int pidns_fd; /* with pid_ns: the PID namespace it is the init of, or -1 */
 };
-int corral__watchdog_start(const struct corral__batch *b, struct corral__watchdog *w,
+/* Start the watchdog. b may be NULL (no cgroups: then it only holds the PID
+ * namespace). pid_ns: make it the init of a new PID namespace (pidns_fd). */
+int corral__watchdog_start(const struct corral__batch *b, bool pid_ns, struct corral__watchdog *w,
                            corral_error_t *err);
 /* Tell the watchdog we clean up ourselves, and reap it (bounded). */
 void corral__watchdog_stop(struct corral__watchdog *w);

@@ -133,4 +133,29 @@ int corral__parse_cgroup_mount_points(const char *text, char (*out)[4096], int m
 /* Does a space-separated controller list (cgroup.controllers) contain name? */
 bool corral__list_has(const char *list, const char *name);
 
+/* One record of /dev/kmsg ("prio,seq,ts,flags;message\n..."): the two lines
+ * of the kernel's OOM report. The task's name (comm) is whatever it set, up
+ * to 15 bytes: the parser reads the fixed fields around it from the right. */
+enum corral__kmsg_kind {
+	KMSG_NONE,
+	KMSG_OOM_KILL, /* oom-kill:...,oom_memcg=...,task_memcg=...,task=...,pid=... */
+	KMSG_KILLED    /* ...: Killed process PID (COMM) total-vm:... */
+};
+struct corral__kmsg_oom {
+	enum corral__kmsg_kind kind;
+	int pid;
+	char comm[16];
+	char task_memcg[512]; /* KMSG_OOM_KILL */
+	char oom_memcg[512];  /* KMSG_OOM_KILL: where the limit fired ("" if global) */
+	bool global;          /* KMSG_OOM_KILL: a host-wide OOM */
+	uint64_t total_vm, anon_rss, file_rss, shmem_rss; /* KMSG_KILLED, bytes */
+	int oom_score_adj;
+};
+/* 0 with *ev, -ENOENT for any other record, -EINVAL for a malformed one. */
+int corral__parse_kmsg_oom(const char *rec, size_t len, struct corral__kmsg_oom *ev);
+
+/* A pressure file (memory.pressure): the "total=" of its some and full lines,
+ * in microseconds. -ENOENT when neither is there. */
+int corral__parse_psi(const char *text, uint64_t *some_us, uint64_t *full_us);
+
 #endif /* CORRAL_INTERNAL_H */

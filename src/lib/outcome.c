@@ -170,6 +170,22 @@ static void format_duration(uint64_t ns, char *buf, size_t len)
 		snprintf(buf, len, "%.1fh", s / 3600);
 }
 
+/* "sort (pid 1234, 480.0 MiB resident)" for the first victim, "and N more". */
+static void victims(const corral_result_t *r, char *buf, size_t len, size_t *pos)
+{
+	const corral_oom_victim_t *v = &r->oom_victims[0];
+	char rss[32];
+
+	append(buf, len, pos, "%s (pid %d", v->comm[0] ? v->comm : "?", v->pid);
+	if (v->detailed) {
+		corral_format_size(v->anon_rss + v->file_rss + v->shmem_rss, rss, sizeof(rss));
+		append(buf, len, pos, ", %s resident", rss);
+	}
+	append(buf, len, pos, ")");
+	if (r->n_oom_victims > 1)
+		append(buf, len, pos, " and %u more", r->n_oom_victims - 1);
+}
+
 int corral_result_sentence(const corral_result_t *r, char *buf, size_t len)
 {
 	char lim[32], peak[32], b[64];
@@ -200,19 +216,42 @@ int corral_result_sentence(const corral_result_t *r, char *buf, size_t len)
 		       "task %llu was OOM-killed: it exceeded its memory limit (memory.max %s, "
 		       "peak %s)",
 		       seq, lim, peak);
+		if (r->n_oom_victims) {
+			append(buf, len, &pos, "; the kernel took ");
+			victims(r, buf, len, &pos);
+		}
 		break;
 	case CORRAL_OOM_OUTSIDE:
 		append(buf, len, &pos,
-		       "task %llu was OOM-killed below its own limit (memory.max %s, peak %s): an "
-		       "ancestor cgroup's limit or the host ran out of memory",
+		       "task %llu was OOM-killed below its own limit (memory.max %s, "
+		       "peak %s): ",
 		       seq, lim, peak);
+		if (!strcmp(r->oom_memcg, "global"))
+			append(buf, len, &pos, "the host ran out of memory");
+		else if (r->oom_memcg[0])
+			append(buf, len, &pos, "an ancestor cgroup's limit fired (%s)",
+			       r->oom_memcg);
+		else
+			append(buf, len, &pos,
+			       "an ancestor cgroup's limit or the host ran out of "
+			       "memory");
+		if (r->n_oom_victims) {
+			append(buf, len, &pos, "; the kernel took ");
+			victims(r, buf, len, &pos);
+		}
 		break;
 	case CORRAL_SUBPROCESS_OOM:
-		append(buf, len, &pos,
-		       "task %llu lost a subprocess to the OOM killer (%llu process%s killed; "
-		       "memory.max %s, peak %s); its main process then ",
-		       seq, (unsigned long long)r->oom_kills, r->oom_kills == 1 ? "" : "es", lim,
-		       peak);
+		append(buf, len, &pos, "task %llu lost a subprocess to the OOM killer", seq);
+		if (r->n_oom_victims) {
+			append(buf, len, &pos, ": ");
+			victims(r, buf, len, &pos);
+			append(buf, len, &pos, " (memory.max %s, peak %s)", lim, peak);
+		} else {
+			append(buf, len, &pos, " (%llu process%s killed; memory.max %s, peak %s)",
+			       (unsigned long long)r->oom_kills, r->oom_kills == 1 ? "" : "es", lim,
+			       peak);
+		}
+		append(buf, len, &pos, "; its main process then ");
 		if (r->signal)
 			append(buf, len, &pos, "died of SIG%s", signame(r->signal));
 		else if (r->exit_code == 0)
@@ -260,6 +299,15 @@ int corral_result_sentence(const corral_result_t *r, char *buf, size_t len)
 	}
 	if (r->pids_limit_hit && r->outcome != CORRAL_OK)
 		append(buf, len, &pos, " (it hit its pids limit)");
+	/* Thrashing: a large share of its time stalled on memory (v2 PSI),
+	 * whether or not it survived. */
+	if (r->memory_stall_some > 0 && r->wall_s > 0.05 &&
+	    r->memory_stall_some >= 0.2 * r->wall_s && r->outcome != CORRAL_SPAWN_ERROR)
+		append(buf, len, &pos,
+		       " (it spent %.0f%% of its time stalled on memory: thrashing against its "
+		       "limit)",
+		       100.0 * (r->memory_stall_some < r->wall_s ? r->memory_stall_some / r->wall_s
+		                                                 : 1.0));
 	if (r->attempt > 1)
 		append(buf, len, &pos, " [attempt %u]", r->attempt);
 	return (int)pos;

@@ -279,3 +279,157 @@ int corral__parse_cgroup_mount_points(const char *text, char (*out)[4096], int m
 	}
 	return n;
 }
+
+/* ------------------------------------------------------------ /dev/kmsg OOM reports */
+
+/* The last occurrence of needle in [s, s+n), or NULL. */
+static const char *memrmem(const char *s, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+
+	if (k > n)
+		return NULL;
+	for (size_t i = n - k + 1; i-- > 0;)
+		if (!memcmp(s + i, needle, k))
+			return s + i;
+	return NULL;
+}
+
+/* The first occurrence of needle in [s, s+n), or NULL. */
+static const char *memmem_(const char *s, size_t n, const char *needle)
+{
+	return memmem(s, n, needle, strlen(needle));
+}
+
+/* Digits at p (up to end) into *out; returns the end or NULL. */
+static const char *digits(const char *p, const char *end, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (p >= end || !isdigit((unsigned char)*p))
+		return NULL;
+	while (p < end && isdigit((unsigned char)*p)) {
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return NULL;
+		v = v * 10 + d;
+		p++;
+	}
+	*out = v;
+	return p;
+}
+
+/* "key:NkB" at p: the size in bytes. */
+static const char *kb_field(const char *p, const char *end, const char *key, uint64_t *out)
+{
+	const char *q = memmem_(p, (size_t)(end - p), key);
+	uint64_t v;
+
+	if (!q)
+		return NULL;
+	q = digits(q + strlen(key), end, &v);
+	if (!q || end - q < 2 || q[0] != 'k' || q[1] != 'B' || v > UINT64_MAX / 1024)
+		return NULL;
+	*out = v * 1024;
+	return q + 2;
+}
+
+int corral__parse_kmsg_oom(const char *rec, size_t len, struct corral__kmsg_oom *ev)
+{
+	const char *semi = memchr(rec, ';', len);
+	const char *msg, *end;
+	uint64_t v;
+
+	memset(ev, 0, sizeof(*ev));
+	if (!semi)
+		return -EINVAL;
+	msg = semi + 1;
+	end = memchr(msg, '\n', len - (size_t)(msg - rec));
+	if (!end)
+		end = rec + len;
+	size_t n = (size_t)(end - msg);
+
+	if (n > 9 && !memcmp(msg, "oom-kill:", 9)) {
+		/* oom-kill:constraint=...,oom_memcg=PATH|global_oom,task_memcg=PATH,
+		 * task=COMM,pid=N,uid=N. Read from the right: the name of the
+		 * task is its own (up to 15 bytes of anything), the numbers after
+		 * it are the kernel's. */
+		const char *uid = memrmem(msg, n, ",uid=");
+		if (!uid || !digits(uid + 5, end, &v) || digits(uid + 5, end, &v) != end)
+			return -EINVAL;
+		const char *pid = memrmem(msg, (size_t)(uid - msg), ",pid=");
+		if (!pid || digits(pid + 5, uid, &v) != uid || v == 0 || v > INT32_MAX)
+			return -EINVAL;
+		ev->pid = (int)v;
+		const char *tm = memmem_(msg, n, ",task_memcg=");
+		if (!tm || tm > pid)
+			return -EINVAL;
+		/* The real ",task=" is the leftmost one after the task's cgroup
+		 * within reach of the pid (a name of 15 bytes or less). */
+		const char *from = pid - 6 - 15 > tm ? pid - 6 - 15 : tm;
+		const char *task = memmem_(from, (size_t)(pid - from), ",task=");
+		if (!task)
+			return -EINVAL;
+		copy_field(ev->comm, sizeof(ev->comm), task + 6, (size_t)(pid - task - 6));
+		copy_field(ev->task_memcg, sizeof(ev->task_memcg), tm + 12,
+		           (size_t)(task - tm - 12));
+		const char *om = memmem_(msg, (size_t)(tm - msg), "oom_memcg=");
+		if (om)
+			copy_field(ev->oom_memcg, sizeof(ev->oom_memcg), om + 10,
+			           (size_t)(tm - om - 10));
+		else if (memmem_(msg, (size_t)(tm - msg), ",global_oom"))
+			ev->global = true;
+		ev->kind = KMSG_OOM_KILL;
+		return 0;
+	}
+	const char *kp = memmem_(msg, n, "Killed process ");
+	if (kp) {
+		/* ... Killed process PID (COMM) total-vm:NkB, anon-rss:NkB,
+		 * file-rss:NkB, shmem-rss:NkB, UID:N pgtables:NkB oom_score_adj:N */
+		const char *p = digits(kp + 15, end, &v);
+		if (!p || v == 0 || v > INT32_MAX || end - p < 2 || p[0] != ' ' || p[1] != '(')
+			return -EINVAL;
+		ev->pid = (int)v;
+		const char *tv = memrmem(p, (size_t)(end - p), ") total-vm:");
+		if (!tv)
+			return -EINVAL;
+		copy_field(ev->comm, sizeof(ev->comm), p + 2, (size_t)(tv - p - 2));
+		p = tv + 1;
+		if (!(p = kb_field(p, end, "total-vm:", &ev->total_vm)) ||
+		    !(p = kb_field(p, end, "anon-rss:", &ev->anon_rss)) ||
+		    !(p = kb_field(p, end, "file-rss:", &ev->file_rss)) ||
+		    !(p = kb_field(p, end, "shmem-rss:", &ev->shmem_rss)))
+			return -EINVAL;
+		const char *adj = memmem_(p, (size_t)(end - p), "oom_score_adj:");
+		if (adj) {
+			bool neg = adj + 14 < end && adj[14] == '-';
+			if (digits(adj + 14 + neg, end, &v) && v <= 1000)
+				ev->oom_score_adj = neg ? -(int)v : (int)v;
+		}
+		ev->kind = KMSG_KILLED;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int corral__parse_psi(const char *text, uint64_t *some_us, uint64_t *full_us)
+{
+	int found = 0;
+
+	*some_us = *full_us = 0;
+	for (const char *line = text; line && *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t llen = nl ? (size_t)(nl - line) : strlen(line);
+		uint64_t *dst = !strncmp(line, "some ", 5)   ? some_us
+		                : !strncmp(line, "full ", 5) ? full_us
+		                                             : NULL;
+		const char *tot = dst ? memmem_(line, llen, " total=") : NULL;
+		uint64_t v;
+		if (tot && digits(tot + 7, line + llen, &v) == line + llen) {
+			*dst = v;
+			found++;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return found ? 0 : -ENOENT;
+}

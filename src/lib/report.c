@@ -248,6 +248,45 @@ int corral_report_result(int fd, const corral_result_t *r, const char *const *co
 	        (unsigned long long)r->err.len);
 	printf_(&b, ",\"stdout_lost_bytes\":%llu,\"stderr_lost_bytes\":%llu",
 	        (unsigned long long)r->out.lost, (unsigned long long)r->err.lost);
+	/* Seeing memory (design §11): only what is known. */
+	if (r->memory_stall_some >= 0 && r->attempt > 0) {
+		puts_(&b, ",\"memory_stall_some\":");
+		json_num(&b, r->memory_stall_some);
+		puts_(&b, ",\"memory_stall_full\":");
+		json_num(&b, r->memory_stall_full >= 0 ? r->memory_stall_full : 0);
+	}
+	if (r->n_oom_victims && r->oom_victims) {
+		puts_(&b, ",\"oom_victims\":[");
+		for (unsigned i = 0; i < r->n_oom_victims; i++) {
+			const corral_oom_victim_t *v = &r->oom_victims[i];
+			printf_(&b, "%s{\"pid\":%d,\"comm\":", i ? "," : "", v->pid);
+			json_string(&b, v->comm);
+			if (v->detailed)
+				printf_(&b,
+				        ",\"total_vm\":%llu,\"anon_rss\":%llu,\"file_rss\":%llu,"
+				        "\"shmem_rss\":%llu,\"oom_score_adj\":%d",
+				        (unsigned long long)v->total_vm,
+				        (unsigned long long)v->anon_rss,
+				        (unsigned long long)v->file_rss,
+				        (unsigned long long)v->shmem_rss, v->oom_score_adj);
+			puts_(&b, "}");
+		}
+		puts_(&b, "]");
+		if (r->oom_memcg[0]) {
+			puts_(&b, ",\"oom_memcg\":");
+			json_string(&b, r->oom_memcg);
+		}
+	}
+	if (r->n_timeline && r->timeline) {
+		puts_(&b, ",\"memory_timeline\":{\"t\":[");
+		for (unsigned i = 0; i < r->n_timeline; i++)
+			printf_(&b, "%s%.3f", i ? "," : "", r->timeline[i].t);
+		puts_(&b, "],\"current\":[");
+		for (unsigned i = 0; i < r->n_timeline; i++)
+			printf_(&b, "%s%llu", i ? "," : "",
+			        (unsigned long long)r->timeline[i].bytes);
+		printf_(&b, "],\"peak_index\":%u}", r->timeline_peak);
+	}
 	puts_(&b, ",\"sentence\":");
 	json_string(&b, r->sentence);
 	puts_(&b, "}");

@@ -25,8 +25,12 @@
  *    devices): against a hostile task use --user (or a container);
  *  - the read-only mount namespace is made once per executor, as a template
  *    (make_template()): a helper child clones itself into a new mount
- *    namespace, makes every mount a slave (host mounts made later still show,
- *    nothing goes back) and every cgroup mount read-only, and the executor
+ *    namespace, makes every mount private (nothing propagates in or out: as
+ *    a slave, a cgroup mount made on the host after a task started reached
+ *    the task read-write; host mounts made later reach new tasks when the
+ *    template is made again, corral__sandbox_refresh()) and every cgroup
+ *    mount read-only, and, with the batch's PID namespace, mounts a /proc of
+ *    that namespace (tasks see only the batch's processes), and the executor
  *    keeps that namespace and the helper's root in it by fds. Each task joins
  *    it with setns(), chroots to that root (the caller's root, which is not
  *    the namespace's in a chroot or after an initramfs's switch_root) and
@@ -59,11 +63,40 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include "executor.h"
 #include "seccomp_profile.h"
 #include "syscalls.h"
+
+/* The process is non-dumpable while an executor with a sandbox lives: a task
+ * child shares our memory until its execve (spawn.c), and a hostile sibling
+ * must not read or write it through /proc/<child>/mem, nor take our fds
+ * (child.c, the top). Process-wide, so counted: the first sandboxed executor
+ * turns it off, the last one freed restores what it found. */
+static pthread_mutex_t dumpable_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned dumpable_holders;
+static int dumpable_before;
+
+static void hold_nondumpable(void)
+{
+	pthread_mutex_lock(&dumpable_lock);
+	if (dumpable_holders++ == 0)
+		dumpable_before = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+	/* Every time: a child that changed its ids under CLONE_VM may have set
+	 * our (shared) dumpability to fs.suid_dumpable meanwhile. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	pthread_mutex_unlock(&dumpable_lock);
+}
+
+static void release_nondumpable(void)
+{
+	pthread_mutex_lock(&dumpable_lock);
+	if (dumpable_holders > 0 && --dumpable_holders == 0 && dumpable_before > 0)
+		prctl(PR_SET_DUMPABLE, dumpable_before, 0, 0, 0);
+	pthread_mutex_unlock(&dumpable_lock);
+}
 
 bool corral__sandbox_enabled(const corral_sandbox_t *s)
 {
@@ -213,6 +246,20 @@ static int resolve_user(const char *spec, struct corral__sandbox_plan *p, corral
 		p->groups[0] = p->gid;
 		p->ngroups = 1;
 	}
+	/* The user's own HOME, USER and LOGNAME, as runuser and sudo -i give
+	 * them (a uid without a passwd entry: HOME=/, the number as its name). */
+	char uid_name[24];
+	snprintf(uid_name, sizeof(uid_name), "%lu", (unsigned long)p->uid);
+	const char *name = pwp ? pwp->pw_name : uid_name;
+	const char *home = pwp && pwp->pw_dir && *pwp->pw_dir ? pwp->pw_dir : "/";
+	const char *const keys[3] = {"HOME=", "USER=", "LOGNAME="};
+	const char *const vals[3] = {home, name, name};
+	for (int i = 0; i < 3; i++) {
+		size_t l = strlen(keys[i]) + strlen(vals[i]) + 1;
+		if (!(p->user_env[i] = malloc(l)))
+			return corral__err(err, ENOMEM, "--user: environment");
+		snprintf(p->user_env[i], l, "%s%s", keys[i], vals[i]);
+	}
 	p->drop_user = true;
 	return 0;
 }
@@ -261,10 +308,11 @@ __attribute__((noreturn)) static void template_helper(const struct corral__sandb
 	ssize_t n;
 	char c;
 
-	/* A slave: mounts the host makes later (autofs, NFS) still show, while
-	 * nothing goes back. EINVAL: our root is no mount point (a chroot);
-	 * harmless, as flag changes never propagate and tasks cannot mount. */
-	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 && errno != EINVAL)
+	/* Private: a mount the host makes later must not reach a running task
+	 * (a new cgroup mount would arrive read-write). EINVAL: our root is no
+	 * mount point (a chroot); harmless, as flag changes never propagate and
+	 * tasks cannot mount. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 && errno != EINVAL)
 		e = errno;
 	for (int i = 0; !e && i < p->n_ro; i++)
 		if (mount(NULL, p->ro_mounts[i], NULL,
@@ -272,6 +320,15 @@ __attribute__((noreturn)) static void template_helper(const struct corral__sandb
 		          NULL) < 0 &&
 		    errno != ENOENT)
 			e = errno;
+	/* Born in the batch's PID namespace: a /proc of it, where a task sees
+	 * only the processes it may ptrace (Linux 5.8): its own and its
+	 * siblings', not the watchdog, its namespace's init (whose environ and
+	 * maps a root task could read otherwise). Older kernels: all of them. */
+	if (!e && p->mount_proc &&
+	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=ptraceable") <
+	        0 &&
+	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		e = errno;
 	do
 		n = write(fd, &e, sizeof(e));
 	while (n < 0 && errno == EINTR);
@@ -361,7 +418,7 @@ int corral__sandbox_prepare(const corral_sandbox_t *s, const struct corral__hier
 		struct corral__sc_profile prof;
 		bool file = s->seccomp == CORRAL_SECCOMP_FILE;
 		if (s->seccomp == CORRAL_SECCOMP_DEFAULT) {
-			rc = corral__sc_default(&prof, s->allow_ptrace);
+			rc = corral__sc_default(&prof, s->allow_ptrace, s->allow_io_uring);
 			if (rc < 0)
 				return corral__err(err, -rc, "build the default seccomp profile");
 		} else if (file) {
@@ -382,8 +439,15 @@ int corral__sandbox_prepare(const corral_sandbox_t *s, const struct corral__hier
 			prof.default_allow = true;
 			prof.action = SC_ACT_ERRNO;
 			prof.errno_value = EPERM;
+			/* io_uring cannot mount, setns or clone: without a
+			 * profile to bypass, nothing to deny it for. */
+			prof.io_uring = true;
 		}
+		if (s->allow_io_uring)
+			prof.io_uring = true;
 		rc = s->cgroup_ns ? corral__sc_confine(&prof, err) : 0;
+		if (rc == 0)
+			rc = corral__sc_io_uring(&prof, err);
 		if (rc == 0)
 			rc = corral__sc_compile(&prof, &p->prog, err);
 		p->filter_kills = prof.action == SC_ACT_KILL;
@@ -397,14 +461,18 @@ int corral__sandbox_prepare(const corral_sandbox_t *s, const struct corral__hier
 		p->has_filter = true;
 		p->no_new_privs = true;
 	}
-	if ((s->cgroup_ns || s->no_network) && !have_cap(CAP_SYS_ADMIN)) {
+	if ((s->cgroup_ns || s->no_network || s->pid_ns) && !have_cap(CAP_SYS_ADMIN)) {
 		corral__sandbox_free(p);
 		return corral__err(err, EPERM, "%s need%s CAP_SYS_ADMIN (run corral as root%s)",
 		                   s->cgroup_ns ? "the cgroup namespace and read-only cgroupfs"
+		                   : s->pid_ns  ? "the batch's PID namespace"
 		                                : "the network namespace",
 		                   s->cgroup_ns ? "" : "s",
-		                   s->cgroup_ns ? ", or turn the sandbox's cgroup_ns off" : "");
+		                   s->cgroup_ns ? ", or turn the sandbox's cgroup_ns off"
+		                   : s->pid_ns  ? ", or turn the sandbox's pid_ns off"
+		                                : "");
 	}
+	p->mount_proc = s->pid_ns && s->cgroup_ns;
 	if (s->cgroup_ns) {
 		p->unshare_flags |= CLONE_NEWCGROUP | CLONE_NEWNS;
 		rc = collect_cgroup_mounts(p, err);
@@ -428,6 +496,8 @@ int corral__sandbox_prepare(const corral_sandbox_t *s, const struct corral__hier
 			return rc;
 		}
 	}
+	hold_nondumpable();
+	p->holds_dumpable = true;
 	return 0;
 }
 
@@ -445,6 +515,7 @@ void corral__sandbox_refresh(struct corral__sandbox_plan *p)
 	 * failure keep what we have. */
 	memset(&fresh, 0, sizeof(fresh));
 	fresh.mnt_ns_fd = fresh.mnt_root_fd = -1;
+	fresh.mount_proc = p->mount_proc;
 	fresh.mountinfo_fd = p->mountinfo_fd;
 	if (collect_cgroup_mounts(&fresh, NULL) < 0) {
 		free(fresh.ro_mounts);
@@ -463,6 +534,8 @@ void corral__sandbox_refresh(struct corral__sandbox_plan *p)
 
 void corral__sandbox_free(struct corral__sandbox_plan *p)
 {
+	if (p->holds_dumpable)
+		release_nondumpable();
 	if (p->mnt_ns_fd >= 0)
 		close(p->mnt_ns_fd);
 	if (p->mnt_root_fd >= 0)
@@ -472,5 +545,7 @@ void corral__sandbox_free(struct corral__sandbox_plan *p)
 	free(p->prog.filter);
 	free(p->ro_mounts);
 	free(p->groups);
+	for (size_t i = 0; i < ARRAY_SIZE(p->user_env); i++)
+		free(p->user_env[i]);
 	memset(p, 0, sizeof(*p));
 }

@@ -317,7 +317,8 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
 	memset(report, 0, sizeof(*report));
 	req->plan.err_fd = -1;
 	req->plan.report = report;
-	req->plan.parent_pid = getpid();
+	/* Our children in the batch's PID namespace see their parent as 0. */
+	req->plan.parent_pid = req->in_pid_ns ? 0 : getpid();
 	if (req->use_fork || cache->no_clone3 || !shares_memory(cache)) {
 		if (pipe2(pipefd, O_CLOEXEC) < 0)
 			return corral__err(err, errno, "create the spawn error pipe");

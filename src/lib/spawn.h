@@ -24,13 +24,17 @@ struct corral__sandbox_plan {
 	int mnt_root_fd;      /* with mnt_ns_fd: our root in it (O_PATH), to chroot to */
 	int mountinfo_fd;     /* our /proc/self/mountinfo: poll() tells a change */
 	bool lo_up;           /* with CLONE_NEWNET */
+	bool mount_proc;      /* with CLONE_NEWNS and the batch's PID namespace: a /proc
+	                         of that namespace (the template's, or the child's own) */
 	bool drop_cap_ptrace; /* drop CAP_SYS_PTRACE, bounding set too (sandbox.c) */
 	bool drop_user;
 	uid_t uid;
 	gid_t gid;
 	int ngroups;
 	gid_t *groups;
+	char *user_env[4]; /* with drop_user: "HOME=..", "USER=..", "LOGNAME=..", NULL */
 	bool core_dumps;
+	bool holds_dumpable; /* counted in sandbox.c's non-dumpable holders */
 };
 
 /* Steps of the child, reported with errno (error pipe or shared report). */
@@ -79,8 +83,8 @@ struct corral__child_plan {
 	 * failure here instead, and exits: the parent reads it once the child
 	 * is gone (reaped, or resumed from CLONE_VFORK). NULL otherwise. */
 	struct corral__child_report *report;
-	pid_t parent_pid;
-	bool new_pgroup;
+	pid_t parent_pid; /* what getppid() must say: 0 in the batch's PID namespace */
+	bool new_pgroup;  /* a session of its own (setsid) */
 	const struct corral__sandbox_plan *sb; /* may be NULL */
 	void (*after_fork_child)(void);        /* function tasks, e.g. PyOS_AfterFork_Child */
 };
@@ -92,6 +96,7 @@ __attribute__((noreturn)) void corral__child_main(const struct corral__child_pla
 struct corral__spawn_req {
 	struct corral__child_plan plan;
 	int cgroup_dirfd; /* for CLONE_INTO_CGROUP, or -1 */
+	bool in_pid_ns;   /* the caller's thread spawns into the batch's PID namespace */
 	bool use_fork;    /* function tasks: glibc fork() (atfork handlers) */
 	void (*before_fork)(void);
 	void (*after_fork_parent)(void);

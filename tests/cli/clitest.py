@@ -159,6 +159,43 @@ def leftover_cgroups(pids):
     return found
 
 
+def _status(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            return dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+    except OSError:
+        return None
+
+
+def host_pid(ns_pid, ancestor, timeout=5.0):
+    """Our pid of the process that calls itself ns_pid (what a task prints as
+    its getpid()): as root, corral's tasks live in a PID namespace of their
+    own, where pids are small numbers. Found among the descendants of
+    ancestor (the corral process); ns_pid itself when there is no namespace."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            st = _status(int(d))
+            if not st or "NSpid" not in st:
+                continue
+            ids = [int(x) for x in st["NSpid"].split()]
+            if ids[-1] != ns_pid:
+                continue
+            p, hops = int(d), 0
+            while p > 1 and hops < 64:
+                s2 = _status(p)
+                if not s2:
+                    break
+                p, hops = int(s2["PPid"]), hops + 1
+                if p == ancestor:
+                    return int(d)
+        if time.monotonic() > deadline:
+            raise AssertionError("no process calls itself %d below pid %d" % (ns_pid, ancestor))
+        time.sleep(0.01)
+
+
 def pid_alive(pid):
     """True if pid exists and is not a zombie."""
     try:
@@ -257,6 +294,11 @@ RECORD_KEYS = {
     "stdout_bytes": int, "stderr_bytes": int, "stdout_lost_bytes": int,
     "stderr_lost_bytes": int, "sentence": str,
 }
+# Keys a record has only when they are known (design §11; --timeline).
+OPTIONAL_RECORD_KEYS = {
+    "oom_victims": list, "oom_memcg": str, "memory_stall_some": (int, float),
+    "memory_stall_full": (int, float), "memory_timeline": dict, "host": str,
+}
 SUMMARY_KEYS = {
     "tasks": int, "attempts": int, "outcomes": dict, "verdict_seq": (int, type(None)),
     "verdict": (str, type(None)), "exit_code": int, "aborted": bool,
@@ -277,9 +319,21 @@ def check_record(tc, rec):
     keys = set(RECORD_KEYS)
     if rec.get("outcome") == "spawn_error":
         keys.add("spawn_error")
+    keys |= set(rec) & set(OPTIONAL_RECORD_KEYS)
     tc.assertEqual(set(rec), keys, rec)
     for k, t in RECORD_KEYS.items():
         tc.assertTrue(_istype(rec[k], t), "record key %s=%r is not %r" % (k, rec[k], t))
+    for k, t in OPTIONAL_RECORD_KEYS.items():
+        if k in rec:
+            tc.assertTrue(_istype(rec[k], t), "record key %s=%r is not %r" % (k, rec[k], t))
+    for v in rec.get("oom_victims", []):
+        tc.assertGreater(v["pid"], 0)
+        tc.assertIsInstance(v["comm"], str)
+    if "memory_timeline" in rec:
+        tl = rec["memory_timeline"]
+        tc.assertEqual(len(tl["t"]), len(tl["current"]))
+        tc.assertTrue(all(a < b for a, b in zip(tl["t"], tl["t"][1:])), tl["t"])
+        tc.assertEqual(tl["current"][tl["peak_index"]], max(tl["current"]))
     tc.assertIn(rec["outcome"], OUTCOMES)
     tc.assertGreaterEqual(rec["seq"], 1)
     if rec["command"] is not None:

@@ -7,8 +7,8 @@ import signal
 import subprocess
 import unittest
 
-from clitest import (PAYLOAD, CliTest, PrivateParent, corral, finals_by_seq, scaled, setUpModule,
-                     spawn)
+from clitest import (PAYLOAD, CliTest, PrivateParent, corral, finals_by_seq, host_pid, scaled,
+                     setUpModule, spawn)
 import clitest
 
 assert setUpModule
@@ -72,7 +72,16 @@ class ExecExitCodes(CliTest):
         self.assertGreaterEqual(rec["oom_kills"], 1)
         self.assertTrue(rec["sentence"].startswith(
             "task 1 was OOM-killed below its own limit (memory.max 256.0 MiB"), rec["sentence"])
-        self.assertIn("an ancestor cgroup's limit or the host ran out of memory", rec["sentence"])
+        if "oom_memcg" in rec:
+            # /dev/kmsg was readable: the kernel named the cgroup whose limit
+            # fired, our private parent.
+            self.assertTrue(rec["oom_memcg"].endswith(pp.path), (rec["oom_memcg"], pp.path))
+            self.assertIn("an ancestor cgroup's limit fired (%s)" % rec["oom_memcg"],
+                          rec["sentence"])
+            self.assertEqual(rec["oom_victims"][0]["pid"], rec["pid"])
+        else:
+            self.assertIn("an ancestor cgroup's limit or the host ran out of memory",
+                          rec["sentence"])
         self.assertEqual(r.err_lines, ["corral: " + rec["sentence"]])
 
     def test_subprocess_oom(self):
@@ -97,7 +106,7 @@ class ExecExitCodes(CliTest):
         rep = self.path("report.jsonl")
         p = spawn(["exec", "--report", rep, "--", P, "pid"], stdin=subprocess.DEVNULL,
                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        pid = int(p.stdout.readline())
+        pid = host_pid(int(p.stdout.readline()), p.pid)
         os.kill(pid, signal.SIGUSR1)
         out, err = p.communicate(timeout=scaled(20))
         self.assertEqual(p.returncode, 128 + signal.SIGUSR1, err)
@@ -173,7 +182,7 @@ class RunExitCodes(CliTest):
     def test_external_kill(self):
         p = spawn(["run", "--ungroup", P, "pid", ":::", "x"], stdin=subprocess.DEVNULL,
                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        pid = int(p.stdout.readline())
+        pid = host_pid(int(p.stdout.readline()), p.pid)
         os.kill(pid, signal.SIGUSR1)
         out, err = p.communicate(timeout=scaled(20))
         self.assertEqual(p.returncode, 138, err)

@@ -7,8 +7,8 @@ import subprocess
 import time
 import unittest
 
-from clitest import (PAYLOAD, CliTest, corral, finals_by_seq, leftover_cgroups, pid_alive,
-                     read_report, scaled, setUpModule, spawn, wait_until)
+from clitest import (PAYLOAD, CliTest, corral, finals_by_seq, host_pid, leftover_cgroups,
+                     pid_alive, read_report, scaled, setUpModule, spawn, wait_until)
 import clitest
 
 assert setUpModule
@@ -40,7 +40,8 @@ class Batch:
         self.proc.stdin.write(("\n".join(lines) + "\n").encode())
         self.proc.stdin.close()
         # 3 trees x (1 child + the leader).
-        self.pids = [int(self.proc.stdout.readline()) for _ in range(6)]
+        self.pids = [host_pid(int(self.proc.stdout.readline()), self.proc.pid)
+                     for _ in range(6)]
         # Task 1 has its record.
         tc.assertTrue(wait_until(lambda: b'"seq":1,' in tc.read(self.report), scaled(10)))
 
@@ -94,13 +95,30 @@ class Signals(CliTest):
             os.kill(b.proc.pid, signal.SIGKILL)
             b.proc.wait(timeout=scaled(5))
             everything = set(b.pids) | set(kids)
+
+            def running(p):
+                # As root the watchdog is the init of the batch's PID
+                # namespace: once it has exited, the kernel holds it in
+                # zap_pid_ns_processes until the batch's last zombies are
+                # reaped by corral's own parent (the task leaders were
+                # corral's children). It does nothing any more by then.
+                if not pid_alive(p):
+                    return False
+                try:
+                    with open("/proc/%d/wchan" % p) as f:
+                        return f.read() != "zap_pid_ns_processes"
+                except OSError:
+                    return False
+
             t0 = time.monotonic()
-            gone = wait_until(lambda: not [p for p in everything if pid_alive(p)]
+            gone = wait_until(lambda: not [p for p in everything if running(p)]
                               and not leftover_cgroups([b.proc.pid]), scaled(1.0))
             took = time.monotonic() - t0
             self.assertTrue(gone, "after %.1fs: processes %r, cgroups %r" % (
-                took, [p for p in everything if pid_alive(p)], leftover_cgroups([b.proc.pid])))
+                took, [p for p in everything if running(p)], leftover_cgroups([b.proc.pid])))
             print("\n  SIGKILL of corral: tasks and cgroups gone after %.2fs" % took, flush=True)
+            self.assertTrue(wait_until(lambda: not [p for p in everything if pid_alive(p)],
+                                       scaled(10.0)))
             # The records written before the kill are whole lines.
             recs, _ = read_report(self, b.report, complete=False)
             self.assertEqual(recs[0]["seq"], 1)

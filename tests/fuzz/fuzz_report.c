@@ -405,6 +405,8 @@ static void take(struct reader *r, void *dst, size_t n)
 
 struct input {
 	corral_result_t r;
+	corral_oom_victim_t victim;
+	corral_sample_t tl[3];
 	bool no_command;
 	char **words;
 	size_t nw;
@@ -463,6 +465,30 @@ static void read_input(const uint8_t *data, size_t size, struct input *in)
 	}
 	snprintf(r->sentence, sizeof(r->sentence), "%s", p);
 	r->spawn_step = (flags & 32) || in->nw == 0 ? NULL : in->words[0];
+	/* Seeing memory (optional keys): stalls and a timeline with flag 64, an
+	 * OOM victim named by the first word (any bytes, up to 15) with 128. */
+	r->memory_stall_some = r->memory_stall_full = -1;
+	if (flags & 64) {
+		r->memory_stall_some = isfinite(r->wall_s) ? fabs(r->wall_s) / 2 : 1;
+		r->memory_stall_full = r->memory_stall_some / 2;
+		for (int k = 0; k < 3; k++) {
+			in->tl[k].t = (double)k * 0.125;
+			in->tl[k].bytes = r->memory_peak >> (2 - k);
+		}
+		r->timeline = in->tl;
+		r->n_timeline = 3;
+		r->timeline_peak = 2;
+	}
+	if ((flags & 128) && in->nw > 0) {
+		in->victim.pid = r->pid > 0 ? r->pid : 1;
+		snprintf(in->victim.comm, sizeof(in->victim.comm), "%s", in->words[0]);
+		in->victim.anon_rss = r->memory_peak;
+		in->victim.detailed = flags & 1;
+		r->oom_victims = &in->victim;
+		r->n_oom_victims = 1;
+		if (in->nw > 1)
+			snprintf(r->oom_memcg, sizeof(r->oom_memcg), "%s", in->words[1]);
+	}
 }
 
 /* ---------------------------------------------------------------- the checks */
@@ -622,6 +648,42 @@ static void check_record(const char *line, size_t len, const struct input *in)
 	check_u64(field(&root, &i, "stderr_bytes"), r->err.len, "stderr_bytes");
 	check_u64(field(&root, &i, "stdout_lost_bytes"), r->out.lost, "stdout_lost_bytes");
 	check_u64(field(&root, &i, "stderr_lost_bytes"), r->err.lost, "stderr_lost_bytes");
+	if (r->memory_stall_some >= 0 && r->attempt > 0) {
+		check_time(field(&root, &i, "memory_stall_some"), r->memory_stall_some,
+		           "memory_stall_some");
+		check_time(field(&root, &i, "memory_stall_full"), r->memory_stall_full,
+		           "memory_stall_full");
+	}
+	if (r->n_oom_victims) {
+		const struct jv *vs = field(&root, &i, "oom_victims");
+		FUZZ_CHECK(vs->t == J_ARR && vs->n == 1, "oom_victims");
+		size_t k = 0;
+		const struct jv *v = &vs->items[0];
+		FUZZ_CHECK(v->t == J_OBJ, "oom_victims[0]");
+		check_int(field(v, &k, "pid"), r->oom_victims[0].pid, "victim pid");
+		check_str(field(v, &k, "comm"), r->oom_victims[0].comm, "victim comm");
+		if (r->oom_victims[0].detailed) {
+			check_u64(field(v, &k, "total_vm"), 0, "total_vm");
+			check_u64(field(v, &k, "anon_rss"), r->oom_victims[0].anon_rss, "anon_rss");
+			check_u64(field(v, &k, "file_rss"), 0, "file_rss");
+			check_u64(field(v, &k, "shmem_rss"), 0, "shmem_rss");
+			check_int(field(v, &k, "oom_score_adj"), 0, "oom_score_adj");
+		}
+		FUZZ_CHECK(k == v->n, "victim: %zu keys", v->n);
+		if (r->oom_memcg[0])
+			check_str(field(&root, &i, "oom_memcg"), r->oom_memcg, "oom_memcg");
+	}
+	if (r->n_timeline) {
+		const struct jv *tl = field(&root, &i, "memory_timeline");
+		size_t k = 0;
+		FUZZ_CHECK(tl->t == J_OBJ, "memory_timeline");
+		const struct jv *t = field(tl, &k, "t"), *cur = field(tl, &k, "current");
+		FUZZ_CHECK(t->t == J_ARR && t->n == 3 && cur->t == J_ARR && cur->n == 3, "arrays");
+		for (size_t q = 0; q < 3; q++)
+			check_u64(&cur->items[q], r->timeline[q].bytes, "current");
+		check_u64(field(tl, &k, "peak_index"), 2, "peak_index");
+		FUZZ_CHECK(k == tl->n, "memory_timeline: %zu keys", tl->n);
+	}
 	check_str(field(&root, &i, "sentence"), r->sentence, "sentence");
 	FUZZ_CHECK(i == root.n, "%zu keys, expected %zu", root.n, i);
 	jv_free(&root);

@@ -24,6 +24,9 @@
  *   write-alloc BYTES MIB write BYTES bytes of the `write` pattern to stdout,
  *                         then allocate and touch MIB MiB (output of a task
  *                         that is OOM-killed afterwards)
+ *   alloc-steps MIB N MS  allocate MIB MiB in N equal steps, MS ms apart (and
+ *                         touch them), then hold for MS ms (a memory timeline)
+ *   victim-alloc MIB      as child-alloc, printing "victim PID" first
  *   pid-tree N            fork N children; each prints its pid and sleeps
  *                         forever, and so does the leader (after them): N+1
  *                         pid lines in all (the leader's last)
@@ -31,6 +34,7 @@
  * The `write` pattern: byte k of the stream is 'a' + (k % 65536) % 26.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <dirent.h>
 #include <linux/bpf.h>
@@ -159,8 +163,30 @@ int main(int argc, char **argv)
 			sleep_s(atof(argv[3]) / 1000.0);
 		return rc;
 	}
-	if (!strcmp(cmd, "child-alloc") && argc >= 3) {
+	if (!strcmp(cmd, "alloc-steps") && argc >= 5) {
+		long mib = atol(argv[2]), n = atol(argv[3]);
+		double ms = atof(argv[4]);
+		for (long i = 0; i < n; i++) {
+			if (alloc_mib(mib / (n > 0 ? n : 1)) < 0)
+				return 1;
+			sleep_s(ms / 1000.0);
+		}
+		sleep_s(ms / 1000.0);
+		return 0;
+	}
+	if ((!strcmp(cmd, "child-alloc") || !strcmp(cmd, "victim-alloc")) && argc >= 3) {
+		bool show = !strcmp(cmd, "victim-alloc");
+		int sync[2];
+		if (show && pipe(sync) < 0)
+			return 1;
 		pid_t pid = fork();
+		if (pid == 0 && show) {
+			/* Our own pid, before anything is allocated. */
+			close(sync[0]);
+			printf("victim %d\n", (int)getpid());
+			fflush(stdout);
+			close(sync[1]);
+		}
 		if (pid == 0)
 			_exit(alloc_mib(atol(argv[2])));
 		/* Never a status made up: a failed fork (pids.max) or wait says
@@ -168,6 +194,12 @@ int main(int argc, char **argv)
 		if (pid < 0) {
 			printf("fork failed: %s\n", errname(errno));
 			return 1;
+		}
+		if (show) {
+			char c;
+			close(sync[1]);
+			(void)!read(sync[0], &c, 1);
+			close(sync[0]);
 		}
 		int st;
 		while (waitpid(pid, &st, 0) < 0) {

@@ -444,6 +444,60 @@ static void sentences(void **state)
 
 /* corral.h: "Returns the length it needed, like snprintf", and the buffer is
  * always NUL-terminated. */
+/* Seeing memory: the OOM killer's victims by name, the ancestor whose limit
+ * fired, a host-wide OOM, and a large share of time stalled on memory. */
+static void memory_sentences(void **state)
+{
+	corral_result_t r;
+	corral_oom_victim_t v[3] = {
+	    {.pid = 1234,
+	     .comm = "sort",
+	     .anon_rss = 470 * MiB,
+	     .file_rss = 10 * MiB,
+	     .detailed = true},
+	    {.pid = 1235, .comm = "gzip"},
+	    {.pid = 1236, .comm = "tee"},
+	};
+
+	(void)state;
+	result_init(&r, 3, CORRAL_SUBPROCESS_OOM);
+	r.memory_max = r.memory_peak = 512 * MiB;
+	r.oom_kills = 1;
+	r.exit_code = 0;
+	r.oom_victims = v;
+	r.n_oom_victims = 1;
+	r.memory_stall_some = r.memory_stall_full = -1;
+	check_sentence(&r, "task 3 lost a subprocess to the OOM killer: sort (pid 1234, 480.0 MiB "
+	                   "resident) (memory.max 512.0 MiB, peak 512.0 MiB); its main process "
+	                   "then still exited 0, so its output may be incomplete");
+	r.outcome = CORRAL_OOM;
+	r.n_oom_victims = 3;
+	check_sentence(&r, "task 3 was OOM-killed: it exceeded its memory limit (memory.max 512.0 "
+	                   "MiB, peak 512.0 MiB); the kernel took sort (pid 1234, 480.0 MiB "
+	                   "resident) and 2 more");
+	r.outcome = CORRAL_OOM_OUTSIDE;
+	r.oom_victims = &v[1];
+	r.n_oom_victims = 1;
+	snprintf(r.oom_memcg, sizeof(r.oom_memcg), "/jobs.slice");
+	check_sentence(&r, "task 3 was OOM-killed below its own limit (memory.max 512.0 MiB, "
+	                   "peak 512.0 MiB): an ancestor cgroup's limit fired (/jobs.slice); the "
+	                   "kernel took gzip (pid 1235)");
+	snprintf(r.oom_memcg, sizeof(r.oom_memcg), "global");
+	r.n_oom_victims = 0;
+	check_sentence(&r, "task 3 was OOM-killed below its own limit (memory.max 512.0 MiB, "
+	                   "peak 512.0 MiB): the host ran out of memory");
+	/* 40% of its time stalled: said; 10%: not. */
+	result_init(&r, 4, CORRAL_OK);
+	r.wall_s = 10;
+	r.memory_stall_some = 4;
+	check_sentence(&r, "task 4 succeeded (it spent 40% of its time stalled on memory: "
+	                   "thrashing against its limit)");
+	r.memory_stall_some = 1;
+	check_sentence(&r, "task 4 succeeded");
+	r.memory_stall_some = -1;
+	check_sentence(&r, "task 4 succeeded");
+}
+
 static void sentence_truncation(void **state)
 {
 	corral_result_t r;
@@ -1002,6 +1056,7 @@ int main(void)
 	    cmocka_unit_test(spawn_error_setup_steps),
 	    cmocka_unit_test(sentences),
 	    cmocka_unit_test(sentence_truncation),
+	    cmocka_unit_test(memory_sentences),
 	    cmocka_unit_test(outcome_names),
 	    cmocka_unit_test(format_size),
 	    cmocka_unit_test_setup_teardown(v2_counters, fake_setup, fake_teardown),

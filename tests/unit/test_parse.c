@@ -508,9 +508,131 @@ static void list_has(void **state)
 	assert_true(corral__list_has("  memory  ", "memory"));
 }
 
+/* ------------------------------------------------------------ /dev/kmsg */
+
+#define KMEMCG "/process_api/0146/corral-14558-300221-effffffc9c2a7d23/t1-a1"
+
+static int kmsg(const char *rec, struct corral__kmsg_oom *ev)
+{
+	return corral__parse_kmsg_oom(rec, strlen(rec), ev);
+}
+
+static void kmsg_oom_reports(void **state)
+{
+	struct corral__kmsg_oom ev;
+
+	(void)state;
+	/* Both lines, as the v1 hosts print them (records of /dev/kmsg). */
+	assert_int_equal(kmsg("6,125937,3002265083,-;oom-kill:constraint=CONSTRAINT_MEMCG,"
+	                      "nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=" KMEMCG
+	                      ",task_memcg=" KMEMCG ",task=corral-payload,pid=14561,uid=0\n",
+	                      &ev),
+	                 0);
+	assert_int_equal(ev.kind, KMSG_OOM_KILL);
+	assert_int_equal(ev.pid, 14561);
+	assert_string_equal(ev.comm, "corral-payload");
+	assert_string_equal(ev.task_memcg, KMEMCG);
+	assert_string_equal(ev.oom_memcg, KMEMCG);
+	assert_false(ev.global);
+	assert_int_equal(kmsg("3,125938,3002265093,-;Memory cgroup out of memory: Killed process "
+	                      "14561 (corral-payload) total-vm:104812kB, anon-rss:32640kB, "
+	                      "file-rss:1132kB, shmem-rss:0kB, UID:0 pgtables:108kB "
+	                      "oom_score_adj:-17",
+	                      &ev),
+	                 0);
+	assert_int_equal(ev.kind, KMSG_KILLED);
+	assert_int_equal(ev.pid, 14561);
+	assert_string_equal(ev.comm, "corral-payload");
+	assert_int_equal(ev.total_vm, 104812ull * 1024);
+	assert_int_equal(ev.anon_rss, 32640ull * 1024);
+	assert_int_equal(ev.file_rss, 1132ull * 1024);
+	assert_int_equal(ev.shmem_rss, 0);
+	assert_int_equal(ev.oom_score_adj, -17);
+	/* A host-wide OOM, an ancestor's limit, continuation lines after it. */
+	assert_int_equal(kmsg("6,1,2,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),"
+	                      "cpuset=/,mems_allowed=0,global_oom,task_memcg=/a/t2-a1,task=sort,"
+	                      "pid=7,uid=1000\n SUBSYSTEM=x\n",
+	                      &ev),
+	                 0);
+	assert_true(ev.global);
+	assert_string_equal(ev.oom_memcg, "");
+	assert_string_equal(ev.task_memcg, "/a/t2-a1");
+	assert_string_equal(ev.comm, "sort");
+	assert_int_equal(kmsg("6,1,2,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),"
+	                      "cpuset=/,mems_allowed=0,oom_memcg=/jobs,task_memcg=/jobs/c/t3-a2,"
+	                      "task=python3,pid=99,uid=0",
+	                      &ev),
+	                 0);
+	assert_string_equal(ev.oom_memcg, "/jobs");
+	assert_int_equal(kmsg("4,1,2,-;Out of memory: Killed process 5 (x) total-vm:1kB, "
+	                      "anon-rss:2kB, file-rss:3kB, shmem-rss:4kB, UID:0 pgtables:0kB "
+	                      "oom_score_adj:0",
+	                      &ev),
+	                 0);
+	assert_int_equal(ev.shmem_rss, 4096);
+}
+
+/* A task names itself (prctl PR_SET_NAME, 15 bytes of anything): the kernel's
+ * fields around the name still win. */
+static void kmsg_forged_names(void **state)
+{
+	struct corral__kmsg_oom ev;
+
+	(void)state;
+	assert_int_equal(kmsg("6,1,2,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),"
+	                      "cpuset=/,mems_allowed=0,oom_memcg=/b,task_memcg=/b/t1-a1,"
+	                      "task=,task=x,pid=1,pid=42,uid=0",
+	                      &ev),
+	                 0);
+	assert_int_equal(ev.pid, 42);
+	assert_string_equal(ev.comm, ",task=x,pid=1");
+	assert_string_equal(ev.task_memcg, "/b/t1-a1");
+	assert_int_equal(kmsg("3,1,2,-;Killed process 42 () total-vm:1kB) total-vm:8kB, "
+	                      "anon-rss:4kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:0kB "
+	                      "oom_score_adj:0",
+	                      &ev),
+	                 0);
+	assert_int_equal(ev.pid, 42);
+	assert_string_equal(ev.comm, ") total-vm:1kB");
+	assert_int_equal(ev.total_vm, 8192);
+	/* Not OOM reports, or broken ones. */
+	assert_int_equal(kmsg("6,1,2,-;eth0: link up", &ev), -ENOENT);
+	assert_int_equal(kmsg("no semicolon", &ev), -EINVAL);
+	assert_int_equal(kmsg("6,1,2,-;oom-kill:constraint=X,task=a,pid=1", &ev), -EINVAL);
+	assert_int_equal(kmsg("6,1,2,-;oom-kill:task_memcg=/a,task=a,pid=0,uid=0", &ev), -EINVAL);
+	assert_int_equal(kmsg("6,1,2,-;oom-kill:task_memcg=/a,task=a,pid=9,uid=0x", &ev), -EINVAL);
+	assert_int_equal(kmsg("3,1,2,-;Killed process 5 (x) total-vm:1MB, anon-rss:1kB", &ev),
+	                 -EINVAL);
+	assert_int_equal(kmsg("3,1,2,-;Killed process x (y)", &ev), -EINVAL);
+	assert_int_equal(kmsg("3,1,2,-;Killed process 99999999999999999999 (y) total-vm:1kB", &ev),
+	                 -EINVAL);
+}
+
+static void psi(void **state)
+{
+	uint64_t some, full;
+
+	(void)state;
+	assert_int_equal(corral__parse_psi("some avg10=1.00 avg60=0.50 avg300=0.10 total=123456\n"
+	                                   "full avg10=0.00 avg60=0.00 avg300=0.00 total=789\n",
+	                                   &some, &full),
+	                 0);
+	assert_int_equal(some, 123456);
+	assert_int_equal(full, 789);
+	assert_int_equal(
+	    corral__parse_psi("some avg10=0.00 avg60=0.00 avg300=0.00 total=5", &some, &full), 0);
+	assert_int_equal(some, 5);
+	assert_int_equal(full, 0);
+	assert_int_equal(corral__parse_psi("", &some, &full), -ENOENT);
+	assert_int_equal(corral__parse_psi("some total=x\n", &some, &full), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(kmsg_oom_reports),
+	    cmocka_unit_test(kmsg_forged_names),
+	    cmocka_unit_test(psi),
 	    cmocka_unit_test(keyed_exact_key),
 	    cmocka_unit_test(keyed_garbage),
 	    cmocka_unit_test(keyed_v2_memory_events),

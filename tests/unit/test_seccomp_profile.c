@@ -329,7 +329,7 @@ static void default_profile(void **state)
 	struct corral__sc_profile p, q;
 
 	(void)state;
-	assert_int_equal(corral__sc_default(&p, false), 0);
+	assert_int_equal(corral__sc_default(&p, false, false), 0);
 	assert_true(p.default_allow);
 	assert_int_equal(p.action, SC_ACT_ERRNO);
 	assert_int_equal(p.errno_value, EPERM);
@@ -341,13 +341,18 @@ static void default_profile(void **state)
 		assert_false(p.entries[i].allow);
 		assert_int_equal(p.entries[i].line, 0);
 	}
-	/* Exactly the members of @default. */
+	/* Exactly the members of @default, and clone3 with ENOSYS (libc falls
+	 * back to clone(): its CLONE_INTO_CGROUP ignores the read-only mount). */
 	size_t ng = 0;
 	for (const char *const *g = corral__sc_group("@default"); *g; g++)
 		ng++;
-	assert_int_equal(p.n, ng);
+	assert_int_equal(p.n, ng + 1);
+	assert_non_null(find(&p, "clone3"));
+	assert_int_equal(find(&p, "clone3")->errno_value, ENOSYS);
+	assert_int_equal(find(&p, "ptrace")->errno_value, 0);
+	assert_false(p.io_uring);
 
-	assert_int_equal(corral__sc_default(&q, true), 0);
+	assert_int_equal(corral__sc_default(&q, true, false), 0);
 	assert_null(find(&q, "ptrace"));
 	assert_non_null(find(&q, "@mount"));
 	assert_int_equal(q.n, p.n - 1);
@@ -364,7 +369,7 @@ static void compile_default(void **state)
 	corral_error_t err = {0};
 
 	(void)state;
-	assert_int_equal(corral__sc_default(&p, false), 0);
+	assert_int_equal(corral__sc_default(&p, false, false), 0);
 	assert_int_equal(corral__sc_compile(&p, &prog, &err), 0);
 	assert_non_null(prog.filter);
 	assert_true(prog.len > 0);
@@ -377,7 +382,7 @@ static void compile_default(void **state)
 	corral__sc_free(&p);
 
 	/* allow_ptrace: a different, non-empty program. */
-	assert_int_equal(corral__sc_default(&p, true), 0);
+	assert_int_equal(corral__sc_default(&p, true, false), 0);
 	assert_int_equal(corral__sc_compile(&p, &prog, &err), 0);
 	assert_non_null(prog.filter);
 	assert_true(prog.len > 0);

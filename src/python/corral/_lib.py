@@ -54,6 +54,8 @@ class Sandbox(ctypes.Structure):
         ("no_network", ctypes.c_bool),
         ("user", ctypes.c_char_p),
         ("core_dumps", ctypes.c_bool),
+        ("allow_io_uring", ctypes.c_bool),
+        ("pid_ns", ctypes.c_bool),
     ]
 
 
@@ -85,6 +87,7 @@ class Options(ctypes.Structure):
         ("before_fork", ctypes.c_void_p),
         ("after_fork_parent", ctypes.c_void_p),
         ("after_fork_child", ctypes.c_void_p),
+        ("timeline", ctypes.c_bool),
     ]
 
 
@@ -162,6 +165,14 @@ class Result(ctypes.Structure):
         ("fn_result", Output),
         ("sentence", ctypes.c_char * 320),
         ("priv_", ctypes.c_void_p),
+        ("memory_stall_some", ctypes.c_double),
+        ("memory_stall_full", ctypes.c_double),
+        ("oom_victims", ctypes.c_void_p),
+        ("n_oom_victims", ctypes.c_uint),
+        ("oom_memcg", ctypes.c_char * 256),
+        ("timeline", ctypes.c_void_p),
+        ("n_timeline", ctypes.c_uint),
+        ("timeline_peak", ctypes.c_uint),
     ]
 
 

@@ -1,0 +1,85 @@
+/* local.h - this node as a site of the policy (attempt_local.c): task
+ * cgroups under the batch cgroup, the watchdog, the sandbox, and the life of
+ * each attempt (spawn, reap, counters, drain, attribution). */
+#ifndef CORRAL_LOCAL_H
+#define CORRAL_LOCAL_H
+
+#include "capture.h"
+#include "cgroup.h"
+#include "executor.h"
+#include "loop.h"
+#include "outcome.h"
+#include "policy.h"
+#include "spawn.h"
+
+struct lattempt;
+
+struct leftover {
+	struct leftover *next;
+	char name[32];
+	unsigned tries;
+};
+
+struct corral__local {
+	struct corral__site site; /* first: the policy sees this */
+	const corral_options_t *o;
+	struct corral__loop *loop;
+	struct corral__hier hier;
+	struct corral__batch batch;
+	const struct corral__cg_ops *ops; /* NULL: running without cgroups */
+	bool have_batch;
+	struct corral__watchdog wd;
+	int pidns_saved; /* while spawning into the batch's PID namespace: the driving
+	                    thread's own pid_for_children, to go back to; else -1 */
+	struct corral__spawn_cache scache;
+	struct corral__sandbox_plan sb;
+	bool sb_on;
+	int devnull;
+	/* Attempts whose end is not reported yet. */
+	struct lattempt *run_head;
+	/* Empty task cgroups kept for the next attempts (v1: see cgroup_v1.c,
+	 * "Recycling"); at most 2 x `jobs` of them. A finished attempt's cgroup
+	 * enters unprepared and is checked and readied (prepare_pool) after the
+	 * next attempts have started: at -j 1 two cgroups take turns, and none
+	 * of that work delays a spawn. */
+	struct corral__cg_task *pool;
+	unsigned pool_n, pool_cap;
+	/* Task cgroups that could not be removed yet. */
+	struct leftover *leftovers;
+	uint64_t leftover_at;
+	corral_profile_t prof;
+	/* /dev/kmsg, non-blocking, read from its end: the kernel's OOM reports
+	 * name the task cgroup of each victim. -1 when unreadable. */
+	int kmsg_fd;
+	corral__loop_handle h_kmsg;
+	int kmsg_errno; /* why it is unreadable (0: readable) */
+	/* One-entry cache of the PATH lookup (a batch runs one command). */
+	char exe_argv0[256];
+	char exe_pathenv[1024];
+	char exe_path[PATH_MAX];
+	int exe_rc;
+};
+
+/* Discover the hierarchy, create the batch cgroup, start the watchdog,
+ * prepare the sandbox (o is the executor's copy, it outlives the site).
+ * On failure nothing is left (the partly made site is freed). */
+int corral__local_new(const corral_options_t *o, struct corral__loop *loop,
+                      struct corral__local **out, corral_error_t *err);
+/* Kill what runs (attempts end through the policy), remove every cgroup,
+ * stop the watchdog, free. Call after every attempt is done. */
+void corral__local_free(struct corral__local *l);
+/* Force out attempts whose end never showed (after a bounded wait). */
+void corral__local_force_out(struct corral__local *l);
+
+/* The loop round: before waiting (leave the batch's PID namespace), the
+ * earliest deadline wanted (UINT64_MAX: none), the timer, after the round. */
+void corral__local_before_wait(struct corral__local *l);
+uint64_t corral__local_deadline(const struct corral__local *l);
+void corral__local_timer(struct corral__local *l, uint64_t now);
+void corral__local_after_round(struct corral__local *l);
+void corral__local_profile(const struct corral__local *l, corral_profile_t *p);
+/* corral_task_memory() for a running attempt of this site (see corral.h). */
+int corral__local_task_memory(struct corral__local *l, struct corral__attempt *a, uint64_t *current,
+                              uint64_t *peak, bool reset_peak);
+
+#endif
