@@ -784,6 +784,10 @@ class _Core:
         try:
             seq = L.lib.corral_submit(self.ex, ctypes.byref(t), ctypes.byref(err))
             if seq < 0:
+                os.close(pfd)
+                self.free_slots.append(slot)
+                if birth is not None:
+                    self.ready.appendleft(birth)
                 err.raise_("corral: cannot start a worker", seq)
             w = _Worker(seq, pfd, slot, epoch, mem, dedicated, maxtasks)
             self.workers[seq] = w
