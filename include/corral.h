@@ -496,6 +496,16 @@ CORRAL_API int corral_cancel(corral_executor_t *ex, uint64_t seq);
  * running set (queued, finished, or a spawn that failed before fork). */
 CORRAL_API int corral_task_started(const corral_executor_t *ex, uint64_t seq, pid_t *pid,
                                    double *start_time);
+/* Memory of the running task seq (bytes): its cgroup's current usage and
+ * its peak, read before the peak is reset when reset_peak is true, so that
+ * one call at each boundary between units of work done by one long-lived
+ * task returns the peak of the unit that ended. Either pointer may be NULL.
+ * Returns 0; 1 when a reset was asked but the kernel cannot reset the peak
+ * (cgroup v2 before Linux 6.12: the peak then counts from the task's start;
+ * the values are still filled); -ESRCH when seq does not run (never started,
+ * or already reaped); -EOPNOTSUPP without a memory cgroup; or -errno. */
+CORRAL_API int corral_task_memory(corral_executor_t *ex, uint64_t seq, uint64_t *current,
+                                  uint64_t *peak, bool reset_peak);
 
 /* ---------------------------------------------------------------- reports */
 

@@ -17,6 +17,10 @@
 #     the same task writing to /dev/null directly
 #  6. function tasks: corral_map over 10^4 trivial C functions vs Python's
 #     multiprocessing.Pool.map and ProcessPoolExecutor.map (trivial functions)
+#  7. Python pools side by side (scripts/bench_python.py): x*x over 20 000
+#     items and 200 tasks of 10 ms on multiprocessing.Pool, ProcessPoolExecutor,
+#     loky, pebble, corral.Pool (persistent, chunksize=1, maxtasksperchild=1)
+#     and corral.futures.ProcessPoolExecutor; ratios to multiprocessing.Pool
 #
 # --quick: smaller N and fewer repetitions (for CI smoke runs); --vm: run the
 # spawn-throughput part inside the pure cgroup v2 VM as well and print v1/v2
@@ -223,12 +227,19 @@ printf '| %-48s | %8s | %12s |\n' "runner" "time" "per task"
 printf '|%s|%s|%s|\n' "--------------------------------------------------" "----------" "--------------"
 for r in "corral_map (C, process + cgroup per task):$tc64" "corral_map (C, process per task, no limit):$tc" \
 	"multiprocessing.Pool.map (long-lived workers):$tpool" "ProcessPoolExecutor.map (long-lived workers):$tppe" \
-	"corral.Pool.map (Python, process + cgroup per task):$tcp"; do
+	"corral.Pool.map (Python, persistent workers, each in a cgroup):$tcp"; do
 	label=${r%%:*} t=${r##*:}
 	[ -n "$t" ] || continue
 	printf '| %-48s | %7.2fs | %9.3f ms |\n' "$label" "$t" "$(echo "$t * 1000 / $nf" | bc -l)"
 done
 echo
+
+# ---------------------------------------------------------------- 7. Python pools
+if [ $inner -eq 0 ] && [ -d src/python/corral ]; then
+	env PYTHONPATH=src/python CORRAL_LIB=$B/libcorral.so /usr/bin/python3 scripts/bench_python.py \
+		$([ $quick -eq 1 ] && echo --quick) || echo "(the Python table failed)"
+	echo
+fi
 
 # ---------------------------------------------------------------- VM
 if [ $vm -eq 1 ]; then

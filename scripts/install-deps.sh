@@ -20,6 +20,10 @@ test=(clang-format clang libclang-rt-14-dev valgrind qemu-system-x86 busybox-sta
       systemd dbus dbus-user-session libpam-systemd podman crun)
 bench=(parallel hyperfine bc time)
 slurm=(slurmctld slurmd slurm-client munge)
+# the Python package: pip into fresh venvs, joblib's backend under scikit-learn
+test+=(python3-venv python3-joblib python3-sklearn)
+# the Python table: joblib vendors loky; pebble
+bench+=(python3-joblib python3-pebble)
 
 case $what in
 	build) want=("${build[@]}") ;;

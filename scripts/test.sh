@@ -18,6 +18,11 @@
 #                with and without nsdelegate on the cgroup2 mount
 #   slurm        a 3-node Slurm on this machine (scripts/slurm-cluster.sh): the
 #                tests labelled slurm (workers over srun, killed workers and nodes)
+#   pip          scripts/pip-test.sh: pip builds the Python package into fresh
+#                venvs; the Python suite against the INSTALLED package, on this
+#                host and (the same wheel) in the cgroup v2 VM
+#   package      scripts/package.sh --test: the .deb (CPack) installed with
+#                dpkg -i in the VM; corral check, a demo batch, man, completion
 #
 # Prints a summary and exits non-zero if any lane failed; logs in build/logs/.
 # Options: --lane NAME (repeatable), --list. Env: CORRAL_FUZZ_SECONDS (10).
@@ -29,7 +34,7 @@ set -uo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 
-all_lanes=(format build unit host vm systemd sanitize fuzz soak valgrind security slurm)
+all_lanes=(format build unit host vm systemd sanitize fuzz soak valgrind security slurm pip package)
 lanes=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -184,6 +189,16 @@ lane_slurm() {
 	rm -rf "$dir"
 	return $rc
 }
+# pip install ./src/python into fresh venvs (no package index needed), the
+# Python suite against the installed package; in the VM, the host's wheel.
+lane_pip() {
+	rm -rf build/wheel
+	scripts/pip-test.sh --out build/wheel || return 1
+	scripts/vm-test.sh --check >/dev/null || return 1
+	scripts/vm-test.sh -- scripts/pip-test.sh --quick --wheel "$(ls build/wheel/corral-*.whl)"
+}
+# The .deb: built by CPack, installed on a clean Debian 12 (the VM).
+lane_package() { scripts/package.sh --test; }
 
 for l in "${all_lanes[@]}"; do
 	want "$l" || continue

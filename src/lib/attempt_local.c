@@ -1456,3 +1456,99 @@ int corral__local_started(const struct corral__attempt *a, pid_t *pid, double *s
 		*start_time = la->start_wall;
 	return 0;
 }
+
+/* ------------------------------------------------------------ task memory */
+
+/* corral__local_task_memory(), behind corral_task_memory(): the memory of a running task's cgroup,
+ * and a reset of its peak, for callers that run several units of work one after the other in one
+ * task (the Python pool's persistent workers) and want the peak of each.
+ *
+ *   v1: memory.usage_in_bytes and memory.max_usage_in_bytes; writing "0" to
+ *       the latter resets it to the current usage. Through the attempt's
+ *       kept counter files when the cgroup has them (cgroup_v1.c).
+ *   v2: memory.current and memory.peak. Since Linux 6.12 a write to
+ *       memory.peak resets the peak *as seen through that open file*: the
+ *       fd is opened read-write on the first reset and kept in the
+ *       attempt's cache slot of the peak file (unused on v2; closed with the
+ *       cgroup), so later reads see the peak since the last reset. Before
+ *       6.12 the file is read-only (open for writing fails, EACCES): the
+ *       peak then counts from the start of the attempt and we return 1.
+ *
+ * The peak is read before it is reset: a call at each boundary between two
+ * units returns the peak of the unit that just ended. The executor's own
+ * record of the attempt reads memory.peak through a fresh fd on v2 (the
+ * attempt's peak) and max_usage_in_bytes on v1 (the peak since the last
+ * reset). */
+int corral__local_task_memory(struct corral__local *l, struct corral__attempt *base,
+                              uint64_t *current, uint64_t *peak, bool reset_peak)
+{
+	struct lattempt *a = (struct lattempt *)base;
+	char buf[64];
+	uint64_t cur = 0, pk = 0;
+	ssize_t n;
+	int rc = 0;
+
+	if (a->reaped)
+		return -ESRCH;
+	if (!l->ops || !a->cg.created || a->cg.dirfd < 0 || !l->batch.has_memory)
+		return -EOPNOTSUPP;
+	int *slot = &a->cg.cache[CGF_MAX_USAGE];
+	if (l->batch.mode == CORRAL_CG_V2) {
+		n = corral__read_value_at(a->cg.dirfd, "memory.current", buf, sizeof(buf));
+		if (n < 0 || corral__parse_u64_or_max(buf, &cur) < 0)
+			return n < 0 ? (int)n : -EINVAL;
+		if (*slot < 0 && reset_peak)
+			*slot = openat(a->cg.dirfd, "memory.peak", O_RDWR | O_CLOEXEC);
+		if (*slot >= 0)
+			n = corral__pread_value(*slot, buf, sizeof(buf));
+		else
+			n = corral__read_value_at(a->cg.dirfd, "memory.peak", buf, sizeof(buf));
+		if (n >= 0 && corral__parse_u64_or_max(buf, &pk) < 0)
+			n = -EINVAL;
+		if (n < 0 && n != -ENOENT) /* ENOENT: no memory.peak before 5.19 */
+			return (int)n;
+		if (reset_peak) {
+			if (*slot < 0) {
+				rc = 1; /* read-only memory.peak: Linux < 6.12 */
+			} else {
+				do
+					n = pwrite(*slot, "reset\n", 6, 0);
+				while (n < 0 && errno == EINTR);
+				if (n < 0)
+					rc = errno == EINVAL || errno == EACCES ? 1 : -errno;
+			}
+		}
+	} else {
+		bool cached = l->batch.cache_fds;
+		n = cached ? corral__read_value_cached(&a->cg.cache[CGF_USAGE], a->cg.dirfd,
+		                                       "memory.usage_in_bytes", O_RDONLY, buf,
+		                                       sizeof(buf))
+		           : corral__read_value_at(a->cg.dirfd, "memory.usage_in_bytes", buf,
+		                                   sizeof(buf));
+		if (n < 0 || corral__parse_u64_or_max(buf, &cur) < 0)
+			return n < 0 ? (int)n : -EINVAL;
+		n = cached
+		        ? corral__read_value_cached(slot, a->cg.dirfd, "memory.max_usage_in_bytes",
+		                                    O_RDWR, buf, sizeof(buf))
+		        : corral__read_value_at(a->cg.dirfd, "memory.max_usage_in_bytes", buf,
+		                                sizeof(buf));
+		if (n < 0 || corral__parse_u64_or_max(buf, &pk) < 0)
+			return n < 0 ? (int)n : -EINVAL;
+		if (reset_peak) {
+			n = -1;
+			if (*slot >= 0) {
+				do
+					n = pwrite(*slot, "0", 1, 0);
+				while (n < 0 && errno == EINTR);
+			}
+			if (n != 1)
+				rc =
+				    corral__write_at(a->cg.dirfd, "memory.max_usage_in_bytes", "0");
+		}
+	}
+	if (current)
+		*current = cur;
+	if (peak)
+		*peak = pk;
+	return rc;
+}

@@ -446,3 +446,17 @@ int corral_task_started(const corral_executor_t *ex, uint64_t seq, pid_t *pid, d
 		return -ESRCH;
 	return corral__local_started(a, pid, start_time);
 }
+
+/* corral_task_memory(): see corral.h; the work is the site's (attempt_local.c,
+ * corral__local_task_memory). */
+int corral_task_memory(corral_executor_t *ex, uint64_t seq, uint64_t *current, uint64_t *peak,
+                       bool reset_peak)
+{
+	struct corral__attempt *a = corral__policy_running(&ex->pol, seq);
+
+	if (!a)
+		return -ESRCH;
+	if (!ex->local || a->site != &ex->local->site)
+		return -EOPNOTSUPP; /* an attempt of another node */
+	return corral__local_task_memory(ex->local, a, current, peak, reset_peak);
+}

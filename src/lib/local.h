@@ -95,5 +95,8 @@ void corral__local_profile(const struct corral__local *l, corral_profile_t *p);
 /* A running attempt of this site: the pid of its main process and its start
  * (wall clock). 0, or -ESRCH when no process was started (yet). */
 int corral__local_started(const struct corral__attempt *a, pid_t *pid, double *start_time);
+/* corral_task_memory() for a running attempt of this site (see corral.h). */
+int corral__local_task_memory(struct corral__local *l, struct corral__attempt *a, uint64_t *current,
+                              uint64_t *peak, bool reset_peak);
 
 #endif

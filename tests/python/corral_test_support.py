@@ -12,6 +12,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CGROUPFS = "/sys/fs/cgroup"
 
 
+def time_scale():
+    """How much slower than a normal host we are: the VM lane runs qemu TCG
+    (the same convention as tests/cli/clitest.py)."""
+    env = os.environ.get("CORRAL_TEST_TIME_SCALE")
+    if env:
+        return float(env)
+    try:
+        with open("/proc/cpuinfo") as f:
+            if "QEMU TCG" in f.read():
+                return 10.0
+    except OSError:
+        pass
+    return 1.0
+
+
 def skip(why):
     print(f"SKIPPED: {why}", file=sys.stderr, flush=True)
     sys.stdout.flush()
@@ -26,7 +41,19 @@ def require_host():
     try:
         import corral  # noqa: F401
     except ImportError as e:
+        if os.environ.get("CORRAL_EXPECT_INSTALLED"):
+            raise
         skip(f"cannot import corral: {e}")
+    if os.environ.get("CORRAL_EXPECT_INSTALLED"):
+        # scripts/pip-test.sh: the suite must run against the installed
+        # package, never the source tree.
+        src = os.path.join(os.path.dirname(os.path.dirname(HERE)), "src")
+        where = os.path.dirname(os.path.abspath(corral.__file__))
+        if where.startswith(src) or os.environ.get("CORRAL_LIB") or \
+                corral._lib.lib_path != os.path.join(where, "libcorral.so"):
+            print(f"corral_test_support: expected the installed package, got {where} "
+                  f"({corral._lib.lib_path})", file=sys.stderr)
+            sys.exit(1)
     binpath = os.environ.get("CORRAL_BIN")
     if binpath and os.access(binpath, os.X_OK):
         p = subprocess.run([binpath, "check"], stdout=subprocess.PIPE,
@@ -57,6 +84,8 @@ def own_batch_cgroups(pid=None):
 
 def child_env():
     env = dict(os.environ)
+    if env.get("CORRAL_EXPECT_INSTALLED"):
+        return env  # children import the installed package too
     src = os.path.join(os.path.dirname(os.path.dirname(HERE)), "src", "python")
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env

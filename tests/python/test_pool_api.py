@@ -20,12 +20,25 @@ def square(x):
     return x * x
 
 
+def getpid_of(_):
+    return os.getpid()
+
+
 def fail_on(bad):
     def f(x):
         if x in bad:
             raise ValueError(f"bad item {x}")
         return x
     return f
+
+
+COUNTER = 0
+
+
+def bump_counter(_):
+    global COUNTER
+    COUNTER += 1
+    return COUNTER
 
 
 class Unpicklable:
@@ -61,10 +74,21 @@ class PoolApiTest(unittest.TestCase):
         self.assertEqual(self.pool.map(square, []), [])
         self.assertEqual(self.pool.map(square, (i for i in range(3))), [0, 1, 4])
 
-    def test_each_task_is_its_own_process(self):
-        pids = self.pool.map(lambda _: os.getpid(), range(6))
-        self.assertEqual(len(set(pids)), 6)
+    def test_workers_persist_unless_maxtasksperchild(self):
+        pids = self.pool.map(getpid_of, range(40), chunksize=1)
+        self.assertLessEqual(len(set(pids)), 2)  # two persistent workers
         self.assertNotIn(os.getpid(), pids)
+        with corral.Pool(2, maxtasksperchild=1) as p:  # a fresh fork per task
+            pids = p.map(getpid_of, range(6), chunksize=1)
+            self.assertEqual(len(set(pids)), 6)
+        with corral.Pool(1, maxtasksperchild=3) as p:
+            pids = p.map(getpid_of, range(9), chunksize=1)
+            self.assertEqual(len(set(pids)), 3)
+            self.assertEqual([pids.count(x) for x in dict.fromkeys(pids)], [3, 3, 3])
+        # chunksize: one chunk runs on one worker
+        pids = self.pool.map(getpid_of, range(8), chunksize=4)
+        self.assertEqual(len(set(pids[:4])), 1)
+        self.assertEqual(len(set(pids[4:])), 1)
 
     def test_starmap(self):
         self.assertEqual(self.pool.starmap(pow, [(2, 3), (3, 2), (10, 0)]), [8, 9, 1])
@@ -166,7 +190,8 @@ class PoolApiTest(unittest.TestCase):
         self.assertIsInstance(cause, corral.RemoteTraceback)
         self.assertIn("in inner", str(cause))
         self.assertIn("KeyError: 'deep'", str(cause))
-        self.assertTrue(any("task 1" in n for n in cm.exception.__notes__))
+        self.assertTrue(any("index 1 (" in n for n in cm.exception.__notes__),
+                        cm.exception.__notes__)
         with self.assertRaises(ZeroDivisionError) as cm:
             self.pool.apply(lambda: 1 / 0)
         self.assertIn("ZeroDivisionError", str(cm.exception.__cause__))
@@ -200,21 +225,42 @@ class PoolApiTest(unittest.TestCase):
             self.assertIn("result_max", str(cm.exception))
             self.assertEqual(p.apply(len, (b"z" * 1000,)), 1000)
 
-    def test_initializer_runs_in_each_task(self):
+    def test_initializer_runs_once_per_worker(self):
         state = {"n": 0}
 
         def init(v):
             state["n"] += v
         with corral.Pool(2, initializer=init, initargs=(5,)) as p:
-            self.assertEqual(p.map(lambda _: state["n"], range(4)), [5] * 4)
+            got = p.map(lambda _: (state["n"], os.getpid()), range(20), chunksize=1)
+            self.assertEqual({n for n, _ in got}, {5})  # once per worker, not per task
         self.assertEqual(state["n"], 0)
 
-    def test_parent_state_is_seen_task_state_is_not(self):
+        def bad_init():
+            raise KeyError("init failed")
+        with corral.Pool(1, initializer=bad_init) as p:
+            with self.assertRaises(KeyError) as cm:
+                p.apply(square, (2,))
+            self.assertTrue(any("initializer" in n for n in cm.exception.__notes__))
+            with self.assertRaises(KeyError):  # a new worker, the same failure: no hang
+                p.apply(square, (3,))
+
+    def test_state_with_fresh_forks_and_persistent_workers(self):
+        # maxtasksperchild=1: each task is a fork of the caller when it starts
+        # (it sees the caller's state then); nothing a task does is seen later.
         box = [1]
-        self.assertEqual(self.pool.apply(lambda: box[0]), 1)
-        box[0] = 2
-        self.assertEqual(self.pool.apply(lambda: box.append(3) or box), [2, 3])
+        with corral.Pool(1, maxtasksperchild=1) as p:
+            self.assertEqual(p.apply(lambda: box[0]), 1)
+            box[0] = 2
+            self.assertEqual(p.apply(lambda: box.append(3) or box), [2, 3])
+            self.assertEqual(p.apply(lambda: box), [2])
         self.assertEqual(box, [2])
+        # persistent workers: a picklable function is sent by reference and
+        # runs in the worker's copy of the module, as with multiprocessing.
+        global COUNTER
+        COUNTER = 10
+        with corral.Pool(1) as p:
+            COUNTER = 20  # after the fork: not seen by the worker
+            self.assertEqual(p.map(bump_counter, range(3), chunksize=1), [11, 12, 13])
 
     def test_close_join_terminate(self):
         p = corral.Pool(2)
@@ -270,7 +316,8 @@ class PoolApiTest(unittest.TestCase):
         try:
             with warnings.catch_warnings(record=True) as w:
                 warnings.simplefilter("always")
-                self.assertEqual(self.pool.map(square, [3]), [9])
+                with corral.Pool(1) as p:  # forks its worker now
+                    self.assertEqual(p.map(square, [3]), [9])
             fw = [x for x in w if issubclass(x.category, corral.ForkWarning)]
             self.assertEqual(len(fw), 1, [str(x.message) for x in w])
             self.assertIn("multi-threaded", str(fw[0].message))

@@ -43,14 +43,17 @@ class FailureTest(unittest.TestCase):
             self.assertEqual(e.memory_limit, 32 * MiB)
             self.assertGreaterEqual(e.memory_peak or 0, 30 * MiB)
             self.assertEqual(e.signal, signal.SIGKILL)
-            self.assertIn("task 1 was OOM-killed", str(e))
+            self.assertIn("index 1 (", str(e))
+            self.assertIn(") was OOM-killed", str(e))
+            self.assertEqual(e.item, e.record.item)
             self.assertIn("memory.max 32.0 MiB", str(e))
             self.assertIsInstance(e, corral.TaskFailed)
             # apply: the same, without an index
             with self.assertRaises(corral.OOMKilled) as cm:
                 p.apply(hog, (256,))
-            self.assertIsNone(cm.exception.index)
-            self.assertTrue(str(cm.exception).startswith("task was OOM-killed"))
+            self.assertEqual(cm.exception.index, 0)
+            self.assertTrue(str(cm.exception).startswith("index 0 (hog(256)) was OOM-killed"),
+                            str(cm.exception))
             # and the pool is still usable
             self.assertEqual(p.apply(hog, (1,)), MiB)
 
@@ -215,7 +218,10 @@ class FailureTest(unittest.TestCase):
         with corral.Pool(3) as p:
             r = p.map_async(lambda i: time.sleep(60), range(3))
             deadline = time.monotonic() + 10
-            while p._inflight < 3 and time.monotonic() < deadline:
+            def busy():
+                with p._core.lock:  # the pool's thread changes the workers
+                    return sum(1 for w in p._core.workers.values() if w.units)
+            while busy() < 3 and time.monotonic() < deadline:
                 r.ready()
             time.sleep(0.3)
             pids = [int(k) for k in os.listdir("/proc") if k.isdigit() and _is_task(int(k))]

@@ -165,7 +165,7 @@ class ReproducerTest(unittest.TestCase):
         # The worker-side handler also works under corral (it raises in the task).
         timed_out, secs, data, err = run_oopsies("corral", "sigterm-handler", 60)
         self.assertEqual(data["error"], "RuntimeError", data)
-        self.assertIn("corral: raised in task 2", " ".join(data["notes"]), data)
+        self.assertIn("corral: raised in index 2 (task(2))", " ".join(data["notes"]), data)
         report(f"corral.Pool with a raising SIGTERM handler: RuntimeError after "
                f"{data['seconds']:.2f} s, note {data['notes']}")
 

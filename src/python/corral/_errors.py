@@ -1,9 +1,10 @@
 """Exceptions of corral.Pool."""
 import builtins
 import multiprocessing
+from typing import Any, Optional
 
 __all__ = ["TaskFailed", "OOMKilled", "OOMOutside", "SubprocessOOM", "TimedOut",
-           "Killed", "Exited", "SpawnError", "Cancelled", "Aborted", "ResultError",
+           "Killed", "Exited", "SpawnError", "Cancelled", "Aborted", "ResultError", "ResultLost",
            "MaybeEncodingError", "RemoteTraceback", "TimeoutError", "ForkWarning"]
 
 
@@ -52,11 +53,13 @@ class TaskFailed(Exception):
     """A task did not return a value (besides raising a Python exception).
 
     Attributes (None when not applicable):
-      index        position of the task in its map()'s input (None for apply())
+      index        position of the task in its call's input, from 0 (0 for
+                   apply(), apply_async() and submit(): the call's only task)
+      item         a short repr of the call: "hog(256)"
       outcome      corral's outcome name: "oom", "oom_outside", "subprocess_oom",
                    "timeout", "signal", "exit", "spawn_error", "cancelled",
-                   "aborted"
-      sentence     libcorral's one-line explanation (it numbers tasks from 1)
+                   "aborted", "lost"
+      sentence     the one-line explanation, which says "index N (call)" too
       pid, exit_code, signal, attempts
       memory_limit bytes of memory.max the last attempt ran with (None: none)
       memory_peak  bytes, peak memory use of the task's cgroup (None: unknown)
@@ -65,14 +68,27 @@ class TaskFailed(Exception):
       record       the full TaskRecord of the last attempt
     """
 
-    outcome = None
+    outcome: Optional[str] = None
+    index: Optional[int]
+    item: Optional[str]
+    sentence: Optional[str]
+    pid: Optional[int]
+    exit_code: Optional[int]
+    signal: Optional[int]
+    attempts: Optional[int]
+    memory_limit: Optional[int]
+    memory_peak: Optional[int]
+    oom_kills: Optional[int]
+    wall_time: Optional[float]
+    record: Any
 
-    def __init__(self, message, record=None, index=None):
+    def __init__(self, message: str, record: Any = None, index: Optional[int] = None) -> None:
         super().__init__(message)
         self.message = message
         self.record = record
         self.index = index if index is not None else (record.index if record else None)
         r = record
+        self.item = r.item if r else None
         self.sentence = r.sentence if r else None
         self.pid = r.pid if r else None
         self.exit_code = r.exit_code if r else None
@@ -115,11 +131,11 @@ class OOMOutside(OOMKilled):
 
 
 class SubprocessOOM(TaskFailed):
-    """The task's main process ended, but another process of the task (a
-    subprocess it started) was OOM-killed: what the task returned may be
-    incomplete. ``value`` holds what it returned, if it returned at all."""
+    """A process the task started was OOM-killed while the task went on: what
+    the task returned may be incomplete. ``value`` holds what it returned, if
+    it returned at all."""
     outcome = "subprocess_oom"
-    value = None
+    value: Any = None
 
 
 class TimedOut(TaskFailed):
@@ -153,6 +169,15 @@ class Cancelled(TaskFailed):
 class Aborted(TaskFailed):
     """The task was killed because its batch halted or the pool was terminated."""
     outcome = "aborted"
+
+
+class ResultLost(TaskFailed):
+    """The task finished, but its result was lost with its worker: the worker
+    died (OOM kill, signal, ...) while it ran a later item of the same chunk,
+    before the chunk's results were sent (every 20 ms, and at the chunk's end).
+    ``__cause__`` is the failure of the item that was running. Not a verdict
+    of its own: a call raises the failure that caused it."""
+    outcome = "lost"
 
 
 class ResultError(TaskFailed):

@@ -284,6 +284,9 @@ def _load():
     fn("corral_provider_plan", ctypes.c_int, P(Options), ctypes.c_void_p, P(Error))
     fn("corral_provider_text", ctypes.c_int, ctypes.c_void_p, ctypes.c_bool, ctypes.c_char_p,
        ctypes.c_size_t)
+    fn("corral_signal", ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int)
+    fn("corral_task_memory", ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64,
+       P(ctypes.c_uint64), P(ctypes.c_uint64), ctypes.c_bool)
     return lib, path
 
 

@@ -1,201 +1,120 @@
-"""corral.Pool: multiprocessing.Pool's API over libcorral, one forked process
-and one cgroup per task.
+"""corral.Pool: multiprocessing.Pool's API over libcorral, with persistent
+workers that each live in a cgroup of their own.
 
 How it works (see the package docstring for the user's view):
 
-- Every map()-like call is one corral *batch*: its own executor (own batch
-  cgroup, own watchdog process, halt policy of the pool). apply()/apply_async()
-  tasks share one executor with halt "never" (they are independent), created
-  when the first one is submitted and freed when none is outstanding.
-- Admission is done here, across the pool's executors: at most ``processes``
-  tasks are submitted and not yet finished at any time, first come first
-  served in the order the calls were made. libcorral's own queue therefore
-  stays (nearly) empty, which keeps the halt semantics of each batch exact: a
-  task that was never submitted can simply be dropped when its batch halts.
-- A task is a ctypes callback ``_child_entry(key, out_fd)`` that libcorral
-  calls in the forked child; ``key`` indexes ``_TASKS``, a dict the child
-  inherited by fork. The child writes one framed, pickled record to out_fd:
-  ``R`` + value, or ``E`` + traceback text + exception.
-- No background thread: work advances inside Pool methods (``_drive``), which
-  wait with select.poll() on the executors' fds (the GIL is released, signals
-  are handled: Ctrl-C raises KeyboardInterrupt there, and the pool is then
-  terminated) and call corral_next(ex, &r, 0) through ctypes.PyDLL, with the
-  GIL held, because that call forks.
+- One libcorral executor per pool. Each *worker* is one function task of it
+  (``_worker.py``): forked, in its own cgroup with the pool's memory limit,
+  watched through a pidfd. Its stdin is a socketpair with the pool; units of
+  work go down, results come back up, one unit at a time. A unit is a task
+  (apply, submit) or a chunk of items of one call.
+- The pool always knows which unit each worker holds, and a few words of
+  memory shared with every worker (``_worker.SLOT_*``) say which item of the
+  unit runs. When libcorral reports a worker's end (OOM kill, signal, exit,
+  with the cause from kernel facts), that item fails with the cause; items of
+  the unit that had not started go to another worker; the worker is replaced.
+- A dispatcher thread per pool moves the work: it waits (poll) on the
+  executor's fd, the workers' sockets and a wake-up pipe, hands units to idle
+  workers, collects results, enforces per-task timeouts, and runs callbacks.
+  It never forks. Workers are forked only by threads that call into the pool
+  (the constructor, apply_async, map, get, wait, join, ...), with the pool's
+  lock held and the dispatcher parked (in poll, or waiting for the lock; never
+  inside a callback), so no lock of the pool is held at a fork. A worker that
+  dies while no thread is inside the pool is replaced at the next call; the
+  other workers go on meanwhile.
+- Registry: what a worker was forked with is its own copy of the caller's
+  memory. Functions and items registered in ``_worker.REGISTRY`` before a
+  worker's fork are sent to it by key, never pickled; anything newer is
+  pickled. A function that cannot be pickled (a lambda, a closure) runs on
+  workers forked after it was registered: the pool forks them. maxtasksperchild=1
+  forks each worker with its unit already in its memory, as corral.Pool always
+  did: a fresh fork per task that sees the caller's state at that time.
+- Verdicts, as libcorral's (design §1.3): a call's failure is the failure of
+  its lowest failing index (halt "ordered"): units after it are cancelled or
+  aborted (their workers killed), units before it run to their end. The call's
+  result is decided as soon as that holds, without waiting for the aborted
+  workers to be reaped.
 """
+import bisect
 import collections
 import ctypes
 import itertools
+import mmap
 import os
 import pickle
+import reprlib
 import select
 import signal
-import struct
 import sys
 import threading
 import time
 import traceback
 import warnings
 import weakref
+from typing import (Any, Callable, Generic, Iterable, List, Mapping, Optional, Sequence, Tuple,
+                    TypeVar, Union)
 
 from . import _lib as L
-from ._errors import (Aborted, Cancelled, Exited, ForkWarning, Killed, MaybeEncodingError,
-                      OOMKilled, OOMOutside, RemoteTraceback, ResultError, SpawnError,
-                      SubprocessOOM, TaskFailed, TimedOut, TimeoutError)
+from . import _worker as W
+from ._errors import (Aborted, Cancelled, Exited, ForkWarning, Killed, OOMKilled, OOMOutside,
+                      RemoteTraceback, ResultError, ResultLost, SpawnError, SubprocessOOM,
+                      TaskFailed, TimedOut, TimeoutError)
 
 __all__ = ["Pool", "AsyncResult", "ApplyResult", "MapResult", "IMapIterator",
            "TaskRecord", "check"]
 
-# ---------------------------------------------------------------- child side
+T = TypeVar("T")
+Size = Union[int, str, None]
+Duration = Union[int, float, str, None]
 
-# key -> (func, args, kwds, initializer, initargs); inherited by the children.
-_TASKS = {}
-_KEYS = itertools.count(1)
-_IN_CHILD = False
-
-_HDR = struct.Struct("<Q")
-_TBLEN = struct.Struct("<I")
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
-def _flush_std():
-    for f in (sys.stdout, sys.stderr):
-        try:
-            if f is not None:
-                f.flush()
-        except Exception:
-            pass
-
-
-def _format_remote_tb(exc):
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return '\n"""\n%s"""' % tb
-
-
-def _encode_exception(exc):
-    if not isinstance(exc, Exception):
-        # KeyboardInterrupt, GeneratorExit, ... raised inside the task: do not
-        # re-raise those as such in the parent.
-        wrapped = RuntimeError(f"the task raised {type(exc).__name__}: {exc}")
-        wrapped.__cause__ = exc
-        tb = _format_remote_tb(exc)
-        exc = wrapped
-    else:
-        tb = _format_remote_tb(exc)
-    tbb = tb.encode("utf-8", "replace")
-    try:
-        body = pickle.dumps(exc, pickle.HIGHEST_PROTOCOL)
-    except Exception as e:
-        body = pickle.dumps(MaybeEncodingError(e, exc), pickle.HIGHEST_PROTOCOL)
-    return b"E" + _TBLEN.pack(len(tbb)) + tbb + body
-
-
-def _child_run(key, out_fd):
-    global _IN_CHILD
-    _IN_CHILD = True
-    # libcorral reset every signal to SIG_DFL; give back what the interpreter
-    # sets up at startup (SIGPIPE and SIGXFSZ ignored: errors instead of
-    # deaths) and tell the signal module about SIGINT's real disposition.
-    try:
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-        if hasattr(signal, "SIGXFSZ"):
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-    except (ValueError, OSError):
-        pass
-    entry = _TASKS.get(key)
-    code, payload = 1, None
-    if entry is None:
-        payload = _encode_exception(RuntimeError(f"corral: unknown task key {key}"))
-    else:
-        func, args, kwds, initializer, initargs = entry
-        try:
-            if initializer is not None:
-                initializer(*initargs)
-            value = func(*args, **kwds)
-        except SystemExit as e:
-            c = e.code
-            if c is None:
-                code = 0
-            elif isinstance(c, int):
-                code = c & 0xFF
-            else:
-                try:
-                    print(c, file=sys.stderr)
-                except Exception:
-                    pass
-                code = 1
-        except BaseException as e:
-            payload = _encode_exception(e)
-        else:
-            try:
-                payload = b"R" + pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
-                code = 0
-            except Exception as e:
-                payload = _encode_exception(MaybeEncodingError(e, value))
-    _flush_std()
-    if payload is not None:
-        try:
-            _write_all(out_fd, _HDR.pack(len(payload)) + payload)
-        except OSError:
-            code = code or 1  # the parent stopped reading: result_max exceeded
-    return code
-
-
-def _child_entry(arg, out_fd):
-    # Runs in the forked child; must never let an exception escape (ctypes
-    # would print it and return 0, i.e. "success").
-    try:
-        return _child_run(arg or 0, out_fd)
-    except BaseException:
-        try:
-            os.write(2, ("corral: internal error in a task process:\n" +
-                         traceback.format_exc()).encode("utf-8", "replace"))
-        except BaseException:
-            pass
-        return 70
-
-
-_FN = L.FN_T(_child_entry)
+_FN = L.FN_T(W._worker_entry)
 _FN_ADDR = ctypes.cast(_FN, ctypes.c_void_p).value
 _HOOKS = L.fork_hook_addresses()
+_KEYS = itertools.count(1)
+_UNIT_IDS = itertools.count(1)
+_EPOCH = [1]                 # registry epoch: bumped after each fork
+_DISPATCHERS = set()         # idents of the dispatcher threads of live pools
+_HDR = W.HDR
+# A worker whose last unit took less than PIPELINE_WALL seconds holds up to
+# PIPELINE units: it starts the next one without waiting for this thread.
+PIPELINE = 2
+PIPELINE_WALL = 0.05
+# A worker lacking while no calling thread is in the pool is started as a
+# fresh interpreter after this long (a thread that comes forks it faster).
+SPAWN_GRACE = 0.05
+# The peak of a unit that ran less than this is not measured (memory_peak
+# None): a call into the cgroup costs more than such a task, and it cannot
+# have touched more than a few MiB (page faults alone cost ~0.25 us a page).
+PEAK_MIN_WALL = 0.001
+_UNIT_ID = W.UNIT_ID
+
 
 # ---------------------------------------------------------------- records
 
 
 class TaskRecord:
-    """What libcorral knows about one attempt of a task."""
+    """What is known about one task (the final attempt)."""
 
-    __slots__ = ("index", "seq", "attempt", "final", "outcome", "pid", "exit_code",
-                 "signal", "status", "memory_limit", "memory_peak", "oom_kills",
-                 "own_limit_hit", "pids_limit_hit", "wall_time", "user_time", "sys_time",
-                 "start_time", "sentence", "spawn_step", "spawn_errno")
+    __slots__ = ("index", "item", "seq", "attempt", "final", "outcome", "pid", "exit_code",
+                 "signal", "status", "memory_limit", "memory_peak", "memory_peak_scope",
+                 "oom_kills", "own_limit_hit", "pids_limit_hit", "wall_time", "user_time",
+                 "sys_time", "start_time", "end_time", "sentence", "spawn_step",
+                 "spawn_errno", "worker_tasks")
 
-    def __init__(self, **kw):
+    index: Optional[int]
+    item: Optional[str]
+    outcome: str
+    pid: Optional[int]
+    memory_limit: Optional[int]
+    memory_peak: Optional[int]
+    wall_time: float
+    sentence: str
+
+    def __init__(self, **kw: Any) -> None:
         for k in self.__slots__:
             setattr(self, k, kw.get(k))
-
-    @classmethod
-    def from_result(cls, r, index):
-        return cls(
-            index=index, seq=r.seq, attempt=r.attempt, final=bool(r.final),
-            outcome=L.OUTCOMES[r.outcome] if 0 <= r.outcome < len(L.OUTCOMES) else "?",
-            pid=r.pid or None,
-            exit_code=r.exit_code if r.exit_code >= 0 else None,
-            signal=r.signal or None, status=r.status,
-            memory_limit=None if r.memory_max == L.UNLIMITED else r.memory_max,
-            memory_peak=r.memory_peak or None, oom_kills=r.oom_kills,
-            own_limit_hit=bool(r.own_limit_hit), pids_limit_hit=bool(r.pids_limit_hit),
-            wall_time=r.wall_s, user_time=r.user_s, sys_time=r.sys_s,
-            start_time=r.start_time,
-            sentence=r.sentence.decode("utf-8", "replace"),
-            spawn_step=r.spawn_step.decode() if r.spawn_step else None,
-            spawn_errno=r.spawn_errno or None)
+        if self.wall_time is None:
+            self.wall_time = 0.0
 
     def __getstate__(self):
         return {k: getattr(self, k) for k in self.__slots__}
@@ -204,7 +123,7 @@ class TaskRecord:
         for k in self.__slots__:
             setattr(self, k, st.get(k))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"TaskRecord(index={self.index}, outcome={self.outcome!r}, "
                 f"attempt={self.attempt}, pid={self.pid}, exit_code={self.exit_code}, "
                 f"signal={self.signal}, memory_limit={self.memory_limit}, "
@@ -213,388 +132,373 @@ class TaskRecord:
 
 _OUTCOME_EXC = {
     "oom": OOMKilled, "oom_outside": OOMOutside, "subprocess_oom": SubprocessOOM,
-    "timeout": TimedOut, "signal": Killed, "exit": Exited, "spawn_error": SpawnError,
-    "cancelled": Cancelled, "aborted": Aborted,
+    "timeout": TimedOut, "signal": Killed, "exit": Exited, "ok": Exited,
+    "spawn_error": SpawnError, "cancelled": Cancelled, "aborted": Aborted,
 }
 
-
-def _message(rec, job):
-    s = rec.sentence or f"task {rec.seq} ended: {rec.outcome}"
-    prefix = f"task {rec.seq}"
-    rest = s[len(prefix):] if s.startswith(prefix) else ": " + s
-    if job.kind == "apply":
-        return "task" + rest
-    return f"task {rec.index}" + rest
+_short = reprlib.Repr()
+_short.maxstring = 40
+_short.maxother = 40
+_short.maxlevel = 2
+_short.maxlist = _short.maxtuple = _short.maxdict = _short.maxset = 4
 
 
-def _parse_payload(data):
-    """-> None (nothing written), ("R", value), ("E", exc), or ("X", why)."""
-    if not data:
-        return None
-    if len(data) < _HDR.size:
-        return ("X", "its result was cut short")
-    (n,) = _HDR.unpack_from(data)
-    body = data[_HDR.size:]
-    if len(body) != n:
-        return ("X", "its result was cut short")
-    tag = body[:1]
-    if tag == b"R":
-        try:
-            return ("R", pickle.loads(body[1:]))
-        except BaseException as e:
-            return ("X", f"its result could not be unpickled: {type(e).__name__}: {e}")
-    if tag == b"E":
-        (tl,) = _TBLEN.unpack_from(body, 1)
-        tb = body[1 + _TBLEN.size:1 + _TBLEN.size + tl].decode("utf-8", "replace")
-        try:
-            exc = pickle.loads(body[1 + _TBLEN.size + tl:])
-        except BaseException as e:
-            exc = ResultError(f"the task raised an exception that could not be unpickled "
-                              f"({type(e).__name__}: {e})")
-        if not isinstance(exc, BaseException):
-            exc = ResultError(f"the task sent a malformed exception: {exc!r}")
-        exc.__cause__ = RemoteTraceback(tb)
-        return ("E", exc)
-    return ("X", "its result was malformed")
+def _fname(func):
+    return getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or \
+        type(func).__name__
 
 
-# ---------------------------------------------------------------- executors
+def _call_repr(func, item, mode):
+    """A short repr of one call: "hog(256)", "pow(2, 3)"."""
+    try:
+        if mode == "apply" and not item[0] and not item[1] and \
+                type(func).__repr__ is not object.__repr__ and not callable(
+                    getattr(func, "__code__", None)) and hasattr(func, "__dict__"):
+            return _short.repr(func) if len(repr(func)) > 80 else repr(func)
+        if mode == "apply":
+            args, kwds = item
+            parts = [_short.repr(a) for a in args] + \
+                [f"{k}={_short.repr(v)}" for k, v in kwds.items()]
+        elif mode == "star":
+            parts = [_short.repr(a) for a in item]
+        else:
+            parts = [_short.repr(item)]
+        s = f"{_fname(func)}({', '.join(parts)})"
+        return s if len(s) <= 80 else s[:77] + "..."
+    except Exception:
+        return f"{_fname(func)}(...)"
 
 
-class _Executor:
-    """One libcorral executor (one batch)."""
-
-    def __init__(self, pool, halt):
-        o = pool._options(halt)
-        ptr = ctypes.c_void_p()
-        err = L.Error()
-        rc = L.lib.corral_executor_new(ctypes.byref(o), ctypes.byref(ptr), ctypes.byref(err))
-        if rc < 0:
-            err.raise_("corral: cannot start a batch", rc)
-        self.ptr = ptr
-        self.fd = L.lib.corral_fd(ptr)
-        self.closed = False
-        self.aborted = False
-        self.outstanding = 0
-        self.jobs = set()
-
-    def submit(self, key, stdout_fd, stderr_fd):
-        t = L.Task()
-        L.lib.corral_task_init(ctypes.byref(t))
-        t.fn = _FN_ADDR
-        t.fn_arg = key
-        t.data = key
-        t.stdin_fd = L.FD_NULL
-        t.stdout_fd = stdout_fd
-        t.stderr_fd = stderr_fd
-        err = L.Error()
-        seq = L.lib.corral_submit(self.ptr, ctypes.byref(t), ctypes.byref(err))
-        if seq < 0:
-            err.raise_("corral: cannot submit a task", seq)
-        self.outstanding += 1
-        return seq
-
-    def close(self):
-        if not self.closed:
-            L.lib.corral_close(self.ptr)
-            self.closed = True
-
-    def abort(self):
-        if not self.aborted and self.ptr:
-            L.lib.corral_abort(self.ptr)
-            self.aborted = True
-
-    def halted(self):
-        return bool(L.lib.corral_halted(self.ptr))
-
-    def summary(self):
-        s = L.Summary()
-        L.lib.corral_summary(self.ptr, ctypes.byref(s))
-        return s
-
-    def free(self):
-        if self.ptr:
-            p, self.ptr = self.ptr, None
-            L.lib.corral_executor_free(p)
+def _signame(sig):
+    try:
+        return signal.Signals(sig).name
+    except (ValueError, TypeError):
+        return f"signal {sig}"
 
 
-def _free_all(executors):
-    # weakref.finalize callback: the Pool object is gone (or the interpreter
-    # exits) without terminate(): kill and clean up what is left.
-    for ex in reversed(executors):
-        try:
-            ex.abort()
-            ex.free()
-        except Exception:
-            pass
-    executors.clear()
+# ---------------------------------------------------------------- jobs and units
 
 
-# ---------------------------------------------------------------- jobs
+class _Unit:
+    """A unit of work: items [start, start+count) of one job, on one worker."""
+
+    __slots__ = ("id", "job", "start", "count", "items", "attempt", "memory", "epoch", "key",
+                 "received", "worker", "abandoned", "dispatched_at", "deadline", "lost_before")
+
+    def __init__(self, job, start, items, attempt=1, memory=None):
+        self.id = next(_UNIT_IDS)
+        self.job = job
+        self.start = start
+        self.count = len(items)
+        self.items = items
+        self.attempt = attempt
+        self.memory = memory            # a grown limit: needs a worker of its own
+        self.epoch = _EPOCH[0]
+        self.key = None                 # registry key, while registered
+        self.received = 0               # items whose results arrived
+        self.worker = None
+        self.abandoned = False          # the job gave it up (halt): drop what comes
+        self.dispatched_at = 0.0
+        self.deadline = None
+        self.lost_before = 0            # workers that died holding it before it started
 
 
 class _Job:
-    """One call: apply_async (one task), or a map-like call (one batch)."""
+    """One call: apply_async/submit (one item) or a map-like call (many)."""
 
-    def __init__(self, pool, kind, items, mode, callback=None, error_callback=None):
-        self.pool = pool
-        self.kind = kind            # "apply" | "map"
-        self.mode = mode            # "list" | "ordered" | "unordered" | "apply"
-        self.items = items          # iterator of (func, args, kwds)
-        self.exhausted = False
-        self.stopped = False        # no more submissions (halted / terminated)
-        self.next_index = 0
-        self.outstanding = 0
-        self.exe = None
-        self.values = {}
-        self.failures = {}          # index -> exception (real failures)
-        self.consequences = {}      # index -> Cancelled/Aborted exception
-        self.records = {}
+    def __init__(self, core, kind, func, mode, items=None, iterator=None, chunksize=1,
+                 halt="never", callback=None, error_callback=None, star=False, future=None):
+        self.core = core
+        self.id = next(_KEYS)
+        self.kind = kind                # "apply" | "map"
+        self.mode = mode                # "list" | "ordered" | "unordered" | "apply"
+        self.func = func
+        self.star = star
+        self.items = items              # list (known input) or None
+        self.iterator = iterator        # lazy input, read by calling threads only
+        self.buffer = collections.deque()   # items read from iterator, not yet cut
+        self.exhausted = iterator is None
+        self.input_error = None
+        self.n = len(items) if items is not None else 0   # items known so far
+        self.chunksize = max(1, int(chunksize or 1))
+        self.halt = halt
+        self.callback = callback
+        self.error_callback = error_callback
+        self.future = future
+        self.next_pos = 0               # next item position to cut into a unit
+        self.cut_limit = None           # no unit starts at or beyond (halt)
+        self.epoch = _EPOCH[0]
+        self.key = ("j", self.id)
+        W.REGISTRY[self.key] = self
+        self.func_bytes = None          # pickled func; False: cannot be pickled
+        self.needs_fresh = False        # units only on workers forked after epoch
+        self.units = set()              # units queued or running
+        self.resolved = {}              # start -> end of resolved ranges
+        self.prefix = 0                 # positions [0, prefix) are resolved
+        self.values = None              # list mode: list of n; else dict pos -> value
         self.arrivals = collections.deque()
-        self.seq_index = {}
-        self.halt_policy = pool._halt_name if kind == "map" else "never"
+        self.failures = {}              # pos -> exception (real failures)
+        self.first_failure = None       # halt "now": the first one observed
+        self.consequences = {}          # pos -> Cancelled/Aborted/ResultLost
+        self.metas = []                 # (start, count, meta) of received results
+        self.aborted = []               # (start, end) of items killed by a halt
+        self.records_fail = {}          # pos -> TaskRecord of failures/consequences
+        self.attempts = {}              # pos -> attempt of a retried item
         self.finished = False
         self.verdict = None
         self.value = None
-        self.callback = callback
-        self.error_callback = error_callback
-        self.warned_threads = False
-        self.input_error = None
+        self.callbacks_due = False
+        if mode == "list":
+            self.values = [None] * self.n
+        elif mode in ("ordered", "apply"):
+            self.values = {}
 
-    # -- submission side
-    def wants_more(self):
-        return not self.finished and not self.stopped and not self.exhausted
+    # -- input
+    def call_mode(self):
+        return "apply" if self.kind == "apply" else ("star" if self.star else "item")
 
-    def take(self):
-        """Next (index, func, args, kwds) or None when the input is exhausted."""
-        try:
-            func, args, kwds = next(self.items)
-        except StopIteration:
-            self.exhausted = True
-            return None
-        except Exception as e:  # the caller's iterable raised
-            self.exhausted = True
-            self.input_error = e
-            return None
-        i = self.next_index
-        self.next_index += 1
-        return i, func, args, kwds
+    def item(self, pos):
+        """The item at pos, if still at hand (for messages)."""
+        if self.items is not None and pos < len(self.items):
+            return self.items[pos]
+        for u in self.units:
+            if u.start <= pos < u.start + u.count:
+                return u.items[pos - u.start]
+        return None
 
-    def stop(self):
-        self.stopped = True
+    def describe(self, pos):
+        it = self.item(pos)
+        if it is None:
+            return _fname(self.func) + "(...)"
+        return _call_repr(self.func, it, self.call_mode())
 
-    # -- results
-    def deliver(self, index, ok, value, rec):
-        self.records[index] = rec
-        if rec is not None and rec.seq is not None:
-            self.seq_index[rec.seq] = index
-        if ok:
-            if self.mode != "unordered":
-                self.values[index] = value
-        elif isinstance(value, (Cancelled, Aborted)):
-            self.consequences[index] = value
+    def top_up(self, want):
+        """Read up to `want` items from a lazy input (calling thread only)."""
+        while not self.exhausted and len(self.buffer) < want:
+            try:
+                x = next(self.iterator)
+            except StopIteration:
+                self.exhausted = True
+                break
+            except Exception as e:  # the caller's iterable raised
+                self.exhausted = True
+                self.input_error = e
+                break
+            self.buffer.append(x)
+            self.n += 1
+
+    def has_work(self):
+        if self.finished:
+            return False
+        limit = self.cut_limit
+        if limit is not None and self.next_pos >= limit:
+            return False
+        if self.items is not None:
+            return self.next_pos < self.n
+        return bool(self.buffer)
+
+    def cut(self):
+        """The next unit of this job (no user code runs here)."""
+        start = self.next_pos
+        size = self.chunksize
+        if self.cut_limit is not None:
+            size = min(size, self.cut_limit - start)
+        if self.items is not None:
+            items = self.items[start:start + size]
         else:
-            self.failures[index] = value
-            if self.halt_policy != "never":
-                self.stopped = True
-                # A failure libcorral did not see (the process exited 0 but
-                # sent no usable result): halt the batch ourselves for "now".
-                if self.halt_policy == "now" and rec is not None and rec.outcome == "ok" \
-                        and self.exe is not None:
-                    self.exe.abort()
-        if self.mode == "unordered":
-            self.arrivals.append((index, ok, value))
-        if self.kind == "apply":
-            self.finish(None)
+            items = [self.buffer.popleft() for _ in range(min(size, len(self.buffer)))]
+        self.next_pos = start + len(items)
+        u = _Unit(self, start, items)
+        self.units.add(u)
+        return u
 
-    def all_done(self):
-        return (self.exhausted or self.stopped) and self.outstanding == 0
+    def all_cut(self):
+        if self.cut_limit is not None and self.next_pos >= self.cut_limit:
+            return True
+        if self.items is not None:
+            return self.next_pos >= self.n
+        return self.exhausted and not self.buffer
 
-    def finish(self, summary):
+    # -- resolution
+    def _resolve(self, start, end):
+        if end <= start:
+            return
+        self.resolved[start] = end
+        while self.prefix in self.resolved:
+            self.prefix = self.resolved.pop(self.prefix)
+
+    def put_values(self, start, values, meta):
+        n = len(values)
+        if self.mode == "list":
+            self.values[start:start + n] = values
+        elif self.mode == "unordered":
+            self.arrivals.extend(values)
+        else:
+            vals = self.values
+            for i, v in enumerate(values):
+                vals[start + i] = v
+        self.metas.append((start, n, meta))
+        self._resolve(start, start + n)
+        if self.mode != "list":
+            self.core.need_notify = True
+
+    def put_failure(self, pos, exc, rec):
+        if isinstance(exc, (Cancelled, Aborted, ResultLost)):
+            self.consequences[pos] = exc
+        else:
+            self.failures[pos] = exc
+            if self.first_failure is None:
+                self.first_failure = pos
+            if self.mode == "unordered":
+                self.arrivals.append(_Raise(exc, pos))
+        self.records_fail[pos] = rec
+        self._resolve(pos, pos + 1)
+        self.core.need_notify = True
+        if pos not in self.consequences:
+            self.core._halt(self, pos)
+
+    def check_finished(self):
+        if self.finished:
+            return
+        done = False
+        if self.failures and self.halt == "now":
+            done = True
+        elif self.failures and self.halt == "ordered":
+            k = min(self.failures)
+            done = self.prefix >= k
+        if not done:
+            end = self.n if self.cut_limit is None else min(self.n, self.cut_limit)
+            done = self.all_cut() and not self.units and self.prefix >= end
+        if not done and self.core._state == _TERMINATE:
+            done = True
+        if done:
+            self.finish()
+
+    def finish(self):
         if self.finished:
             return
         self.finished = True
+        W.REGISTRY.pop(self.key, None)
         verdict = None
         if self.input_error is not None and not self.failures:
             verdict = self.input_error
         elif self.failures:
-            idx = None
-            if self.halt_policy == "now" and summary is not None and summary.verdict_seq:
-                idx = self.seq_index.get(summary.verdict_seq)
-            if idx not in self.failures:
-                idx = min(self.failures)
-            verdict = self.failures[idx]
+            k = self.first_failure if self.halt == "now" else min(self.failures)
+            verdict = self.failures[k]
         elif self.consequences:
             verdict = self.consequences[min(self.consequences)]
-        elif self.kind == "map" and self.mode == "list" and len(self.values) != self.next_index:
-            verdict = Aborted("the pool was terminated before the job completed")
+        elif self.kind == "map" and self.mode == "list" and self.prefix < self.n:
+            verdict = Aborted("the pool was terminated before the call completed")
+        elif self.kind == "apply" and self.prefix < 1:
+            verdict = Aborted("the pool was terminated before the task completed")
         self.verdict = verdict
         if verdict is None:
             if self.mode == "list":
-                self.value = [self.values[i] for i in range(self.next_index)]
-                self.values = {}
+                self.value = self.values
+                self.values = None
             elif self.mode == "apply":
                 self.value = self.values.get(0)
-        if verdict is None and self.callback is not None and self.mode in ("list", "apply"):
-            self.pool._call_back(self.callback, self.value)
-        elif verdict is not None and self.error_callback is not None:
-            self.pool._call_back(self.error_callback, verdict)
+        # Units still queued are dropped; running ones are killed by _halt.
+        for u in list(self.units):
+            if u.worker is None:
+                self.units.discard(u)
+                self.core._unregister(u)
+        self.callbacks_due = (self.callback is not None or self.error_callback is not None
+                              or self.future is not None)
+        self.core._finished_jobs.append(self)
+        self.core.need_notify = True
 
     def terminate(self):
         """The pool is terminated: settle this job now."""
-        self.stopped = True
-        if not self.finished:
-            if self.kind == "apply" and not self.values and not self.failures:
-                self.consequences[0] = Aborted("the pool was terminated before the task "
-                                               "completed")
-            self.finish(None)
+        if self.finished:
+            return
+        for u in list(self.units):
+            for p in range(u.start + u.received, u.start + u.count):
+                if p not in self.failures and p not in self.consequences:
+                    self.consequences[p] = Aborted(
+                        f"index {p} ({self.describe(p)}) was killed: the pool was terminated",
+                        index=p)
+        self.finish()
+
+    def record(self, pos):
+        rec = self.records_fail.get(pos)
+        if rec is not None:
+            return rec
+        if len(self.metas) != getattr(self, "_meta_n", -1):
+            self.metas.sort(key=lambda m: m[0])
+            self._meta_starts = [m[0] for m in self.metas]
+            self._meta_n = len(self.metas)
+        k = bisect.bisect_right(self._meta_starts, pos) - 1
+        if k >= 0:
+            start, n, meta = self.metas[k]
+            if start <= pos < start + n:
+                (pid, limit, peak, scope, wall, user, sys_, t0, attempt, tasks) = meta
+                return TaskRecord(index=pos, outcome="ok", attempt=self.attempts.get(pos, attempt),
+                                  final=True, pid=pid, status=0, exit_code=0,
+                                  memory_limit=limit, memory_peak=peak, memory_peak_scope=scope,
+                                  oom_kills=0, own_limit_hit=False, pids_limit_hit=False,
+                                  wall_time=wall, user_time=user, sys_time=sys_,
+                                  start_time=t0, worker_tasks=tasks,
+                                  sentence=f"index {pos} succeeded")
+        for start, end in self.aborted:
+            if start <= pos < end:
+                return TaskRecord(index=pos, outcome="aborted", final=True,
+                                  sentence=f"index {pos} was killed: the call halted")
+        if pos < self.next_pos or self.cut_limit is not None:
+            return TaskRecord(index=pos, outcome="cancelled", attempt=0, final=True,
+                              sentence=f"index {pos} was cancelled: the call halted")
+        return None
 
 
-# ---------------------------------------------------------------- results
+class _Raise:
+    """An arrival of imap_unordered that is an exception."""
+    __slots__ = ("exc", "pos")
+
+    def __init__(self, exc, pos):
+        self.exc = exc
+        self.pos = pos
 
 
-class ApplyResult:
-    """What apply_async()/map_async() return: multiprocessing's AsyncResult API.
+# ---------------------------------------------------------------- workers
 
-    get(), wait() and ready() also make the pool's work progress (there are no
-    background threads); callbacks run in the thread that calls them."""
 
-    def __init__(self, pool, job):
-        self._pool = pool
-        self._job = job
+class _Worker:
+    """The pool's view of one worker process."""
 
-    def ready(self):
-        if not self._job.finished:
-            self._pool._drive(lambda: self._job.finished, 0)
-        return self._job.finished
+    __slots__ = ("seq", "fd", "slot", "epoch", "memory", "dedicated", "state", "units",
+                 "inbuf", "outbuf", "given", "maxtasks", "kill_reason", "kill_at", "eof",
+                 "registered", "tasks_done", "pollmask", "last_wall", "spawned", "hello")
 
-    def wait(self, timeout=None):
-        if not self._job.finished:
-            self._pool._drive(lambda: self._job.finished, timeout)
-
-    def successful(self):
-        if not self.ready():
-            raise ValueError(f"{self!r} not ready")
-        return self._job.verdict is None
-
-    def get(self, timeout=None):
-        self.wait(timeout)
-        if not self._job.finished:
-            raise TimeoutError(f"the result was not ready within {timeout} s")
-        if self._job.verdict is not None:
-            raise self._job.verdict
-        return self._job.value
+    def __init__(self, seq, fd, slot, epoch, memory, dedicated, maxtasks):
+        self.seq = seq
+        self.fd = fd
+        self.slot = slot
+        self.epoch = epoch
+        self.memory = memory
+        self.dedicated = dedicated
+        self.state = "idle"           # idle | busy | quitting | dead
+        self.units = collections.deque()  # sent, in order; the first runs (or is next)
+        self.last_wall = 1.0          # seconds its last unit took (unknown: long)
+        self.spawned = False          # exec'd (knows nothing by key), not forked
+        self.hello = False            # an exec'd worker said it is ready
+        self.inbuf = bytearray()
+        self.outbuf = bytearray()
+        self.given = 0
+        self.maxtasks = maxtasks
+        self.kill_reason = None       # "timeout" | "abort" | "terminate"
+        self.kill_at = None           # SIGKILL after the grace
+        self.eof = False
+        self.registered = False
+        self.tasks_done = 0
+        self.pollmask = 0
 
     @property
-    def records(self):
-        """TaskRecord of each task's final attempt (a list for map jobs, in
-        input order, None where a task never produced a record)."""
-        j = self._job
-        if j.kind == "apply":
-            return j.records.get(0)
-        return [j.records.get(i) for i in range(j.next_index)]
-
-    def __repr__(self):
-        state = "ready" if self._job.finished else "pending"
-        return f"<corral.{type(self).__name__} {state}>"
+    def unit(self):
+        """The unit it runs (or will run next), None when idle."""
+        return self.units[0] if self.units else None
 
 
-AsyncResult = ApplyResult
-
-
-class MapResult(ApplyResult):
-    pass
-
-
-class IMapIterator:
-    """Iterator of imap() (input order) and imap_unordered() (completion order).
-
-    ``next(timeout)`` is supported as in multiprocessing. Once a failure was
-    raised under halt "ordered" or "now", the iterator is finished (like a
-    generator that raised)."""
-
-    def __init__(self, pool, job):
-        self._pool = pool
-        self._job = job
-        self._pos = 0
-        self._done = False
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return self.next()
-
-    def __del__(self):
-        # Abandoned (e.g. a `break` out of the loop): start no more of its
-        # tasks; the running ones finish and are collected by later calls.
-        job = getattr(self, "_job", None)
-        if job is not None and not job.finished:
-            job.stopped = True
-
-    def next(self, timeout=None):
-        if self._done:
-            raise StopIteration
-        if self._job.mode == "unordered":
-            return self._next_unordered(timeout)
-        return self._next_ordered(timeout)
-
-    def _next_ordered(self, timeout):
-        job = self._job
-
-        def ready():
-            i = self._pos
-            return (i in job.values or i in job.failures or i in job.consequences
-                    or job.finished)
-
-        if not self._pool._drive(ready, timeout):
-            raise TimeoutError(f"no result within {timeout} s")
-        i = self._pos
-        if i in job.values:
-            self._pos += 1
-            job.records.pop(i, None)
-            return job.values.pop(i)
-        if i in job.failures and job.halt_policy != "now":
-            self._pos += 1
-            if job.halt_policy != "never":
-                self._done = True  # ordered: every lower index succeeded
-            raise job.failures[i]
-        if i in job.failures or i in job.consequences:
-            # halt "now" (or terminate): the verdict may be another task's
-            if not job.finished:
-                self._pool._drive(lambda: job.finished, None)
-            self._done = True
-            if job.verdict is not None:
-                raise job.verdict
-        if job.finished and i >= job.next_index:
-            self._done = True
-            if job.verdict is not None and not job.failures and not job.consequences:
-                raise job.verdict  # the input iterable raised
-            raise StopIteration
-        self._done = True
-        if job.verdict is not None:
-            raise job.verdict
-        raise StopIteration
-
-    def _next_unordered(self, timeout):
-        job = self._job
-        while True:
-            if not self._pool._drive(lambda: bool(job.arrivals) or job.finished, timeout):
-                raise TimeoutError(f"no result within {timeout} s")
-            while job.arrivals:
-                index, ok, value = job.arrivals.popleft()
-                if ok:
-                    return value
-                if job.halt_policy == "never" and not isinstance(value, (Cancelled, Aborted)):
-                    raise value
-            if job.finished:
-                self._done = True
-                if job.verdict is not None:
-                    raise job.verdict
-                raise StopIteration
-
-
-# ---------------------------------------------------------------- the pool
+# ---------------------------------------------------------------- the core
 
 _RUN, _CLOSE, _TERMINATE = "RUN", "CLOSE", "TERMINATE"
 
@@ -626,17 +530,1437 @@ def _valid_fd(fd):
         return L.FD_NULL
 
 
-class Pool:
-    """A drop-in for multiprocessing.Pool whose every task runs in its own
-    forked process and cgroup. See the package docstring."""
+def _flush_std():
+    for f in (sys.stdout, sys.stderr):
+        try:
+            if f is not None:
+                f.flush()
+        except Exception:
+            pass
 
-    def __init__(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None,
-                 context=None, *, memory=None, timeout=None, retries=0, retry_on="oom",
-                 memory_growth=2.0, memory_ceiling=None, memory_budget=None,
-                 halt="ordered", cpus=None, pids=4096, result_max="64M",
-                 cgroup_parent=None, oom_group=True, allow_subprocess_oom=False,
-                 kill_grace=None):
-        if _IN_CHILD:
+
+class _Core:
+    """Everything of a pool but its public face; the dispatcher thread holds a
+    reference to this, not to the Pool, so that a dropped Pool is collected
+    (and terminated by its finalizer)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.processes = cfg["processes"]
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self._state = _RUN
+        self.pid = os.getpid()
+        self.jobs = collections.deque()      # jobs with input not yet cut, call order
+        self.ready = collections.deque()     # units to run first (re-queued, retries)
+        self.workers = {}                    # seq -> _Worker
+        self.by_fd = {}
+        self.nslots = self.processes * 4 + 16
+        # The slots live in a memfd: forked workers share the mapping, and
+        # exec'd ones (see _spawn_exec) map the same file, passed over their
+        # socket.
+        self.shm_size = W.SLOT_BYTES * self.nslots
+        self.memfd = os.memfd_create("corral-pool-slots", os.MFD_CLOEXEC)
+        os.ftruncate(self.memfd, self.shm_size)
+        self.shm = mmap.mmap(self.memfd, self.shm_size)
+        self.slots = memoryview(self.shm).cast("Q")
+        self.free_slots = list(range(self.nslots - 1, -1, -1))
+        self.user_code = False               # the dispatcher runs a callback
+        self.forking = 0
+        self._finished_jobs = []
+        self.ex = None
+        self.stopping = False
+        self.thread = None
+        self.peak_resettable = None          # False on v2 before Linux 6.12
+        self.deaths = 0
+        self._reporting = None               # the unit whose result is being taken
+        self.need_notify = False             # something a waiting caller may want
+        self.draining = False                # join(): the workers are told to quit
+        self.waiters = 0                     # calling threads inside wait_for
+        self.spawn_broken = False            # exec'd workers do not start here
+        self.need_since = None               # since when workers are lacking
+        self._init_bytes = None              # pickled (initializer, initargs)
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.wake_r, self.wake_w = r, w
+        self.poller = select.poll()
+        self.poller.register(r, select.POLLIN)
+        self._new_executor()
+
+    # -- libcorral
+    def _new_executor(self):
+        cfg = self.cfg
+        o = L.Options()
+        L.lib.corral_options_init(ctypes.byref(o))
+        o.jobs = 1 << 20           # admission is the pool's: nothing ever queues in libcorral
+        o.memory_max = cfg["memory"]
+        o.pids_max = cfg["pids"]
+        o.cpus = cfg["cpus"]
+        o.timeout_ns = L.UNLIMITED  # per task, enforced here: a worker lives longer
+        o.halt = L.HALTS["never"]
+        o.retries = 0
+        o.oom_group = cfg["oom_group"]
+        o.allow_subprocess_oom = False
+        o.cgroup_parent = cfg["cgroup_parent"]
+        o.capture_max = 4096
+        o.fn_result_max = 4096
+        o.before_fork, o.after_fork_parent, o.after_fork_child = _HOOKS
+        ptr = ctypes.c_void_p()
+        err = L.Error()
+        rc = L.lib.corral_executor_new(ctypes.byref(o), ctypes.byref(ptr), ctypes.byref(err))
+        if rc < 0:
+            err.raise_("corral: cannot start the pool's executor", rc)
+        self.ex = ptr
+        self.ex_fd = L.lib.corral_fd(ptr)
+        self.poller.register(self.ex_fd, select.POLLIN)
+
+    def _free_executor(self):
+        if self.ex:
+            p, self.ex = self.ex, None
+            try:
+                self.poller.unregister(self.ex_fd)
+            except (KeyError, ValueError):
+                pass
+            L.lib.corral_executor_free(p)
+
+    # -- registry
+    def _unregister(self, u):
+        if u.key is not None:
+            W.REGISTRY.pop(u.key, None)
+            u.key = None
+
+    # -- forking (calling threads only)
+    def _fork_safe_here(self):
+        return threading.get_ident() not in _DISPATCHERS and not W.IN_WORKER
+
+    def _plan_forks(self):
+        """What to fork now: a list of (birth unit or None, memory, dedicated)."""
+        if self._state == _TERMINATE or self.stopping or not self.ex or self.draining:
+            return []
+        live = [w for w in self.workers.values() if w.state in ("idle", "busy")]
+        n_live = len(live)
+        cap = self.processes
+        plans = []
+        budget = self.cfg["memory_budget"]
+        # Every worker that still exists counts against the budget, a retiring
+        # one too: its memory is not given back before it has exited.
+        used = sum(w.memory for w in self.workers.values()
+                   if w.memory != L.UNLIMITED) if budget else 0
+
+        def fits(mem):
+            if not budget:
+                return True
+            return mem == L.UNLIMITED or used + mem <= budget
+
+        # Units that need a worker of their own: a grown limit, or a job whose
+        # function cannot be pickled (forked after it was registered).
+        mtpc1 = self.cfg["maxtasks"] == 1
+        for u in list(self.ready):
+            if n_live + len(plans) >= cap:
+                break
+            if u.memory is not None or mtpc1 or (u.job.needs_fresh and
+                                                not self._any_can_take(u)):
+                mem = u.memory if u.memory is not None else self.cfg["memory"]
+                if not fits(mem):
+                    break
+                self.ready.remove(u)
+                plans.append((u, mem, u.memory is not None))
+                if mem != L.UNLIMITED:
+                    used += mem
+        while n_live + len(plans) < cap:
+            if not fits(self.cfg["memory"]):
+                break
+            u = self._next_unit_for(None)
+            if u is None:
+                if mtpc1 or self._state != _RUN:
+                    break  # no idle replacements once the pool is closed
+                # An idle replacement (persistent workers, as multiprocessing).
+                plans.append((None, self.cfg["memory"], False))
+                used += self.cfg["memory"] if self.cfg["memory"] != L.UNLIMITED else 0
+                continue
+            mem = u.memory or self.cfg["memory"]
+            if not fits(mem):
+                self.ready.appendleft(u)  # waits for room (see _retire_for_fresh)
+                break
+            plans.append((u, mem, u.memory is not None))
+            used += mem if mem != L.UNLIMITED else 0
+        return plans
+
+    def _any_can_take(self, u):
+        return any(w.state in ("idle", "busy") and self._can_run(w, u)
+                   for w in self.workers.values())
+
+    def _fork_now(self, most=None):
+        """Fork the workers the pool lacks (at most `most` of them). Calling
+        thread, lock held. Returns True when it forked."""
+        if not self._fork_safe_here():
+            return False
+        plans = self._plan_forks()
+        if not plans:
+            return False
+        if most is not None and len(plans) > most:
+            for birth, _, _ in plans[most:]:
+                if birth is not None:
+                    self.ready.appendleft(birth)  # planned later again
+            plans = plans[:most]
+        self.forking += 1
+        try:
+            while self.user_code:
+                self.cond.wait()
+            if self._state == _TERMINATE or not self.ex:
+                return False
+            self._warn_threads()
+            _flush_std()
+            for birth, mem, dedicated in plans:
+                self._spawn(birth, mem, dedicated)
+        finally:
+            self.forking -= 1
+        self._wake()
+        return True
+
+    def _warn_threads(self):
+        n = _os_thread_count() - len(_DISPATCHERS)
+        for _ in range(10):
+            if n <= 1:
+                return
+            time.sleep(0.001)
+            n = _os_thread_count() - len(_DISPATCHERS)
+        names = [t.name for t in threading.enumerate()
+                 if t is not threading.current_thread() and t.ident not in _DISPATCHERS]
+        warnings.warn(
+            f"corral.Pool: this process (pid={os.getpid()}) is multi-threaded "
+            f"({n} threads{': ' + ', '.join(names) if names else ''}); forking a "
+            f"worker may deadlock in the child if another thread holds a lock "
+            f"(logging, I/O buffers, C libraries). Start the pool before starting "
+            f"threads, or make sure they hold no locks at fork time.",
+            ForkWarning, stacklevel=_user_stacklevel())
+
+    def _spawn(self, birth, mem, dedicated):
+        if not self.free_slots:
+            return
+        slot = self.free_slots.pop()
+        base = slot * W.SLOT_WORDS
+        for i in range(W.SLOT_WORDS):
+            self.slots[base + i] = 0
+        a, b = __import__("socket").socketpair()
+        pfd, cfd = a.detach(), b.detach()
+        maxtasks = 1 if dedicated else self.cfg["maxtasks"]
+        birth_msg = None
+        if birth is not None:
+            birth_msg = self._unit_message(None, birth)
+        spec = W.Spec(slot, self.shm, self.cfg["initializer"], self.cfg["initargs"],
+                      maxtasks, birth_msg, self.cfg["result_max"])
+        key = next(_KEYS)
+        W._SPECS[key] = spec
+        # Whatever was registered before this point is in the child's memory.
+        epoch = _EPOCH[0]
+        _EPOCH[0] += 1
+        t = L.Task()
+        L.lib.corral_task_init(ctypes.byref(t))
+        t.fn = _FN_ADDR
+        t.fn_arg = key
+        t.stdin_fd = cfd
+        t.stdout_fd = self.cfg["stdout"]
+        t.stderr_fd = self.cfg["stderr"]
+        t.memory_max = mem if mem != self.cfg["memory"] else 0
+        err = L.Error()
+        try:
+            seq = L.lib.corral_submit(self.ex, ctypes.byref(t), ctypes.byref(err))
+            if seq < 0:
+                os.close(pfd)
+                self.free_slots.append(slot)
+                if birth is not None:
+                    self.ready.appendleft(birth)
+                err.raise_("corral: cannot start a worker", seq)
+            w = _Worker(seq, pfd, slot, epoch, mem, dedicated, maxtasks)
+            self.workers[seq] = w
+            self.by_fd[pfd] = w
+            os.set_blocking(pfd, False)
+            if birth is not None:
+                self._assign(w, birth, sent=True)
+            # Start it now, from this thread: libcorral forks in corral_next.
+            self._pump_executor()
+        finally:
+            W._SPECS.pop(key, None)
+            os.close(cfd)
+
+    # -- dispatching (dispatcher or calling thread, lock held)
+    def _can_run(self, w, u):
+        if u.memory is not None and u.memory != w.memory:
+            return False
+        if self.cfg["maxtasks"] == 1 and not w.dedicated and not w.spawned:
+            return False  # each worker is forked with its unit (fresh fork per task)
+        job = u.job
+        if job.needs_fresh and (w.spawned or w.epoch < job.epoch):
+            return False
+        return True
+
+    def _next_unit_for(self, w):
+        """The next unit that worker w (None: a new worker) may run, taken
+        out of the queues; None when there is none."""
+        for u in self.ready:
+            if u.job.finished or u.abandoned:
+                continue
+            if w is None or self._can_run(w, u):
+                self.ready.remove(u)
+                return u
+        while self.jobs:
+            job = self.jobs[0]
+            if job.finished or (job.all_cut() and job.exhausted):
+                self.jobs.popleft()
+                continue
+            break
+        for job in self.jobs:
+            if not job.has_work():
+                continue
+            if w is not None and job.needs_fresh and (w.spawned or w.epoch < job.epoch):
+                continue
+            if w is not None and self.cfg["maxtasks"] == 1 and not w.dedicated and \
+                    not w.spawned:
+                continue
+            if job.future is not None and job.next_pos == 0 and \
+                    not job.future.set_running_or_notify_cancel():
+                job.future = None  # cancelled before it started
+                job.cut_limit = 0
+                job.finish()
+                continue
+            return job.cut()
+        return None
+
+    def _unit_message(self, w, u):
+        """The T message of unit u for worker w (None: a worker forked now)."""
+        job = u.job
+        flags = 0
+        if job.kind == "apply":
+            flags |= W.F_APPLY
+        if job.star:
+            flags |= W.F_STAR
+        if job.halt != "never":
+            flags |= W.F_STOP_ON_ERROR
+        if self.cfg["timeout"] is not None:
+            flags |= W.F_TIMED
+        known = w is None or (not w.spawned and w.epoch >= job.epoch)
+        if known:
+            fpart = ("K", job.key)
+        else:
+            if job.func_bytes is None:
+                try:
+                    job.func_bytes = pickle.dumps(job.func, pickle.HIGHEST_PROTOCOL)
+                except Exception:
+                    job.func_bytes = False
+            if job.func_bytes is False:
+                return None
+            fpart = ("F", job.id, job.func_bytes)
+        if w is None:
+            u.key = ("u", u.id)
+            W.REGISTRY[u.key] = u
+            ipart = ("U", u.key)
+        elif job.items is not None and known:
+            ipart = ("K", job.key, u.start, u.start + u.count)
+        else:
+            ipart = ("L", u.items)
+        try:
+            body = pickle.dumps((flags, fpart, ipart), pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            return None
+        return _UNIT_ID.pack(u.id) + body
+
+    def _assign(self, w, u, sent=False):
+        u.worker = w
+        w.units.append(u)
+        w.state = "busy"
+        w.given += 1
+        u.dispatched_at = time.monotonic()
+        if self.cfg["timeout"] is not None:
+            u.deadline = u.dispatched_at + self.cfg["timeout"]
+        if not sent:
+            msg = self._unit_message(w, u)
+            if msg is None:
+                return False
+            w.outbuf += _HDR.pack(len(msg), ord("T")) + msg
+            self._flush_out(w)
+        return True
+
+    def _dispatch(self):
+        ws = list(self.workers.values())
+        # Idle workers first, one unit each; then a worker whose last unit was
+        # short gets the next one already (the round trip through this thread
+        # would otherwise leave it waiting); the shared slot says which runs.
+        for w in [w for w in ws if w.state == "idle"] + \
+                [w for w in ws if w.state == "busy" and len(w.units) < PIPELINE and
+                 w.last_wall < PIPELINE_WALL and not w.kill_reason]:
+            if w.maxtasks and w.given >= w.maxtasks:
+                if not w.units:
+                    w.state = "quitting"
+                continue
+            while True:
+                u = self._next_unit_for(w)
+                if u is None:
+                    break
+                if u.job.finished or u.abandoned:
+                    u.job.units.discard(u)
+                    continue
+                if self._assign(w, u):
+                    break
+                # Cannot be sent to this worker (its function or items do
+                # not pickle): it runs on a worker forked after it.
+                u.worker = None
+                w.units.pop()
+                w.state = "busy" if w.units else "idle"
+                w.given -= 1
+                u.job.needs_fresh = True
+                self.ready.appendleft(u)
+                break
+        self._retire_for_fresh()
+
+    def _retire_for_fresh(self):
+        """Work that only workers forked after it may run (a function that
+        cannot be pickled) waits while idle workers cannot take it: ask those
+        to quit, so that the calling thread forks fresh ones. The same for a
+        retry with a grown limit that the memory budget has no room for."""
+        budget = self.cfg["memory_budget"]
+        grown = [u for u in self.ready if u.memory is not None and not u.abandoned]
+        if budget and grown:
+            used = sum(w.memory for w in self.workers.values() if w.memory != L.UNLIMITED)
+            need = grown[0].memory
+            for w in list(self.workers.values()):
+                if used + need <= budget:
+                    break
+                if w.state == "idle" and not (w.dedicated and w.memory == need):
+                    self._quit(w)
+                    used -= w.memory if w.memory != L.UNLIMITED else 0
+        fresh = [j for j in self.jobs if j.needs_fresh and j.has_work()] + \
+            [u.job for u in self.ready if u.job.needs_fresh]
+        if not fresh:
+            return
+        newest = max(j.epoch for j in fresh)
+        for w in list(self.workers.values()):
+            if w.state == "idle" and w.epoch < newest and not w.dedicated:
+                self._quit(w)
+
+    def _quit(self, w):
+        w.state = "quitting"
+        w.outbuf += _HDR.pack(0, ord("Q"))
+        self._flush_out(w)
+
+    def _flush_out(self, w):
+        while w.outbuf:
+            try:
+                n = os.write(w.fd, w.outbuf)
+            except BlockingIOError:
+                break
+            except OSError:
+                w.outbuf.clear()  # the worker is gone: libcorral will tell
+                break
+            del w.outbuf[:n]
+        self._poll_mask(w)
+
+    def _poll_mask(self, w):
+        if w.fd < 0:
+            return
+        mask = (0 if w.eof else select.POLLIN) | (select.POLLOUT if w.outbuf else 0)
+        if mask != w.pollmask or not w.registered:
+            if threading.get_ident() in _DISPATCHERS or self.thread is None:
+                if mask:
+                    self.poller.register(w.fd, mask)
+                    w.registered = True
+                elif w.registered:
+                    self.poller.unregister(w.fd)
+                    w.registered = False
+                w.pollmask = mask
+            else:
+                self._wake()
+
+    def _wake(self):
+        try:
+            os.write(self.wake_w, b"x")
+        except OSError:
+            pass
+
+    # -- events
+    def _pump_executor(self):
+        """Collect every result libcorral has ready (never blocks)."""
+        if not self.ex:
+            return
+        r = L.Result()
+        err = L.Error()
+        while self.ex:
+            rc = L.lib.corral_next(self.ex, ctypes.byref(r), 0, ctypes.byref(err))
+            if rc == 1:
+                try:
+                    self._worker_ended(r)
+                finally:
+                    L.lib.corral_result_release(ctypes.byref(r))
+                continue
+            if rc == 0 or rc == -L.ECHILD:
+                return
+            err.raise_("corral: the event loop failed", rc)
+
+    def _read(self, w):
+        while True:
+            try:
+                chunk = os.read(w.fd, 1 << 20)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                w.eof = True
+                self._poll_mask(w)
+                break
+            w.inbuf += chunk
+            if len(chunk) < (1 << 20):
+                break
+        buf = w.inbuf
+        off = 0
+        while len(buf) - off >= _HDR.size:
+            n, kind = _HDR.unpack_from(buf, off)
+            if len(buf) - off - _HDR.size < n:
+                break
+            body = bytes(buf[off + _HDR.size:off + _HDR.size + n])
+            off += _HDR.size + n
+            self._on_message(w, kind, body)
+        if off:
+            del buf[:off]
+
+    def _on_message(self, w, kind, body):
+        if kind == ord("H"):
+            w.hello = True
+            return
+        if kind == ord("L"):
+            uid, why = pickle.loads(body)
+            u = w.unit
+            if u is not None and u.id == uid:
+                w.units.popleft()
+                w.state = "busy" if w.units else "idle"
+                u.worker = None
+                job = u.job
+                job.needs_fresh = True
+                job.epoch = max(job.epoch, w.epoch + 1)
+                if not u.abandoned and not job.finished:
+                    self.ready.appendleft(u)
+                    self._retire_for_fresh()
+            return
+        (uid, pos, count, final, values, errors, wall, user, sys_, sub_oom) = pickle.loads(body)
+        u = w.unit
+        if u is None or u.id != uid:
+            return
+        job = u.job
+        self._reporting = u
+        try:
+            self._take_results(w, u, job, pos, count, final, values, errors, wall, user, sys_,
+                               sub_oom)
+        finally:
+            self._reporting = None
+
+    def _take_results(self, w, u, job, pos, count, final, values, errors, wall, user, sys_,
+                      sub_oom):
+        peak = None
+        scope = "task"
+        if final:
+            w.tasks_done += 1
+            peak = self._task_peak(w, wall)
+            if self.peak_resettable is False:
+                scope = "worker"
+        pid = self.slots[w.slot * W.SLOT_WORDS + W.S_PID] or None
+        meta = (pid, None if w.memory == L.UNLIMITED else w.memory, peak, scope, wall, user,
+                sys_, time.time() - wall, u.attempt, w.tasks_done)
+        start = u.start + pos
+        u.received = pos + count
+        if not u.abandoned and not job.finished:
+            if errors or sub_oom:
+                for i in range(count):
+                    p = start + i
+                    if i in errors:
+                        exc = self._decode_exception(errors[i], job, p, pid)
+                        rec = self._ok_record(job, p, meta, "exit")
+                        rec.exit_code = None
+                        rec.sentence = f"index {p} ({job.describe(p)}) raised {type(exc).__name__}"
+                        job.put_failure(p, exc, rec)
+                    elif sub_oom and i == count - 1:
+                        rec = self._ok_record(job, p, meta, "subprocess_oom")
+                        rec.oom_kills = sub_oom
+                        rec.sentence = (f"index {p} ({job.describe(p)}): a process it started "
+                                        f"was OOM-killed, its result may be incomplete")
+                        if self.cfg["allow_subprocess_oom"]:
+                            job.put_values(p, [values[i]], meta)
+                        else:
+                            exc = SubprocessOOM(rec.sentence, rec, index=p)
+                            exc.value = values[i]
+                            job.put_failure(p, exc, rec)
+                    else:
+                        job.put_values(p, [values[i]], meta)
+            else:
+                job.put_values(start, values, meta)
+        if final:
+            w.units.popleft()
+            w.last_wall = wall
+            if w.units:
+                w.state = "busy"
+            elif w.maxtasks and w.given >= w.maxtasks:
+                w.state = "quitting"   # it exits by itself: a calling thread forks the next
+                self.need_notify = True
+            else:
+                w.state = "idle"
+            job.units.discard(u)
+            self._unregister(u)
+            if u.received < u.count and not u.abandoned and not job.finished:
+                rest = u.items[u.received:]
+                if job.cut_limit is None or u.start + u.received < job.cut_limit:
+                    nu = _Unit(job, u.start + u.received, rest, u.attempt)
+                    job.units.add(nu)
+                    self.ready.appendleft(nu)
+        job.check_finished()
+
+    def _ok_record(self, job, p, meta, outcome):
+        (pid, limit, peak, scope, wall, user, sys_, t0, attempt, tasks) = meta
+        return TaskRecord(index=p, item=job.describe(p), outcome=outcome,
+                          attempt=job.attempts.get(p, attempt), final=True, pid=pid,
+                          status=0, exit_code=0, memory_limit=limit, memory_peak=peak,
+                          memory_peak_scope=scope, oom_kills=0, own_limit_hit=False,
+                          pids_limit_hit=False, wall_time=wall, user_time=user, sys_time=sys_,
+                          start_time=t0, worker_tasks=tasks)
+
+    def _decode_exception(self, err, job, p, pid):
+        tb, body = err
+        try:
+            exc = pickle.loads(body)
+        except BaseException as e:
+            exc = ResultError(f"index {p} ({job.describe(p)}) raised an exception that "
+                              f"could not be unpickled ({type(e).__name__}: {e})", index=p)
+        if not isinstance(exc, BaseException):
+            exc = ResultError(f"index {p}: the task sent a malformed exception: {exc!r}",
+                              index=p)
+        exc.__cause__ = RemoteTraceback(tb)
+        try:
+            exc.add_note(f"corral: raised in index {p} ({job.describe(p)}), pid {pid}")
+        except Exception:
+            pass
+        if isinstance(exc, TaskFailed) and exc.index is None:
+            exc.index = p
+        return exc
+
+    def _task_peak(self, w, wall):
+        if wall < PEAK_MIN_WALL:
+            return None
+        cur = ctypes.c_uint64()
+        peak = ctypes.c_uint64()
+        rc = L.lib.corral_task_memory(self.ex, w.seq, ctypes.byref(cur), ctypes.byref(peak),
+                                      True)
+        if rc < 0:
+            return None
+        if rc == 1:
+            self.peak_resettable = False
+        elif self.peak_resettable is None:
+            self.peak_resettable = True
+        return peak.value or None
+
+    def _worker_ended(self, r):
+        """libcorral's final result for a worker: fail the item it held."""
+        w = self.workers.pop(r.seq, None)
+        if w is None:
+            return
+        self.deaths += 1
+        self.need_notify = True  # a calling thread forks its replacement
+        if w.spawned and not w.hello:
+            # An exec'd worker died before it was ready (cannot import corral
+            # there? a broken environment?): do not try again and again.
+            self.spawn_broken = True
+        # Results it sent before it died are in its socket: take them first.
+        if w.fd >= 0:
+            try:
+                self._read(w)
+            except Exception:
+                pass
+            if w.registered:
+                try:
+                    self.poller.unregister(w.fd)
+                except (KeyError, ValueError):
+                    pass
+            self.by_fd.pop(w.fd, None)
+            os.close(w.fd)
+            w.fd = -1
+        w.state = "dead"
+        base = w.slot * W.SLOT_WORDS
+        s_unit, s_pos = self.slots[base + W.S_UNIT], self.slots[base + W.S_POS]
+        self.free_slots.append(w.slot)
+        held = list(w.units)
+        w.units.clear()
+        if not held:
+            return
+        # Units behind the running one never started: they run elsewhere.
+        u = held[0]
+        for v in held[1:]:
+            v.worker = None
+            if v.id == s_unit:
+                u = v  # (cannot happen: units run in order) be exact anyway
+                continue
+            if not v.abandoned and not v.job.finished:
+                self.ready.appendleft(v)
+            else:
+                v.job.units.discard(v)
+                self._unregister(v)
+        job = u.job
+        job.units.discard(u)
+        self._unregister(u)
+        if u.abandoned or job.finished:
+            return
+        self._reporting = u
+        try:
+            self._held_unit_died(r, w, u, job, s_unit, s_pos)
+        finally:
+            self._reporting = None
+
+    def _held_unit_died(self, r, w, u, job, s_unit, s_pos):
+        if s_unit != u.id:
+            # It died before it took the unit: nothing of it ran. Run it
+            # elsewhere, unless that happened before: a unit whose message
+            # kills a worker while it is read (too big for the limit) would
+            # otherwise go round forever. Then its first item is the culprit.
+            u.lost_before += 1
+            if u.lost_before < 2:
+                u.worker = None
+                self.ready.appendleft(u)
+                return
+            s_pos = 0
+        pos = min(s_pos, u.count - 1)
+        culprit = u.start + pos
+        rec = self._death_record(r, w, job, culprit, u)
+        exc = self._death_exception(rec, w, job, culprit)
+        # Items before the culprit had finished, but their results died with
+        # the worker (results of a chunk are sent at its end, or every 20 ms).
+        for p in range(u.start + u.received, culprit):
+            lost = ResultLost(
+                f"index {p} ({job.describe(p)}) finished, but its result was lost: the "
+                f"worker (pid {rec.pid}) died while it ran index {culprit} of the same "
+                f"chunk", index=p)
+            lost.__cause__ = exc
+            job.put_failure(p, lost, TaskRecord(index=p, item=job.describe(p), outcome="lost",
+                                                 pid=rec.pid, sentence=str(lost)))
+        rest = u.items[pos + 1:]
+        if rest and not job.finished and (job.cut_limit is None or culprit + 1 < job.cut_limit):
+            nu = _Unit(job, culprit + 1, rest, u.attempt)
+            job.units.add(nu)
+            self.ready.appendleft(nu)
+        if not job.finished and self._retry(job, u, pos, rec):
+            job.check_finished()
+            return
+        if job.finished:
+            return
+        job.put_failure(culprit, exc, rec)
+        job.check_finished()
+
+    def _retry(self, job, u, pos, rec):
+        cfg = self.cfg
+        if isinstance(rec, TaskRecord) and rec.outcome in ("aborted", "cancelled"):
+            return False
+        attempt = job.attempts.get(u.start + pos, u.attempt)
+        if attempt > cfg["retries"]:
+            return False
+        bits = {"oom": 1, "oom_outside": 1, "subprocess_oom": 1, "timeout": 2, "signal": 4,
+                "exit": 8}.get(rec.outcome, 0)
+        if not (cfg["retry_on"] & bits):
+            return False
+        mem = u.memory
+        if bits == 1 and rec.own_limit_hit or rec.outcome == "oom":
+            cur = u.memory if u.memory is not None else cfg["memory"]
+            if cur != L.UNLIMITED:
+                cap = min(cfg["memory_ceiling"], cfg["memory_budget"] or L.UNLIMITED)
+                g = int(-(-cur * cfg["memory_growth"] // 1))
+                mem = min(g, cap)
+        p = u.start + pos
+        nu = _Unit(job, p, [u.items[pos]], attempt + 1, mem)
+        job.attempts[p] = attempt + 1
+        job.units.add(nu)
+        self.ready.appendleft(nu)
+        return True
+
+    def _death_record(self, r, w, job, p, u):
+        outcome = L.OUTCOMES[r.outcome] if 0 <= r.outcome < len(L.OUTCOMES) else "?"
+        sig = r.signal or None
+        if w.kill_reason == "timeout" and outcome in ("signal", "ok", "exit", "aborted"):
+            outcome = "timeout"
+        elif w.kill_reason in ("abort", "terminate") and outcome == "signal":
+            outcome = "aborted"
+        rec = TaskRecord(
+            index=p, item=job.describe(p), seq=r.seq,
+            attempt=job.attempts.get(p, u.attempt), final=True, outcome=outcome,
+            pid=r.pid or None, exit_code=r.exit_code if r.exit_code >= 0 else None,
+            signal=sig, status=r.status,
+            memory_limit=None if r.memory_max == L.UNLIMITED else r.memory_max,
+            memory_peak=r.memory_peak or None,
+            memory_peak_scope="task" if self.peak_resettable is not False else "worker",
+            oom_kills=r.oom_kills, own_limit_hit=bool(r.own_limit_hit),
+            pids_limit_hit=bool(r.pids_limit_hit),
+            wall_time=time.monotonic() - u.dispatched_at if u.dispatched_at else r.wall_s,
+            user_time=r.user_s, sys_time=r.sys_s, start_time=r.start_time,
+            end_time=r.start_time + r.wall_s,  # when its worker was reaped (wall clock)
+            spawn_step=r.spawn_step.decode() if r.spawn_step else None,
+            spawn_errno=r.spawn_errno or None, worker_tasks=w.tasks_done)
+        rec.sentence = self._sentence(r, rec, w)
+        return rec
+
+    def _sentence(self, r, rec, w):
+        s = r.sentence.decode("utf-8", "replace")
+        head = f"index {rec.index} ({rec.item})"
+        prefix = f"task {r.seq}"
+        rest = s[len(prefix):] if s.startswith(prefix) else ": " + s
+        if rec.outcome == "timeout":
+            rest = (f" timed out after {rec.wall_time:.2f} s (timeout "
+                    f"{self.cfg['timeout']:g} s) and was killed")
+        elif rec.outcome == "aborted":
+            rest = " was killed: its call halted at another failure" \
+                if w.kill_reason == "abort" else " was killed: the pool was terminated"
+        elif rec.outcome in ("ok", "exit") and rec.exit_code is not None:
+            rest = f" ended its process (exit code {rec.exit_code}) without returning a value"
+        elif rec.outcome == "signal" and rec.signal:
+            rest = f" was killed by {_signame(rec.signal)}"
+        if w.tasks_done and rec.outcome in ("oom", "oom_outside"):
+            rest += f" (its worker, pid {rec.pid}, had run {w.tasks_done} earlier task(s))"
+        elif rec.attempt and rec.attempt > 1 and "[attempt" not in rest:
+            rest += f" [attempt {rec.attempt}]"
+        return head + rest
+
+    def _death_exception(self, rec, w, job, p):
+        cls = _OUTCOME_EXC.get(rec.outcome, TaskFailed)
+        return cls(rec.sentence, rec, index=p)
+
+    def _halt(self, job, k):
+        """A real failure at position k of job: apply its halt policy: units
+        after it (every unit, for "now") are dropped, and their workers
+        killed if they run; units before it run on."""
+        if job.halt == "never":
+            return
+        if job.halt == "now":
+            limit = 0
+        else:
+            if job.cut_limit is not None and job.cut_limit <= k + 1:
+                return
+            limit = k + 1
+        job.cut_limit = limit if job.cut_limit is None else min(job.cut_limit, limit)
+        for u in list(job.units):
+            if u is self._reporting or u.start <= k < u.start + u.count:
+                continue  # the failing unit: it stopped at the failure
+            if job.halt == "now" or u.start > k:
+                u.abandoned = True
+                job.units.discard(u)
+                self._unregister(u)
+                if u.worker is not None and u.worker.state == "busy" and u.worker.unit is u:
+                    self._kill(u.worker, "abort")
+                    job.aborted.append((u.start + u.received, u.start + u.count))
+                elif u.worker is not None:
+                    pass  # queued behind another unit on its worker: its results are dropped
+                if u in self.ready:
+                    self.ready.remove(u)
+
+    def _kill(self, w, reason, sig=signal.SIGKILL):
+        if w.kill_reason is None or reason == "terminate":
+            w.kill_reason = reason
+        if self.ex:
+            L.lib.corral_signal(self.ex, w.seq, sig)
+
+    def _check_deadlines(self, now):
+        """Kill workers whose item ran past the timeout. -> next deadline."""
+        timeout = self.cfg["timeout"]
+        if timeout is None:
+            return None
+        nxt = None
+        grace = self.cfg["kill_grace"]
+        for w in list(self.workers.values()):
+            if w.kill_at is not None:
+                if now >= w.kill_at:
+                    w.kill_at = None
+                    self._kill(w, "timeout")
+                else:
+                    nxt = w.kill_at if nxt is None else min(nxt, w.kill_at)
+                continue
+            u = w.unit
+            if u is None or w.state != "busy" or w.kill_reason:
+                continue
+            base = w.slot * W.SLOT_WORDS
+            start = u.dispatched_at
+            if self.slots[base + W.S_UNIT] == u.id and self.slots[base + W.S_START]:
+                started = self.slots[base + W.S_START] / 1e9
+                start = max(start, started)
+            deadline = start + timeout
+            if now >= deadline:
+                if grace:
+                    self._kill(w, "timeout", signal.SIGTERM)
+                    w.kill_at = now + grace
+                    nxt = w.kill_at if nxt is None else min(nxt, w.kill_at)
+                else:
+                    self._kill(w, "timeout")
+            else:
+                nxt = deadline if nxt is None else min(nxt, deadline)
+        return nxt
+
+    # -- the dispatcher thread
+    def start(self):
+        self.thread = threading.Thread(target=self._run, name="corral-pool-dispatcher",
+                                       daemon=True)
+        self.thread.start()
+        with self.lock:
+            while self.thread.ident not in _DISPATCHERS and self.thread.is_alive():
+                self.cond.wait(0.01)
+
+    def _run(self):
+        _DISPATCHERS.add(threading.get_ident())
+        try:
+            with self.lock:
+                self.cond.notify_all()
+            self._loop()
+        except BaseException:
+            # Never die silently: fail everything, kill everything.
+            try:
+                sys.stderr.write("corral.Pool: internal error in the dispatcher:\n")
+                traceback.print_exc()
+            except Exception:
+                pass
+            with self.lock:
+                self._terminate_locked()
+        finally:
+            _DISPATCHERS.discard(threading.get_ident())
+            with self.lock:
+                self.cond.notify_all()
+
+    def _loop(self):
+        timeout_ms = None
+        while True:
+            events = self.poller.poll(timeout_ms)
+            callbacks = []
+            with self.lock:
+                if self.stopping:
+                    return
+                for fd, ev in events:
+                    if fd == self.wake_r:
+                        try:
+                            while os.read(self.wake_r, 4096):
+                                pass
+                        except BlockingIOError:
+                            pass
+                    elif fd == self.ex_fd:
+                        self._pump_executor()
+                    else:
+                        w = self.by_fd.get(fd)
+                        if w is None:
+                            try:
+                                self.poller.unregister(fd)
+                            except (KeyError, ValueError):
+                                pass
+                            continue
+                        if ev & select.POLLOUT:
+                            self._flush_out(w)
+                        if ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                            self._read(w)
+                for w in list(self.workers.values()):
+                    if w.fd >= 0 and (not w.registered or w.pollmask !=
+                                      ((0 if w.eof else select.POLLIN) |
+                                       (select.POLLOUT if w.outbuf else 0))):
+                        self._poll_mask(w)
+                self._dispatch()
+                now = time.monotonic()
+                nxt = self._check_deadlines(now)
+                spawn_at = self._maybe_spawn(now)
+                if spawn_at is not None:
+                    nxt = spawn_at if nxt is None else min(nxt, spawn_at)
+                if self._finished_jobs and not self.forking:
+                    callbacks = [j for j in self._finished_jobs if j.callbacks_due]
+                    self._finished_jobs = []
+                    self.user_code = bool(callbacks)
+                if self.need_notify or self.forking:
+                    self.need_notify = False
+                    self.cond.notify_all()
+                timeout_ms = None if nxt is None else max(0, int((nxt - now) * 1000) + 1)
+            if callbacks:
+                try:
+                    _run_callbacks(callbacks)
+                finally:
+                    with self.lock:
+                        self.user_code = False
+                        self.cond.notify_all()
+                timeout_ms = 0
+
+    # -- exec'd workers (the dispatcher thread)
+    def _maybe_spawn(self, now):
+        """No calling thread is in the pool to fork, the pool lacks workers and
+        has work a new worker could take: start one as a fresh interpreter (a
+        command task: clone and exec, no Python code runs in between, so this
+        thread may). Returns when to look again, or None."""
+        if self.spawn_broken or self._state != _RUN or self.stopping or self.draining or \
+                not self.ex:
+            self.need_since = None
+            return None
+        live = [w for w in self.workers.values() if w.state in ("idle", "busy")]
+        want = None
+        if len(live) < self.processes:
+            for u in self.ready:
+                if not u.job.needs_fresh and not u.abandoned:
+                    want = u.memory if u.memory is not None else self.cfg["memory"]
+                    break
+            else:
+                if any(j.has_work() and not j.needs_fresh for j in self.jobs):
+                    want = self.cfg["memory"]
+        budget = self.cfg["memory_budget"]
+        if want is not None and budget and want != L.UNLIMITED and \
+                sum(w.memory for w in self.workers.values() if w.memory != L.UNLIMITED) + \
+                want > budget:
+            want = None
+        if want is None or self.waiters or self.forking:
+            self.need_since = None
+            return None
+        if self.need_since is None:
+            self.need_since = now
+        at = self.need_since + SPAWN_GRACE
+        if now < at:
+            return at  # a calling thread may come and fork (much faster)
+        self.need_since = None
+        self._spawn_exec(want)
+        return None
+
+    def _spawn_exec(self, mem):
+        import socket
+        if self._init_bytes is None:
+            try:
+                self._init_bytes = pickle.dumps((self.cfg["initializer"], self.cfg["initargs"]),
+                                                pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                self._init_bytes = False
+        if self._init_bytes is False or not self.free_slots:
+            self.spawn_broken = True
+            return
+        slot = self.free_slots.pop()
+        base = slot * W.SLOT_WORDS
+        for i in range(W.SLOT_WORDS):
+            self.slots[base + i] = 0
+        a, b = socket.socketpair()
+        dedicated = mem != self.cfg["memory"]
+        maxtasks = 1 if dedicated else self.cfg["maxtasks"]
+        spec = {"slot": slot, "shm_size": self.shm_size, "init": self._init_bytes,
+                "maxtasks": maxtasks, "result_max": self.cfg["result_max"],
+                "sys_path": [p for p in sys.path if isinstance(p, str)]}
+        body = pickle.dumps(spec, pickle.HIGHEST_PROTOCOL)
+        try:
+            socket.send_fds(a, [_HDR.pack(len(body), ord("S")) + body], [self.memfd])
+        except OSError:
+            a.close()
+            b.close()
+            self.free_slots.append(slot)
+            self.spawn_broken = True
+            return
+        pfd, cfd = a.detach(), b.detach()
+        argv = (ctypes.c_char_p * 4)(sys.executable.encode(), b"-c", W.SPAWN_CODE.encode(),
+                                     None)
+        t = L.Task()
+        L.lib.corral_task_init(ctypes.byref(t))
+        t.argv = ctypes.cast(argv, ctypes.POINTER(ctypes.c_char_p))
+        t.stdin_fd = cfd
+        t.stdout_fd = self.cfg["stdout"]
+        t.stderr_fd = self.cfg["stderr"]
+        t.memory_max = mem if mem != self.cfg["memory"] else 0
+        err = L.Error()
+        try:
+            seq = L.lib.corral_submit(self.ex, ctypes.byref(t), ctypes.byref(err))
+            if seq < 0:
+                os.close(pfd)
+                self.free_slots.append(slot)
+                self.spawn_broken = True
+                return
+            w = _Worker(seq, pfd, slot, 0, mem, dedicated, maxtasks)
+            w.spawned = True
+            self.workers[seq] = w
+            self.by_fd[pfd] = w
+            os.set_blocking(pfd, False)
+            self._poll_mask(w)
+            self._pump_executor()  # starts it (clone + exec)
+        finally:
+            os.close(cfd)
+
+    # -- waiting (calling threads)
+    def wait_for(self, pred, timeout):
+        """Wait until pred() (lock held) or timeout s. Forks what the pool lacks
+        on the way; Ctrl-C or an error terminates the pool."""
+        if threading.get_ident() in _DISPATCHERS:
+            if pred():
+                return True
+            raise RuntimeError("corral.Pool: results cannot be waited for inside a callback "
+                               "(it runs in the pool's dispatcher thread)")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            with self.lock:
+                self.waiters += 1
+                try:
+                    return self._wait_locked(pred, deadline)
+                finally:
+                    self.waiters -= 1
+        except BaseException:
+            self.terminate()
+            raise
+
+    def _wait_locked(self, pred, deadline):
+        while True:
+            # What the caller waits for first: a verdict decided by a worker's
+            # death returns at once; the replacement is forked on the way in
+            # (or by the next call), not before the caller hears of it.
+            self._pump_if_no_dispatcher()
+            if pred():
+                return True
+            if self._fork_now(most=1):
+                # One fork at a time, the lock released in between: the
+                # dispatcher takes what happened meanwhile (a death that
+                # decides pred) without waiting for every fork.
+                self.cond.wait(0.001)
+                continue
+            if self._state == _TERMINATE and not self.thread_alive():
+                return pred()
+            if deadline is None:
+                self.cond.wait(0.5 if self._state == _TERMINATE else None)
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+
+    def thread_alive(self):
+        return self.thread is not None and self.thread.is_alive()
+
+    def _pump_if_no_dispatcher(self):
+        if self.thread is None or not self.thread.is_alive():
+            if self.ex:
+                self._pump_executor()
+
+    # -- submission (calling threads)
+    def submit_job(self, job):
+        with self.lock:
+            self.jobs.append(job)
+            # One fork now (the job's first unit may go with it); waiting
+            # callers fork the rest, one at a time, the lock released between.
+            self._fork_now(most=1)
+            self._wake()
+
+    # -- shutdown
+    def terminate(self):
+        with self.lock:
+            if self._state == _TERMINATE and not self.ex and not self.thread_alive():
+                return
+            self._terminate_locked()
+        t = self.thread
+        if t is not None and t is not threading.current_thread():
+            t.join(10)
+        with self.lock:
+            self._final_cleanup()
+
+    def _terminate_locked(self):
+        self._state = _TERMINATE
+        self.stopping = True
+        for w in list(self.workers.values()):
+            self._kill(w, "terminate")
+        for job in list(self.jobs) + [u.job for u in self.ready] + \
+                [u.job for w in self.workers.values() for u in w.units]:
+            job.terminate()
+        self.jobs.clear()
+        self.ready.clear()
+        self._wake()
+        self.cond.notify_all()
+
+    def _final_cleanup(self):
+        if self.ex:
+            self._pump_executor()
+            self._free_executor()
+        for w in list(self.workers.values()):
+            for u in w.units:
+                if not u.job.finished:
+                    u.job.terminate()
+            if w.fd >= 0:
+                os.close(w.fd)
+                w.fd = -1
+        self.workers.clear()
+        self.by_fd.clear()
+        if self.memfd >= 0:
+            os.close(self.memfd)
+            self.memfd = -1
+        if self.wake_r >= 0:
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+            self.wake_r = self.wake_w = -1
+        jobs, self._finished_jobs = self._finished_jobs, []
+        self.cond.notify_all()
+        if jobs and threading.get_ident() not in _DISPATCHERS:
+            self.lock.release()
+            try:
+                _run_callbacks(jobs)
+            finally:
+                self.lock.acquire()
+
+    def close_and_drain(self):
+        """join() after close(): wait for every job, then let the workers quit."""
+        for job in list(self.jobs):
+            if not job.exhausted and job.iterator is not None:
+                job.top_up(float("inf"))  # as multiprocessing reads all input
+
+        def idle():
+            return all(j.finished or (j.all_cut() and not j.units) for j in self.jobs) and \
+                not self.ready and all(w.unit is None for w in self.workers.values())
+        self.wait_for(idle, None)
+        with self.lock:
+            self.draining = True
+            for w in list(self.workers.values()):
+                if w.state in ("idle", "busy"):
+                    self._quit(w)
+            self._wake()
+        self.wait_for(lambda: not self.workers, 10)
+        self.terminate()
+
+
+def _run_callbacks(jobs):
+    for job in jobs:
+        if not job.callbacks_due:
+            continue
+        job.callbacks_due = False
+        fut = job.future
+        if fut is not None:
+            try:
+                if job.verdict is not None:
+                    fut.set_exception(job.verdict)
+                else:
+                    fut.set_result(job.value)
+            except Exception:
+                pass  # cancelled meanwhile
+            continue
+        try:
+            if job.verdict is None and job.callback is not None and \
+                    job.mode in ("list", "apply"):
+                job.callback(job.value)
+            elif job.verdict is not None and job.error_callback is not None:
+                job.error_callback(job.verdict)
+        except Exception:
+            sys.stderr.write("corral.Pool: exception in a result callback:\n")
+            traceback.print_exc()
+
+
+def _finalize(core):
+    try:
+        core.terminate()
+    except Exception:
+        pass
+
+
+# ---------------------------------------------------------------- results
+
+
+class ApplyResult(Generic[T]):
+    """What apply_async()/map_async() return: multiprocessing's AsyncResult API.
+
+    get() and wait() also fork the workers the pool lacks (a worker that died
+    is replaced by the next thread that calls into the pool)."""
+
+    def __init__(self, pool: "Pool", job: _Job) -> None:
+        self._pool = pool
+        self._job = job
+
+    def ready(self) -> bool:
+        core = self._pool._core
+        with core.lock:
+            core._fork_now()
+        return self._job.finished
+
+    def wait(self, timeout: Optional[float] = None) -> None:
+        if not self._job.finished:
+            self._pool._core.wait_for(lambda: self._job.finished, timeout)
+
+    def successful(self) -> bool:
+        if not self.ready():
+            raise ValueError(f"{self!r} not ready")
+        return self._job.verdict is None
+
+    def get(self, timeout: Optional[float] = None) -> T:
+        self.wait(timeout)
+        if not self._job.finished:
+            raise TimeoutError(f"the result was not ready within {timeout} s")
+        if self._job.verdict is not None:
+            raise self._job.verdict
+        return self._job.value
+
+    @property
+    def records(self) -> Any:
+        """TaskRecord of each task's final attempt (a list for map jobs, in
+        input order, None where a task never produced a record)."""
+        j = self._job
+        with self._pool._core.lock:
+            if j.kind == "apply":
+                return j.record(0)
+            return [j.record(i) for i in range(j.n)]
+
+    def __repr__(self) -> str:
+        state = "ready" if self._job.finished else "pending"
+        return f"<corral.{type(self).__name__} {state}>"
+
+
+AsyncResult = ApplyResult
+
+
+class MapResult(ApplyResult[List[T]]):
+    pass
+
+
+class IMapIterator(Generic[T]):
+    """Iterator of imap() (input order) and imap_unordered() (completion order).
+
+    ``next(timeout)`` is supported as in multiprocessing. Once a failure was
+    raised under halt "ordered" or "now", the iterator is finished (like a
+    generator that raised)."""
+
+    def __init__(self, pool: "Pool", job: _Job) -> None:
+        self._pool = pool
+        self._job = job
+        self._pos = 0
+        self._done = False
+
+    def __iter__(self) -> "IMapIterator[T]":
+        return self
+
+    def _cancel_rest(self):
+        """Start no more of this call's items (concurrent.futures' map, left
+        early): queued ones are dropped, running ones finish."""
+        job = self._job
+        core = self._pool._core
+        with core.lock:
+            if job.finished:
+                return
+            job.exhausted = True
+            job.buffer.clear()
+            job.cut_limit = job.next_pos
+            for u in list(job.units):
+                if u.worker is None:
+                    job.units.discard(u)
+                    core._unregister(u)
+                    if u in core.ready:
+                        core.ready.remove(u)
+            job.check_finished()
+
+    def __next__(self) -> T:
+        return self.next()
+
+    def __del__(self):
+        # Abandoned (e.g. a `break` out of the loop): start no more of its
+        # tasks; the running ones finish.
+        job = getattr(self, "_job", None)
+        if job is not None and not job.finished:
+            job.exhausted = True
+            job.buffer.clear()
+            if job.items is None:
+                job.iterator = None
+
+    def _top_up(self):
+        job = self._job
+        if job.exhausted:
+            return
+        core = self._pool._core
+        want = max(4 * core.processes * job.chunksize, 32)
+        job.top_up(want)
+        with core.lock:
+            core._wake()
+
+    def next(self, timeout: Optional[float] = None) -> T:
+        if self._done:
+            raise StopIteration
+        self._top_up()
+        if self._job.mode == "unordered":
+            return self._next_unordered(timeout)
+        return self._next_ordered(timeout)
+
+    def _wait(self, pred, timeout):
+        job = self._job
+        core = self._pool._core
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            step = 0.05 if not job.exhausted else left
+            if step is not None and left is not None:
+                step = min(step, left)
+            if core.wait_for(pred, step):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            self._top_up()
+
+    def _next_ordered(self, timeout):
+        job = self._job
+        i = self._pos
+
+        def ready():
+            return (i in job.values or i in job.failures or i in job.consequences
+                    or job.finished or (job.exhausted and i >= job.n and not job.buffer
+                                        and not job.units and job.all_cut()))
+
+        if not self._wait(ready, timeout):
+            raise TimeoutError(f"no result within {timeout} s")
+        with self._pool._core.lock:
+            if i in job.values:
+                self._pos += 1
+                return job.values.pop(i)
+            if i in job.failures and job.halt != "now":
+                self._pos += 1
+                if job.halt != "never":
+                    self._done = True  # ordered: every lower index succeeded
+                raise job.failures[i]
+            if job.halt == "never" and i in job.consequences:
+                self._pos += 1
+                raise job.consequences[i]
+        if i in job.failures or i in job.consequences:
+            # halt "now" (or terminate): the verdict may be another task's
+            self._pool._core.wait_for(lambda: job.finished, None)
+            self._done = True
+            if job.verdict is not None:
+                raise job.verdict
+        if i >= job.n and job.exhausted:
+            self._pool._core.wait_for(lambda: job.finished or not job.units, None)
+            self._done = True
+            if job.input_error is not None:
+                raise job.input_error
+            raise StopIteration
+        self._done = True
+        if job.verdict is not None:
+            raise job.verdict
+        raise StopIteration
+
+    def _next_unordered(self, timeout):
+        job = self._job
+        core = self._pool._core
+        while True:
+            if not self._wait(lambda: bool(job.arrivals) or job.finished, timeout):
+                raise TimeoutError(f"no result within {timeout} s")
+            with core.lock:
+                while job.arrivals:
+                    v = job.arrivals.popleft()
+                    if not isinstance(v, _Raise):
+                        return v
+                    if job.halt == "never":
+                        raise v.exc
+                if job.finished:
+                    self._done = True
+                    if job.verdict is not None:
+                        raise job.verdict
+                    raise StopIteration
+
+
+# ---------------------------------------------------------------- the pool
+
+
+class Pool:
+    """A drop-in for multiprocessing.Pool whose workers each run in their own
+    cgroup, and whose every task failure names the task and its cause. See
+    the package docstring."""
+
+    def __init__(self, processes: Optional[int] = None,
+                 initializer: Optional[Callable[..., Any]] = None, initargs: Sequence[Any] = (),
+                 maxtasksperchild: Optional[int] = None, context: Any = None, *,
+                 memory: Size = None, timeout: Duration = None, retries: int = 0,
+                 retry_on: Union[str, Sequence[str]] = "oom", memory_growth: float = 2.0,
+                 memory_ceiling: Size = None, memory_budget: Size = None,
+                 halt: str = "ordered", cpus: Optional[float] = None,
+                 pids: Optional[int] = 4096, result_max: Size = "64M",
+                 cgroup_parent: Optional[str] = None, oom_group: bool = True,
+                 allow_subprocess_oom: bool = False, kill_grace: Duration = None) -> None:
+        if W.IN_WORKER:
             raise RuntimeError("corral.Pool cannot be created inside a corral task")
         if processes is None:
             processes = os.cpu_count() or 1
@@ -649,468 +1973,240 @@ class Pool:
             raise ValueError("maxtasksperchild must be a positive int or None")
         if halt not in L.HALTS:
             raise ValueError(f"halt must be one of {', '.join(L.HALTS)}, not {halt!r}")
-        self._processes = processes
-        self._initializer = initializer
-        self._initargs = tuple(initargs)
-        self._halt_name = halt
-        self._memory = L.parse_size(memory, "memory")
-        self._memory_ceiling = L.parse_size(memory_ceiling, "memory_ceiling")
-        self._memory_budget = L.parse_size(memory_budget, "memory_budget")
-        self._timeout_ns = L.parse_duration(timeout, "timeout")
-        self._kill_grace_ns = 0 if kill_grace is None else L.parse_duration(kill_grace,
-                                                                             "kill_grace")
-        self._result_max = L.parse_size(result_max, "result_max")
-        if self._result_max == L.UNLIMITED:
-            self._result_max = (1 << 63) - 1
+        mem = L.parse_size(memory, "memory")
+        timeout_ns = L.parse_duration(timeout, "timeout")
+        grace_ns = 0 if kill_grace is None else L.parse_duration(kill_grace, "kill_grace")
+        result_max_b = L.parse_size(result_max, "result_max")
+        if result_max_b == L.UNLIMITED:
+            result_max_b = (1 << 63) - 1
         if not isinstance(retries, int) or retries < 0:
             raise ValueError("retries must be an int >= 0")
-        self._retries = retries
         ro = ctypes.c_uint()
         if isinstance(retry_on, (list, tuple, set, frozenset)):
             retry_on = ",".join(retry_on) or "none"
         if L.lib.corral_parse_retry_on(str(retry_on).encode(), ctypes.byref(ro)) < 0:
             raise ValueError(f"invalid retry_on {retry_on!r}: a list of oom, timeout, "
                              f"signal, exit (or 'all', 'none')")
-        self._retry_on = ro.value
         if not memory_growth >= 1.0:
             raise ValueError("memory_growth must be >= 1")
-        self._memory_growth = float(memory_growth)
-        self._cpus = float(cpus) if cpus else 0.0
-        self._pids = L.UNLIMITED if pids is None else int(pids)
+        budget = L.parse_size(memory_budget, "memory_budget")
         # None: libcorral's provider chain decides (README, "Where corral gets
         # its cgroups"); a second executor of this process goes next to the
         # first one's batch by itself (hierarchy.c, supervisor_home).
-        self._cgroup_parent = cgroup_parent.encode() if cgroup_parent else None
-        self._oom_group = bool(oom_group)
-        self._allow_subprocess_oom = bool(allow_subprocess_oom)
+        self._processes = processes
+        self._halt_name = halt
+        cfg = {
+            "processes": processes, "initializer": initializer, "initargs": tuple(initargs),
+            "maxtasks": maxtasksperchild or 0, "memory": mem,
+            "memory_ceiling": L.parse_size(memory_ceiling, "memory_ceiling"),
+            "memory_budget": None if budget == L.UNLIMITED else budget,
+            "timeout": None if timeout_ns == L.UNLIMITED else timeout_ns / 1e9,
+            "kill_grace": grace_ns / 1e9 if grace_ns else 0.0,
+            "retries": retries, "retry_on": ro.value, "memory_growth": float(memory_growth),
+            "cpus": float(cpus) if cpus else 0.0,
+            "pids": L.UNLIMITED if pids is None else int(pids),
+            "result_max": result_max_b,
+            "cgroup_parent": cgroup_parent.encode() if cgroup_parent else None,
+            "oom_group": bool(oom_group), "allow_subprocess_oom": bool(allow_subprocess_oom),
+            "stdout": _valid_fd(1), "stderr": _valid_fd(2),
+        }
+        if cfg["memory_budget"] is not None and mem != L.UNLIMITED and mem > cfg["memory_budget"]:
+            raise ValueError("memory exceeds memory_budget: no worker could ever start")
         self._state = _RUN
         self._pid = os.getpid()
-        self._lock = threading.RLock()
-        self._jobs = []                 # unfinished jobs, in call order
-        self._executors = []            # live _Executor objects
-        self._apply_exe = None
-        self._keys = {}                 # key -> (job, index, exe)
-        self._inflight = 0
-        self._stdout = _valid_fd(1)
-        self._stderr = _valid_fd(2)
-        self._finalizer = weakref.finalize(self, _free_all, self._executors)
-        # The apply() executor lives as long as the pool, and is created now:
-        # this fails at once, not at the first task, if the host cannot do it.
-        # On cgroup v2 it also pins where we live: when our own cgroup is not
-        # the root, libcorral moves us into <its batch>/supervisor (the
-        # no-internal-process rule); every later batch is created next to it
-        # under the same cgroup_parent (no supervisor of its own), so batches
-        # may end in any order and each one's teardown is complete. This one
-        # is freed last (join() after close(), terminate(), or the GC).
-        self._apply_exe = _Executor(self, "never")
-        self._executors.append(self._apply_exe)
-
-    # -- options
-    def _options(self, halt):
-        o = L.Options()
-        L.lib.corral_options_init(ctypes.byref(o))
-        o.jobs = self._processes
-        o.memory_max = self._memory
-        o.pids_max = self._pids
-        o.cpus = self._cpus
-        o.timeout_ns = self._timeout_ns
-        o.kill_grace_ns = self._kill_grace_ns
-        o.halt = L.HALTS[halt]
-        o.retries = self._retries
-        o.retry_on = self._retry_on
-        o.memory_growth = self._memory_growth
-        o.memory_ceiling = self._memory_ceiling
-        o.memory_budget = self._memory_budget
-        o.oom_group = self._oom_group
-        o.allow_subprocess_oom = self._allow_subprocess_oom
-        o.cgroup_parent = self._cgroup_parent
-        o.capture_max = 4 << 20
-        o.fn_result_max = self._result_max
-        o.before_fork, o.after_fork_parent, o.after_fork_child = _HOOKS
-        return o
+        self._core = _Core(cfg)
+        self._finalizer = weakref.finalize(self, _finalize, self._core)
+        try:
+            with self._core.lock:
+                self._core._fork_now()
+            self._core.start()
+        except BaseException:
+            self._core.terminate()
+            raise
 
     # -- guards
-    def _check_running(self):
-        if _IN_CHILD or os.getpid() != self._pid:
-            raise RuntimeError("a corral.Pool cannot be used from its own tasks or from "
-                               "a forked child")
+    def _check_running(self) -> None:
+        self._check_usable()
         if self._state != _RUN:
             raise ValueError("Pool not running")
 
-    def _check_usable(self):
-        if _IN_CHILD or os.getpid() != self._pid:
+    def _check_usable(self) -> None:
+        if W.IN_WORKER or os.getpid() != self._pid:
             raise RuntimeError("a corral.Pool cannot be used from its own tasks or from "
                                "a forked child")
 
     # -- public API (multiprocessing.Pool's)
-    def apply(self, func, args=(), kwds={}):
-        """func(*args, **kwds) in a new process; returns its result."""
+    def apply(self, func: Callable[..., T], args: Sequence[Any] = (),
+              kwds: Mapping[str, Any] = {}) -> T:
+        """func(*args, **kwds) in a worker; returns its result."""
         return self.apply_async(func, args, kwds).get()
 
-    def apply_async(self, func, args=(), kwds={}, callback=None, error_callback=None):
-        with self._lock:
-            self._check_running()
-            job = _Job(self, "apply", iter([(func, tuple(args), dict(kwds))]), "apply",
-                       callback, error_callback)
-            self._jobs.append(job)
-            self._drive(lambda: True, 0)  # start it now if a slot is free
-            return ApplyResult(self, job)
+    def apply_async(self, func: Callable[..., T], args: Sequence[Any] = (),
+                    kwds: Mapping[str, Any] = {},
+                    callback: Optional[Callable[[T], Any]] = None,
+                    error_callback: Optional[Callable[[BaseException], Any]] = None
+                    ) -> "ApplyResult[T]":
+        self._check_running()
+        job = _Job(self._core, "apply", func, "apply", items=[(tuple(args), dict(kwds))],
+                   callback=callback, error_callback=error_callback)
+        self._core.submit_job(job)
+        return ApplyResult(self, job)
 
-    def map(self, func, iterable, chunksize=None):
-        """[func(x) for x in iterable], each call in its own process."""
-        return self._map_async(func, iterable, False, None, None).get()
+    def _submit_future(self, func, args, kwds, future):
+        self._check_running()
+        job = _Job(self._core, "apply", func, "apply", items=[(tuple(args), dict(kwds))],
+                   future=future)
+        self._core.submit_job(job)
+        return job
 
-    def map_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
-        return self._map_async(func, iterable, False, callback, error_callback)
+    def map(self, func: Callable[[Any], T], iterable: Iterable[Any],
+            chunksize: Optional[int] = None) -> List[T]:
+        """[func(x) for x in iterable], over the workers."""
+        return self._map_async(func, iterable, False, chunksize, None, None).get()
 
-    def starmap(self, func, iterable, chunksize=None):
+    def map_async(self, func: Callable[[Any], T], iterable: Iterable[Any],
+                  chunksize: Optional[int] = None,
+                  callback: Optional[Callable[[List[T]], Any]] = None,
+                  error_callback: Optional[Callable[[BaseException], Any]] = None
+                  ) -> "MapResult[T]":
+        return self._map_async(func, iterable, False, chunksize, callback, error_callback)
+
+    def starmap(self, func: Callable[..., T], iterable: Iterable[Iterable[Any]],
+                chunksize: Optional[int] = None) -> List[T]:
         """[func(*args) for args in iterable]."""
-        return self._map_async(func, iterable, True, None, None).get()
+        return self._map_async(func, iterable, True, chunksize, None, None).get()
 
-    def starmap_async(self, func, iterable, chunksize=None, callback=None,
-                      error_callback=None):
-        return self._map_async(func, iterable, True, callback, error_callback)
+    def starmap_async(self, func: Callable[..., T], iterable: Iterable[Iterable[Any]],
+                      chunksize: Optional[int] = None,
+                      callback: Optional[Callable[[List[T]], Any]] = None,
+                      error_callback: Optional[Callable[[BaseException], Any]] = None
+                      ) -> "MapResult[T]":
+        return self._map_async(func, iterable, True, chunksize, callback, error_callback)
 
-    def imap(self, func, iterable, chunksize=1):
+    def imap(self, func: Callable[[Any], T], iterable: Iterable[Any],
+             chunksize: int = 1) -> "IMapIterator[T]":
         """Results in input order, as they become available."""
-        return self._imap(func, iterable, "ordered")
+        return self._imap(func, iterable, "ordered", chunksize)
 
-    def imap_unordered(self, func, iterable, chunksize=1):
+    def imap_unordered(self, func: Callable[[Any], T], iterable: Iterable[Any],
+                       chunksize: int = 1) -> "IMapIterator[T]":
         """Results in completion order."""
-        return self._imap(func, iterable, "unordered")
+        return self._imap(func, iterable, "unordered", chunksize)
 
-    def _items(self, func, iterable, star):
+    def _map_async(self, func, iterable, star, chunksize, callback, error_callback):
+        self._check_running()
+        if not hasattr(iterable, "__len__"):
+            iterable = list(iterable)  # as multiprocessing does for map()
+        items = iterable if isinstance(iterable, list) else list(iterable)
         if star:
-            return ((func, tuple(a), {}) for a in iterable)
-        return ((func, (a,), {}) for a in iterable)
-
-    def _map_async(self, func, iterable, star, callback, error_callback):
-        with self._lock:
-            self._check_running()
-            if not hasattr(iterable, "__len__"):
-                iterable = list(iterable)  # as multiprocessing does for map()
-            job = _Job(self, "map", self._items(func, iterable, star), "list", callback,
-                       error_callback)
-            self._jobs.append(job)
-            self._drive(lambda: True, 0)
+            items = [tuple(a) for a in items]
+        if chunksize is None:
+            chunksize, extra = divmod(len(items), self._processes * 4)
+            if extra or not chunksize:
+                chunksize += 1
+        if chunksize < 1:
+            raise ValueError(f"chunksize must be >= 1, not {chunksize}")
+        job = _Job(self._core, "map", func, "list", items=items, chunksize=chunksize,
+                   halt=self._halt_name, callback=callback, error_callback=error_callback,
+                   star=star)
+        if not items:
+            with self._core.lock:
+                job.finish()
+            self._core._wake()
             return MapResult(self, job)
+        self._core.submit_job(job)
+        return MapResult(self, job)
 
-    def _imap(self, func, iterable, mode):
-        with self._lock:
-            self._check_running()
-            job = _Job(self, "map", self._items(func, iterable, False), mode)
-            self._jobs.append(job)
-            self._drive(lambda: True, 0)
-            return IMapIterator(self, job)
+    def _map_iter(self, func, items, chunksize):
+        """concurrent.futures' map: every call known, results in order, each
+        failure raised in place (halt "never")."""
+        self._check_running()
+        job = _Job(self._core, "map", func, "ordered", items=items, chunksize=chunksize,
+                   halt="never", star=True)
+        if items:
+            self._core.submit_job(job)
+        else:
+            with self._core.lock:
+                job.finish()
+        return IMapIterator(self, job)
 
-    def close(self):
+    def _cancel_pending(self):
+        """shutdown(cancel_futures=True): calls not started are cancelled."""
+        core = self._core
+        with core.lock:
+            for job in list(core.jobs):
+                if job.finished:
+                    continue
+                if job.future is not None:
+                    if job.next_pos == 0 and job.future.cancel():
+                        job.future = None
+                        job.cut_limit = 0
+                        job.finish()
+                    continue
+                job.cut_limit = job.next_pos
+                for u in list(job.units):
+                    if u.worker is None:
+                        job.units.discard(u)
+                        core._unregister(u)
+                        if u in core.ready:
+                            core.ready.remove(u)
+                job.check_finished()
+            core._wake()
+
+    def _imap(self, func, iterable, mode, chunksize, star=False, halt=None):
+        self._check_running()
+        if chunksize is None or chunksize < 1:
+            raise ValueError(f"chunksize must be >= 1, not {chunksize}")
+        it = iter(iterable)
+        if star:
+            it = (tuple(a) for a in it)
+        job = _Job(self._core, "map", func, mode, iterator=it, chunksize=chunksize,
+                   halt=halt or self._halt_name, star=star)
+        job.top_up(max(4 * self._processes * chunksize, 32))
+        self._core.submit_job(job)
+        return IMapIterator(self, job)
+
+    def close(self) -> None:
         """No more tasks; join() then waits for the submitted ones."""
-        with self._lock:
-            self._check_usable()
-            if self._state == _RUN:
-                self._state = _CLOSE
+        self._check_usable()
+        if self._state == _RUN:
+            self._state = _CLOSE
+            self._core._state = _CLOSE
 
-    def terminate(self):
-        """Kill every running task, cancel the queued ones, free everything."""
-        with self._lock:
-            if _IN_CHILD or os.getpid() != self._pid:
-                return
-            self._terminate_locked()
+    def terminate(self) -> None:
+        """Kill every worker, fail the pending tasks, remove every cgroup."""
+        if W.IN_WORKER or os.getpid() != self._pid:
+            return
+        self._state = _TERMINATE
+        self._core.terminate()
 
-    def join(self):
+    def join(self) -> None:
         """Wait until every submitted task has finished (after close/terminate)."""
-        with self._lock:
-            self._check_usable()
-            if self._state == _RUN:
-                raise ValueError("Pool is still running")
-            self._drive(lambda: not self._jobs, None)
-            if self._state == _CLOSE:
-                self._terminate_locked()  # nothing runs: just frees the executors
-                self._state = _CLOSE
+        self._check_usable()
+        if self._state == _RUN:
+            raise ValueError("Pool is still running")
+        if self._state == _CLOSE:
+            self._core.close_and_drain()
+        else:
+            self._core.terminate()
 
-    def __enter__(self):
-        with self._lock:
-            self._check_running()
+    def __enter__(self) -> "Pool":
+        self._check_running()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self.terminate()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<corral.Pool state={self._state} processes={self._processes} "
-                f"inflight={self._inflight}>")
+                f"workers={len(self._core.workers)}>")
 
     def __reduce__(self):
         raise NotImplementedError("pool objects cannot be passed between processes "
                                   "or pickled")
 
-    # -- machinery
-    def _call_back(self, cb, value):
-        try:
-            cb(value)
-        except Exception:
-            sys.stderr.write("corral.Pool: exception in a result callback:\n")
-            traceback.print_exc()
 
-    def _terminate_locked(self):
-        if self._state == _TERMINATE and not self._executors:
-            return
-        self._state = _TERMINATE
-        for ex in list(self._executors):
-            ex.abort()
-        # Collect what the aborts produced (bounded: the tasks are SIGKILLed).
-        deadline = time.monotonic() + 10
-        try:
-            while self._executors and time.monotonic() < deadline:
-                self._step(submit=False)
-                if not self._executors:
-                    break
-                if not any(ex.outstanding for ex in self._executors):
-                    break
-                self._wait(0.05)
-        finally:
-            # The pool's first executor (apply) last: see __init__.
-            for ex in reversed(self._executors):
-                ex.free()
-            self._executors.clear()
-            self._apply_exe = None
-            for key, (job, index, exe) in list(self._keys.items()):
-                _TASKS.pop(key, None)
-            self._keys.clear()
-            self._inflight = 0
-            for job in self._jobs:
-                job.outstanding = 0
-                job.terminate()
-            self._jobs = []
-
-    def _executor_for(self, job):
-        if job.exe is not None:
-            return job.exe
-        if job.kind == "apply":
-            if self._apply_exe is None:
-                self._apply_exe = _Executor(self, "never")
-                self._executors.append(self._apply_exe)
-            job.exe = self._apply_exe
-        else:
-            job.exe = _Executor(self, job.halt_policy)
-            self._executors.append(job.exe)
-        job.exe.jobs.add(job)
-        return job.exe
-
-    def _warn_threads(self, job):
-        if job.warned_threads:
-            return
-        job.warned_threads = True
-        n = _os_thread_count()
-        # A thread just joined may still be counted for a few microseconds:
-        # pthread_join() returns when the thread clears its tid, before the
-        # kernel releases it. Look again briefly before warning.
-        for _ in range(10):
-            if n <= 1:
-                break
-            time.sleep(0.001)
-            n = _os_thread_count()
-        if n > 1:
-            names = [t.name for t in threading.enumerate()
-                     if t is not threading.current_thread()]
-            warnings.warn(
-                f"corral.Pool: this process (pid={os.getpid()}) is multi-threaded "
-                f"({n} threads{': ' + ', '.join(names) if names else ''}); forking a "
-                f"task may deadlock in the child if another thread holds a lock "
-                f"(logging, I/O buffers, C libraries). Start the pool's work before "
-                f"starting threads, or make sure they hold no locks at fork time.",
-                ForkWarning, stacklevel=_user_stacklevel())
-
-    def _fill(self):
-        """Submit tasks while the pool has free slots. Returns True if any."""
-        any_ = False
-        for job in list(self._jobs):
-            if self._inflight >= self._processes:
-                break
-            if job.kind == "map" and job.exe is not None and job.halt_policy != "never" \
-                    and job.exe.halted():
-                job.stop()
-            while self._inflight < self._processes and job.wants_more():
-                item = job.take()
-                if item is None:
-                    break
-                index, func, args, kwds = item
-                exe = self._executor_for(job)
-                self._warn_threads(job)
-                key = next(_KEYS)
-                _TASKS[key] = (func, args, kwds, self._initializer, self._initargs)
-                try:
-                    exe.submit(key, self._stdout, self._stderr)
-                except BaseException:
-                    _TASKS.pop(key, None)
-                    raise
-                self._keys[key] = (job, index, exe)
-                job.outstanding += 1
-                self._inflight += 1
-                any_ = True
-            if job.kind == "map" and job.exe is not None and not job.wants_more():
-                job.exe.close()
-            if job.kind == "map" and job.exe is None and not job.wants_more() \
-                    and job.outstanding == 0:
-                job.finish(None)  # empty input (or it raised at once)
-        self._jobs = [j for j in self._jobs if not j.finished]
-        return any_
-
-    def _handle(self, exe, r):
-        key = r.data or 0
-        entry = self._keys.get(key)
-        if entry is None:  # not ours (cannot happen): drop it
-            L.lib.corral_result_release(ctypes.byref(r))
-            return
-        job, index, _ = entry
-        rec = TaskRecord.from_result(r, None if job.kind == "apply" else index)
-        if not r.final:
-            L.lib.corral_result_release(ctypes.byref(r))
-            return
-        try:
-            payload = r.fn_result.read()
-        except OSError:
-            payload = b""
-        finally:
-            L.lib.corral_result_release(ctypes.byref(r))
-        del self._keys[key]
-        _TASKS.pop(key, None)
-        self._inflight -= 1
-        exe.outstanding -= 1
-        job.outstanding -= 1
-        ok, value = self._decode(rec, payload, job)
-        job.deliver(index, ok, value, rec)
-        if job.kind == "map" and job.halt_policy != "never" and not ok \
-                and not isinstance(value, (Cancelled, Aborted)):
-            job.stop()
-            exe.close()
-
-    def _decode(self, rec, payload, job):
-        out = rec.outcome
-        msg = _message(rec, job)
-        parsed = _parse_payload(payload) if out in ("ok", "exit", "subprocess_oom") else None
-        if out == "ok":
-            if parsed is None:
-                return False, Exited(f"{msg}, but it sent no result (os._exit(0)? "
-                                     f"sys.exit(0)?)", rec)
-            kind, v = parsed
-            if kind == "R":
-                return True, v
-            if kind == "E":
-                return False, self._annotate(v, rec, job)
-            return False, ResultError(f"{msg}, but {v}", rec)
-        if out == "exit":
-            if parsed is not None and parsed[0] == "E":
-                return False, self._annotate(parsed[1], rec, job)
-            if parsed is not None and parsed[0] == "X":
-                why = parsed[1]
-                if "cut short" in why and "exceeded" in (rec.sentence or ""):
-                    why = f"its result exceeded result_max ({L.format_size(self._result_max)})"
-                return False, ResultError(f"{msg.split(':')[0]}: {why}", rec)
-            return False, Exited(msg, rec)
-        cls = _OUTCOME_EXC.get(out, TaskFailed)
-        exc = cls(msg, rec)
-        if out == "subprocess_oom" and parsed is not None:
-            if parsed[0] == "R":
-                exc.value = parsed[1]
-            elif parsed[0] == "E":
-                exc.__cause__ = parsed[1]
-        return False, exc
-
-    @staticmethod
-    def _annotate(exc, rec, job):
-        where = "the task" if job.kind == "apply" else f"task {rec.index}"
-        try:
-            exc.add_note(f"corral: raised in {where} (pid {rec.pid})")
-        except Exception:
-            pass
-        return exc
-
-    def _step(self, submit=True):
-        """Submit and collect without waiting. Returns True on any progress."""
-        progress = False
-        while True:
-            moved = False
-            if submit and self._state != _TERMINATE and self._fill():
-                moved = True
-            _flush_std()  # corral_next() may fork: no duplicated buffers
-            r = L.Result()
-            err = L.Error()
-            for ex in list(self._executors):
-                while ex.ptr:
-                    rc = L.lib.corral_next(ex.ptr, ctypes.byref(r), 0, ctypes.byref(err))
-                    if rc == 1:
-                        self._handle(ex, r)
-                        moved = True
-                        continue
-                    if rc == 0:
-                        break
-                    if rc == -L.ECHILD:
-                        self._executor_done(ex)
-                        moved = True
-                        break
-                    err.raise_("corral: the event loop failed", rc)
-            if not moved:
-                return progress
-            progress = True
-
-    def _executor_done(self, ex):
-        s = ex.summary()
-        for job in list(ex.jobs):
-            if job.kind == "map":
-                job.finish(s)
-        ex.free()
-        if ex in self._executors:
-            self._executors.remove(ex)
-        if ex is self._apply_exe:
-            self._apply_exe = None
-        self._jobs = [j for j in self._jobs if not j.finished]
-
-    def _wait(self, timeout):
-        """Wait (GIL released) until an executor has work, or timeout (s)."""
-        fds = [ex.fd for ex in self._executors if ex.ptr]
-        if not fds:
-            if timeout:
-                time.sleep(min(timeout, 0.05))
-            return
-        p = select.poll()
-        for fd in fds:
-            p.register(fd, select.POLLIN)
-        p.poll(None if timeout is None else max(0, int(timeout * 1000 + 0.999)))
-
-    def _drive(self, pred, timeout):
-        """Make progress until pred() is true (True) or timeout s passed (False)."""
-        with self._lock:
-            self._check_usable()
-            deadline = None if timeout is None else time.monotonic() + timeout
-            try:
-                while True:
-                    self._step(submit=self._state != _TERMINATE)
-                    if pred():
-                        return True
-                    if not any(ex.outstanding for ex in self._executors):
-                        if not any(j.wants_more() for j in self._jobs):
-                            # Nothing runs and nothing can start: pred() can
-                            # never become true (a bug, or a terminated pool).
-                            for j in self._jobs:
-                                j.terminate()
-                            self._jobs = []
-                            return pred()
-                    if deadline is None:
-                        self._wait(None)
-                    else:
-                        left = deadline - time.monotonic()
-                        if left <= 0:
-                            return False
-                        self._wait(left)
-            except BaseException:
-                # Ctrl-C (KeyboardInterrupt) or an internal error while waiting:
-                # never leave tasks behind.
-                self._terminate_locked()
-                raise
-
-
-def check(json=False):
+def check(json: bool = False) -> Tuple[bool, str]:
     """What this host offers (libcorral's corral_check): (ok, report text).
 
     ok is True when tasks can run with memory limits here."""
