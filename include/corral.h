@@ -216,6 +216,9 @@ typedef struct corral_task {
 	void *fn_arg;            /* passed to fn in the child */
 	void *data;              /* caller's pointer, returned in every result */
 	uint64_t memory_max;     /* 0 = the executor's; else this task's first limit */
+	uint64_t seq;            /* 0 = the next number; else this task's number, greater than
+	                            every earlier one (a resumed batch keeps its input's
+	                            numbers: the gaps are tasks it does not run) */
 } corral_task_t;
 
 /* Zero *t and set stdin/stdout/stderr to /dev/null, /dev/null, /dev/null. */
@@ -300,7 +303,8 @@ CORRAL_API int corral_executor_new(const corral_options_t *o, corral_executor_t 
                                    corral_error_t *err);
 
 /* Queue a task. Everything it points to is copied. Returns its seq (>= 1) or
- * -errno (-EINVAL for a malformed task, -ENOENT/-EACCES are NOT reported here:
+ * -errno (-EINVAL for a malformed task or a t->seq not above every earlier
+ * task's; -ENOENT/-EACCES are NOT reported here:
  * a missing command becomes a spawn_error result). After a halt, queued and
  * newly submitted tasks become cancelled results. */
 CORRAL_API int64_t corral_submit(corral_executor_t *ex, const corral_task_t *t,

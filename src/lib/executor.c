@@ -157,7 +157,8 @@ struct corral_executor {
 	struct leftover *leftovers;
 	uint64_t leftover_at;
 	/* Counters. */
-	uint64_t next_seq;
+	uint64_t next_seq;  /* the highest seq submitted so far */
+	uint64_t submitted; /* tasks submitted (seqs may have gaps: corral_task_t.seq) */
 	uint64_t finals_queued, finals_delivered, attempts;
 	corral_profile_t prof;
 	bool closed;
@@ -1220,7 +1221,7 @@ int corral_next(corral_executor_t *ex, corral_result_t *r, int timeout_ms, corra
 				ex->finals_delivered++;
 			return 1;
 		}
-		if (ex->closed && ex->finals_delivered == ex->next_seq && !ex->run_head &&
+		if (ex->closed && ex->finals_delivered == ex->submitted && !ex->run_head &&
 		    !ex->q_head)
 			return -ECHILD;
 		if (!ex->run_head && !ex->q_head && !ex->closed && timeout_ms < 0)
@@ -1404,6 +1405,11 @@ int64_t corral_submit(corral_executor_t *ex, const corral_task_t *in, corral_err
 		return corral__err(err, EINVAL,
 		                   "the task's memory limit exceeds the memory budget: it could "
 		                   "never start");
+	if (in->seq && in->seq <= ex->next_seq)
+		return corral__err(err, EINVAL,
+		                   "task number %llu is not above the last one (%llu): numbers "
+		                   "must increase",
+		                   (unsigned long long)in->seq, (unsigned long long)ex->next_seq);
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return corral__err(err, ENOMEM, "allocate a task");
@@ -1426,7 +1432,8 @@ int64_t corral_submit(corral_executor_t *ex, const corral_task_t *in, corral_err
 	t->fn_arg = in->fn_arg;
 	t->data = in->data;
 	t->memory_max = mem;
-	t->seq = ++ex->next_seq;
+	t->seq = ex->next_seq = in->seq ? in->seq : ex->next_seq + 1;
+	ex->submitted++;
 	ex->sum.tasks++;
 	if (beyond_halt(ex, t->seq)) {
 		queue_cancelled(ex, t);
@@ -1440,7 +1447,7 @@ int64_t corral_submit(corral_executor_t *ex, const corral_task_t *in, corral_err
 		ex->q_tail = t;
 		ex->queued++;
 	}
-	return (int64_t)ex->next_seq;
+	return (int64_t)t->seq;
 }
 
 void corral_close(corral_executor_t *ex)
@@ -1457,7 +1464,7 @@ int corral_fd(const corral_executor_t *ex)
 
 uint64_t corral_pending(const corral_executor_t *ex)
 {
-	return ex->next_seq - ex->finals_delivered;
+	return ex->submitted - ex->finals_delivered;
 }
 
 unsigned corral_running(const corral_executor_t *ex)
