@@ -384,8 +384,11 @@ CORRAL_API int corral_report_result(int fd, const corral_result_t *r, const char
 /* Write {"summary": {...}} on one line. signal: the signal that made corral
  * abort the batch (0 = none). */
 CORRAL_API int corral_report_summary(int fd, const corral_summary_t *s, int signal);
-/* GNU parallel's --joblog: the header line, and one line per attempt
- * (Seq Host Starttime JobRuntime Send Receive Exitval Signal Command). */
+/* GNU parallel's --joblog: the header line, and the line of a result (Seq
+ * Host Starttime JobRuntime Send Receive Exitval Signal Command; Exitval is
+ * r->status, the exit code of the outcome table). GNU parallel writes one
+ * line per job that ended: the final attempt of each task, none for a task
+ * cancelled or aborted (its --resume skips every job with a line). */
 CORRAL_API int corral_joblog_header(int fd);
 CORRAL_API int corral_joblog_result(int fd, const corral_result_t *r, const char *const *command);
 
