@@ -125,6 +125,7 @@ struct feed {
 	uint64_t old_fail; /* the joblog's lowest failed task (--resume), 0: none */
 	int old_exit, old_sig;
 	bool ended;
+	bool old_halt; /* ended at the earlier run's failure */
 	uint64_t seen, skipped;
 	struct slots slots;
 };
@@ -136,7 +137,7 @@ static int feed_next(struct feed *f, struct job *j)
 		if (f->ended)
 			return 0;
 		if (f->old_fail && f->c->o.halt == CORRAL_HALT_NOW) {
-			f->ended = true;
+			f->ended = f->old_halt = true;
 			return 0;
 		}
 		int rc = input_next_job(f->in, j);
@@ -146,7 +147,7 @@ static int feed_next(struct feed *f, struct job *j)
 			return rc;
 		f->seen++;
 		if (f->old_fail && f->c->o.halt == CORRAL_HALT_ORDERED && j->seq > f->old_fail) {
-			f->ended = true;
+			f->ended = f->old_halt = true;
 			return 0;
 		}
 		if (f->jl && joblog_done(f->jl, j->seq)) {
@@ -204,14 +205,18 @@ static void no_input(const struct feed *f)
 {
 	const struct cli *c = f->c;
 
-	if (f->seen)
-		return; /* there was input: the joblog says it all ran */
+	if (f->seen || f->old_halt)
+		return; /* there was input: the joblog says it ran or halted */
+	const char *what = "stdin";
+	if (c->n_sources > 1)
+		what = "the input sources";
+	else if (c->n_sources == 1 && c->sources[0].words)
+		what = ":::";
+	else if (c->n_sources == 1 && strcmp(c->sources[0].path, "-"))
+		what = c->sources[0].path;
 	die("no input: %s gave no items, so there is nothing to run (pass input on stdin, "
 	    "with -a FILE or after :::)",
-	    !c->n_sources         ? "stdin"
-	    : c->n_sources > 1    ? "the input sources"
-	    : c->sources[0].words ? ":::"
-	                          : "the input file");
+	    what);
 }
 
 /* The argv of a task (shell mode: sh -c LINE). */
