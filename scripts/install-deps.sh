@@ -3,7 +3,8 @@
 # needs, only those missing. Idempotent and quiet when everything is there.
 #   build  compiler, CMake, pkg-config, libcgroup, libseccomp, cmocka, python3
 #   test   build + clang-format, clang (libFuzzer), valgrind, qemu + busybox
-#          (the pure cgroup v2 VM lane), shellcheck-free
+#          (the pure cgroup v2 VM lane), GNU parallel (the CLI tests compare
+#          corral's expansion with its own), shellcheck-free
 #   bench  build + GNU parallel, hyperfine
 #   all    everything
 set -euo pipefail
@@ -11,7 +12,7 @@ what=${1:-build}
 
 build=(gcc libc6-dev make cmake pkg-config libcgroup-dev libseccomp-dev libcmocka-dev python3)
 test=(clang-format clang libclang-rt-14-dev valgrind qemu-system-x86 busybox-static xz-utils
-      binutils procps iproute2 util-linux)
+      binutils procps iproute2 util-linux parallel)
 bench=(parallel hyperfine bc time)
 
 case $what in

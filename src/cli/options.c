@@ -2,7 +2,8 @@
  *
  * getopt_long with "+": options come before the command, as with GNU
  * parallel, timeout(1) and env(1); everything from the command on belongs to
- * the command. Every value is validated here, before anything starts, and a
+ * the command, up to the first ::: or :::: (which start input groups, as in
+ * GNU parallel). Every value is validated here, before anything starts, and a
  * bad one is reported in one line that names it and says what is expected.
  */
 #include <errno.h>

@@ -8,6 +8,13 @@
  * the executor reports the end, so every record is written, and exits 128+s.
  * `corral exec` first forwards the signal to its task (like timeout(1)
  * --foreground) and aborts on the second one.
+ *
+ * --resume: the joblog says which tasks are done (they are skipped, keeping
+ * every task's number) and whether an earlier run already failed at task k;
+ * then, as an uninterrupted run would have halted at k, no task after k is
+ * submitted (--halt ordered) or none at all (--halt now), and k is the
+ * verdict unless this run fails lower. --dry-run goes through the same
+ * selection and prints the commands instead.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -437,9 +444,11 @@ int cli_run(struct cli *c)
 	if (c->mode == MODE_RUN && c->dry_run)
 		return dry_run(c);
 	sigfd = setup_signals();
+	if (c->mode == MODE_RUN)
+		feed_open(&f, c, true); /* --resume: reads (and repairs) the joblog first */
+	out = output_open(c);
 	if (c->mode == MODE_RUN) {
 		struct job j;
-		feed_open(&f, c, true);
 		/* The first task decides whether there is anything to run: wait
 		 * for it (a signal meanwhile ends corral; nothing started yet). */
 		if (feed_wait(&f, &j, sigfd) == 1) {
@@ -450,7 +459,6 @@ int cli_run(struct cli *c)
 			input_done = true; /* the joblog says everything ran */
 		}
 	}
-	out = output_open(c);
 	/* {%}: at most -j tasks in flight, so that the slots are 1..j. */
 	if (tmpl_uses_slot(c->tmpl) || tmpl_uses_slot(c->tag_tmpl))
 		window = c->o.jobs;
