@@ -124,6 +124,7 @@ struct cli {
 	int cmd_argc;
 	struct tmpl *tmpl;     /* the command template (run) */
 	struct tmpl *tag_tmpl; /* --tag / --tagstring, or NULL */
+	char *tagstring;       /* --tagstring after unquote_printf (tag_tmpl points in) */
 	/* Output and records. */
 	bool keep_order, ungroup, line_buffer, progress, quiet, dry_run;
 	bool resume, resume_failed;
@@ -136,6 +137,8 @@ struct cli {
 /* options.c: parse argv of `run`/`exec` into c; exits 125 on bad usage. */
 void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv);
 void cli_usage(enum cli_mode mode, FILE *f);
+/* Free what cli_parse() allocated. */
+void cli_free(struct cli *c);
 
 /* ---------------------------------------------------------------- template.c */
 

@@ -653,11 +653,11 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 		if (tag || tagstring) {
 			/* --tag is --tagstring {} (GNU parallel: "{==}"). */
 			static char brace[] = "{}";
-			char *ts = tagstring ? unquote_printf(tagstring) : brace;
-			c->tag_tmpl = tmpl_compile_tag(ts, context, why, sizeof(why));
+			c->tagstring = tagstring ? unquote_printf(tagstring) : NULL;
+			c->tag_tmpl = tmpl_compile_tag(c->tagstring ? c->tagstring : brace, context,
+			                               why, sizeof(why));
 			if (!c->tag_tmpl)
 				die("invalid --tagstring: %s", why);
-			/* The template points into ts: it lives as long as c. */
 		}
 	}
 	if (mode == MODE_EXEC) {
@@ -671,4 +671,18 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 	}
 	if (c->o.memory_max == CORRAL_UNLIMITED && c->o.memory_ceiling != CORRAL_UNLIMITED)
 		die("--memory-ceiling needs a memory limit to grow from: add -m SIZE");
+}
+
+void cli_free(struct cli *c)
+{
+	tmpl_free(c->tmpl);
+	tmpl_free(c->tag_tmpl);
+	free(c->tagstring);
+	if (c->has_colsep)
+		regfree(&c->colsep);
+	free(c->sources);
+	c->tmpl = c->tag_tmpl = NULL;
+	c->tagstring = NULL;
+	c->has_colsep = false;
+	c->sources = NULL;
 }

@@ -441,8 +441,11 @@ int cli_run(struct cli *c)
 	uint64_t in_flight = 0, done = 0, failed = 0, window, submitted = 0;
 	int sigfd, got_signal = 0, rc;
 
-	if (c->mode == MODE_RUN && c->dry_run)
-		return dry_run(c);
+	if (c->mode == MODE_RUN && c->dry_run) {
+		rc = dry_run(c);
+		cli_free(c);
+		return rc;
+	}
 	sigfd = setup_signals();
 	if (c->mode == MODE_RUN)
 		feed_open(&f, c, true); /* --resume: reads (and repairs) the joblog first */
@@ -693,6 +696,6 @@ int cli_run(struct cli *c)
 	if (c->joblog_fd >= 0)
 		close(c->joblog_fd);
 	close(sigfd); /* the signals stay blocked: one arriving now is discarded at exit */
-	free(c->sources);
+	cli_free(c);
 	return code;
 }
