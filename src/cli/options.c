@@ -217,21 +217,23 @@ void cli_usage(enum cli_mode mode, FILE *f)
 	if (mode == MODE_RUN)
 		fputs(
 		    "\nGNU parallel's options (the README has the table):\n"
-		    "  the same    ::: :::: -a -0 --link -C/--colsep -N -L --trim --dry-run -k\n"
-		    "              --ungroup --line-buffer --tag --tagstring --joblog --resume\n"
-		    "              --resume-failed --progress --tmpdir -j N, and {} {.} {/} {//}\n"
-		    "              {/.} {#} {%} {n} {n.} {n/} {n//} {n/.}\n"
-		    "  different   no shell: commands run as with GNU parallel's -q (quote);\n"
-		    "              -q is --quiet; --halt ordered|now|never; --retries N is N\n"
-		    "              more runs; -t/--timeout is a duration; --results DIR/<seq>/;\n"
-		    "              the joblog's Exitval of a killed task is its exit code (137,\n"
-		    "              124, 128+s); --resume keeps the batch's ordered verdict; a :::\n"
-		    "              word is one item even with a newline; --colsep is POSIX ERE\n"
-		    "  not here    -S/--sshlogin, --pipe, -X -m -n --xargs, -d, -I, --results's\n"
-		    "              layout, {= perl =}, --rpl --plus, :::+ ::::+, --header --csv,\n"
-		    "              --shuf, --delay, --load, --memfree, --nice, --env, --bar, "
-		    "--eta,\n"
-		    "              --semaphore, --filter, --retry-failed, --joblog +FILE\n",
+		    "  the same   ::: :::: -a -0 --link -C/--colsep -N -L --trim --dry-run -k -j "
+		    "N\n"
+		    "             --ungroup --line-buffer --tag --tagstring --joblog --resume\n"
+		    "             --resume-failed --progress --tmpdir, and {} {.} {/} {//} {/.}\n"
+		    "             {#} {%} {n} {n.} {n/} {n//} {n/.}\n"
+		    "  different  no shell: commands run as with GNU parallel's -q (--quote);\n"
+		    "             -q is --quiet; the exit status is the failing task's code;\n"
+		    "             --halt ordered|now|never; --retries N is N more runs;\n"
+		    "             -t/--timeout takes a duration; --results DIR/<seq>/; the\n"
+		    "             joblog's Exitval of a killed task is its exit code (137, 124,\n"
+		    "             128+s); a resumed batch keeps the whole batch's verdict; a :::\n"
+		    "             word is one item even with a newline; --colsep is a POSIX\n"
+		    "             extended regex with Perl's escapes\n"
+		    "  not here   -S/--sshlogin, --pipe, -X, -m, -n, --xargs, -d, -I, {= perl =},\n"
+		    "             --rpl, --plus, :::+, ::::+, --header, --csv, --shuf, --delay,\n"
+		    "             --load, --memfree, --nice, --env, --bar, --eta, --semaphore,\n"
+		    "             --filter, --retry-failed, --joblog +FILE\n",
 		    f);
 }
 
@@ -522,6 +524,7 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 			c->max_lines = (long)parse_count("--max-lines", optarg, 1, 1000000);
 			break;
 		case OPT_TRIM:
+			run_only(mode, "--trim");
 			if (!strcmp(optarg, "n"))
 				trim = TRIM_NONE;
 			else if (!strcmp(optarg, "l"))

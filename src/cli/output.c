@@ -290,8 +290,12 @@ static bool line_stream(struct output *out, struct task_ctx *ctx, int *rd, struc
 {
 	char chunk[65536];
 	bool eof = false;
+	/* At most 1 MiB per call: a task that writes without pause does not
+	 * hold up the loop (at its end the pipe holds at most that much, unless
+	 * a process it left, without cgroups, still writes). */
+	int reads = 16;
 
-	while (*rd >= 0 && !eof) {
+	while (*rd >= 0 && !eof && reads-- > 0) {
 		ssize_t n = read(*rd, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;
