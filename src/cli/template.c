@@ -34,9 +34,6 @@
  * implementation (tests/fuzz/fuzz_argv.c) and compared with GNU parallel
  * itself (tests/cli/test_cli_parallel.py).
  */
-#include <errno.h>
-#include <limits.h>
-
 #include "cli.h"
 
 enum rkind {
