@@ -292,6 +292,9 @@ typedef struct corral_task {
 	void *fn_arg;            /* passed to fn in the child */
 	void *data;              /* caller's pointer, returned in every result */
 	uint64_t memory_max;     /* 0 = the executor's; else this task's first limit */
+	uint64_t seq;            /* 0 = the next number; else this task's number, greater than
+	                            every earlier one (a resumed batch keeps its input's
+	                            numbers: the gaps are tasks it does not run) */
 } corral_task_t;
 
 /* Zero *t and set stdin/stdout/stderr to /dev/null, /dev/null, /dev/null. */
@@ -412,7 +415,8 @@ CORRAL_API int corral_executor_new(const corral_options_t *o, corral_executor_t 
                                    corral_error_t *err);
 
 /* Queue a task. Everything it points to is copied. Returns its seq (>= 1) or
- * -errno (-EINVAL for a malformed task, -ENOENT/-EACCES are NOT reported here:
+ * -errno (-EINVAL for a malformed task or a t->seq not above every earlier
+ * task's; -ENOENT/-EACCES are NOT reported here:
  * a missing command becomes a spawn_error result). After a halt, queued and
  * newly submitted tasks become cancelled results. */
 CORRAL_API int64_t corral_submit(corral_executor_t *ex, const corral_task_t *t,
@@ -517,8 +521,11 @@ CORRAL_API int corral_report_result(int fd, const corral_result_t *r, const char
 /* Write {"summary": {...}} on one line. signal: the signal that made corral
  * abort the batch (0 = none). */
 CORRAL_API int corral_report_summary(int fd, const corral_summary_t *s, int signal);
-/* GNU parallel's --joblog: the header line, and one line per attempt
- * (Seq Host Starttime JobRuntime Send Receive Exitval Signal Command). */
+/* GNU parallel's --joblog: the header line, and the line of a result (Seq
+ * Host Starttime JobRuntime Send Receive Exitval Signal Command; Exitval is
+ * r->status, the exit code of the outcome table). GNU parallel writes one
+ * line per job that ended: the final attempt of each task, none for a task
+ * cancelled or aborted (its --resume skips every job with a line). */
 CORRAL_API int corral_joblog_header(int fd);
 CORRAL_API int corral_joblog_result(int fd, const corral_result_t *r, const char *const *command);
 

@@ -5,7 +5,8 @@
 #          libsystemd (sd-bus: optional for corral, used when present)
 #   test   build + clang-format, clang (libFuzzer), valgrind, qemu + busybox
 #          (the pure cgroup v2 VM lane), systemd + dbus + logind's PAM module +
-#          podman/crun (they run only inside the systemd VM lane), shellcheck-free
+#          podman/crun (they run only inside the systemd VM lane), GNU parallel
+#          (the CLI tests compare corral's expansion with its own), shellcheck-free
 #   bench  build + GNU parallel, hyperfine
 #   slurm  build + Slurm 22.05 and munge for scripts/slurm-cluster.sh (the
 #          packaged daemons are not started: policy-rc.d below)
@@ -16,7 +17,7 @@ what=${1:-build}
 build=(gcc libc6-dev make cmake pkg-config libcgroup-dev libseccomp-dev libcmocka-dev python3
        libsystemd-dev)
 test=(clang-format clang libclang-rt-14-dev valgrind qemu-system-x86 busybox-static xz-utils
-      binutils procps iproute2 util-linux
+      binutils procps iproute2 util-linux parallel
       systemd dbus dbus-user-session libpam-systemd podman crun)
 bench=(parallel hyperfine bc time)
 slurm=(slurmctld slurmd slurm-client munge)

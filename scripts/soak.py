@@ -866,9 +866,12 @@ def check_batch(b, st):
         try:
             with open(b.joblog, "rb") as f:
                 rows = f.read().split(b"\n")[1:-1]
-            n_att = sum(1 for r in recs if r["outcome"] != "cancelled")
+            # One line per task that ended (its final attempt; none for a
+            # cancelled or aborted task: GNU parallel's rule).
+            n_att = sum(1 for r in recs if r["final"] and r["outcome"] not in
+                        ("cancelled", "aborted"))
             if len(rows) != n_att:
-                st.bad("record", "%s: joblog has %d rows, %d attempts ran" %
+                st.bad("record", "%s: joblog has %d rows, %d tasks ended" %
                        (where, len(rows), n_att))
         except OSError as e:
             st.bad("record", "%s: joblog: %s" % (where, e))

@@ -2,7 +2,8 @@
  *
  * getopt_long with "+": options come before the command, as with GNU
  * parallel, timeout(1) and env(1); everything from the command on belongs to
- * the command. Every value is validated here, before anything starts, and a
+ * the command, up to the first ::: or :::: (which start input groups, as in
+ * GNU parallel). Every value is validated here, before anything starts, and a
  * bad one is reported in one line that names it and says what is expected.
  */
 #include <errno.h>
@@ -49,6 +50,14 @@ enum {
 	OPT_CGROUPS,
 	OPT_TMPDIR,
 	OPT_TIMELINE,
+	OPT_LINK,
+	OPT_TRIM,
+	OPT_DRY_RUN,
+	OPT_TAG,
+	OPT_TAGSTRING,
+	OPT_LINE_BUFFER,
+	OPT_RESUME,
+	OPT_RESUME_FAILED,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -90,6 +99,20 @@ static const struct option longopts[] = {
     {"tmpdir", required_argument, NULL, OPT_TMPDIR},
     {"timeline", no_argument, NULL, OPT_TIMELINE},
     {"arg-file", required_argument, NULL, 'a'},
+    {"link", no_argument, NULL, OPT_LINK},
+    {"colsep", required_argument, NULL, 'C'},
+    {"col-sep", required_argument, NULL, 'C'},
+    {"max-replace-args", required_argument, NULL, 'N'},
+    {"max-lines", required_argument, NULL, 'L'},
+    {"trim", required_argument, NULL, OPT_TRIM},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"dryrun", no_argument, NULL, OPT_DRY_RUN},
+    {"tag", no_argument, NULL, OPT_TAG},
+    {"tagstring", required_argument, NULL, OPT_TAGSTRING},
+    {"line-buffer", no_argument, NULL, OPT_LINE_BUFFER},
+    {"lb", no_argument, NULL, OPT_LINE_BUFFER},
+    {"resume", no_argument, NULL, OPT_RESUME},
+    {"resume-failed", no_argument, NULL, OPT_RESUME_FAILED},
     {"null", no_argument, NULL, '0'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, OPT_HELP},
@@ -100,14 +123,22 @@ static const struct option longopts[] = {
 void cli_usage(enum cli_mode mode, FILE *f)
 {
 	if (mode == MODE_RUN)
-		fputs("usage: corral run [OPTIONS] [--] COMMAND [ARG...] [::: INPUT...]\n"
-		      "       corral run [OPTIONS] < commands.txt\n"
-		      "\n"
-		      "Runs COMMAND once per input line (stdin, -a FILE, or the words after :::),\n"
-		      "each in its own cgroup. {} in an argument is replaced by the line, {#} by\n"
-		      "the task's number (1-based); without {} the line is appended as the last\n"
-		      "argument. Without COMMAND every line is run with /bin/sh -c.\n",
-		      f);
+		fputs(
+		    "usage: corral run [OPTIONS] [--] COMMAND [ARG...] [::: ITEM... | :::: "
+		    "FILE...]...\n"
+		    "       corral run [OPTIONS] < commands.txt\n"
+		    "\n"
+		    "Runs COMMAND once per input item (stdin, -a FILE, the words after :::, the\n"
+		    "lines of the files after ::::), each in its own cgroup, without a shell.\n"
+		    "Several sources give every combination (the first changing slowest), or\n"
+		    "with --link their n-th items together. In the words of COMMAND, as in GNU\n"
+		    "parallel:\n"
+		    "  {}  the item     {.}  without extension    {/}  basename    {//}  dirname\n"
+		    "  {/.} basename without extension   {#} the task's number   {%} its job slot\n"
+		    "  {n} {n.} {n/} {n//} {n/.}  the same of argument n (n < 0: from the end)\n"
+		    "Without any, the item is appended as the last argument. Without COMMAND\n"
+		    "every line is run with /bin/sh -c.\n",
+		    f);
 	else
 		fputs("usage: corral exec [OPTIONS] -- COMMAND [ARG...]\n"
 		      "\n"
@@ -145,16 +176,34 @@ void cli_usage(enum cli_mode mode, FILE *f)
 		    "      --memory-growth F    multiply the memory limit on each OOM retry (2)\n"
 		    "      --memory-ceiling SIZE  cap of the grown limit\n"
 		    "      --memory-budget SIZE do not run tasks whose limits sum above SIZE\n"
-		    "\nInput and output:\n"
-		    "  -a, --arg-file FILE      read input lines from FILE (repeatable: one after\n"
-		    "                           the other)\n"
-		    "  -0, --null               input items are separated by NUL, not newline\n"
+		    "\nInput:\n"
+		    "  -a, --arg-file FILE      an input source (repeatable: like ::::, several\n"
+		    "                           sources are combined, not read one after another)\n"
+		    "  -0, --null               items are separated by NUL, not newline\n"
+		    "      --link               pair the sources' n-th items (a shorter one "
+		    "wraps)\n"
+		    "  -C, --colsep REGEX       split items into columns {1} {2} ... (Perl "
+		    "escapes\n"
+		    "                           \\t \\s \\d \\w \\xHH in a POSIX extended regex)\n"
+		    "  -N N                     N records per task: {1}..{N} (-N 0: none "
+		    "inserted)\n"
+		    "  -L, --max-lines N        N lines per task; a line ending in a blank goes "
+		    "on\n"
+		    "      --trim n|l|r|lr      remove blanks around arguments (default n; lr\n"
+		    "                           with --colsep)\n"
+		    "      --dry-run            print each command, shell-quoted, and run nothing\n"
+		    "\nOutput and records:\n"
 		    "  -k, --keep-order         print outputs in input order\n"
 		    "      --ungroup            pass task output through as it comes\n"
+		    "      --line-buffer        print task output as it comes, whole lines only\n"
+		    "      --tag                prefix output lines with the arguments and a TAB\n"
+		    "      --tagstring STR      prefix them with STR (replacement strings work)\n"
 		    "      --results DIR        save DIR/<seq>/stdout, stderr and outcome\n"
 		    "      --report FILE        JSON Lines: one record per attempt, then a "
 		    "summary\n"
-		    "      --joblog FILE        GNU parallel's joblog columns\n"
+		    "      --joblog FILE        GNU parallel's joblog: one line per task\n"
+		    "      --resume             with --joblog: skip the tasks it records, append\n"
+		    "      --resume-failed      with --joblog: skip those it records as succeeded\n"
 		    "      --timeline           sample each task's memory over time into its\n"
 		    "                           --report record (memory_timeline)\n"
 		    "      --progress           a progress bar on stderr (when it is a terminal)\n",
@@ -184,6 +233,27 @@ void cli_usage(enum cli_mode mode, FILE *f)
 	      "\nExit status: the failing task's code (see above); 0 if all succeeded;\n"
 	      "125 for corral's own errors; 130/143/129 when interrupted.\n",
 	      f);
+	if (mode == MODE_RUN)
+		fputs(
+		    "\nGNU parallel's options (the README has the table):\n"
+		    "  the same   ::: :::: -a -0 --link -C/--colsep -N -L --trim --dry-run -k -j "
+		    "N\n"
+		    "             --ungroup --line-buffer --tag --tagstring --joblog --resume\n"
+		    "             --resume-failed --progress --tmpdir, and {} {.} {/} {//} {/.}\n"
+		    "             {#} {%} {n} {n.} {n/} {n//} {n/.}\n"
+		    "  different  no shell: commands run as with GNU parallel's -q (--quote);\n"
+		    "             -q is --quiet; the exit status is the failing task's code;\n"
+		    "             --halt ordered|now|never; --retries N is N more runs;\n"
+		    "             -t/--timeout takes a duration; --results DIR/<seq>/; the\n"
+		    "             joblog's Exitval of a killed task is its exit code (137, 124,\n"
+		    "             128+s); a resumed batch keeps the whole batch's verdict; a :::\n"
+		    "             word is one item even with a newline; --colsep is a POSIX\n"
+		    "             extended regex with Perl's escapes\n"
+		    "  not here   -S/--sshlogin, --pipe, -X, -m, -n, --xargs, -d, -I, {= perl =},\n"
+		    "             --rpl, --plus, :::+, ::::+, --header, --csv, --shuf, --delay,\n"
+		    "             --load, --memfree, --nice, --env, --bar, --eta, --semaphore,\n"
+		    "             --filter, --retry-failed, --joblog +FILE\n",
+		    f);
 }
 
 static uint64_t parse_size_opt(const char *name, const char *v)
@@ -305,9 +375,29 @@ static void check_tmpdir(const char *dir)
 		die("invalid --tmpdir value '%s': %s", dir, strerror(errno));
 }
 
+static void run_only(enum cli_mode mode, const char *opt)
+{
+	if (mode == MODE_EXEC)
+		die("%s is an option of `corral run`, not `corral exec`", opt);
+}
+
+/* ":::", "::::" (and GNU parallel's ":::+", "::::+", which corral lacks). */
+static int separator(const char *w)
+{
+	if (!strcmp(w, ":::"))
+		return 3;
+	if (!strcmp(w, "::::"))
+		return 4;
+	if (!strcmp(w, ":::+") || !strcmp(w, "::::+"))
+		return -1;
+	return 0;
+}
+
 void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 {
-	int opt;
+	int opt, trim = -1;
+	bool tag = false;
+	const char *tagstring = NULL;
 
 	memset(c, 0, sizeof(*c));
 	c->mode = mode;
@@ -315,12 +405,14 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 	c->sandbox = true;
 	corral_options_init(&c->o);
 	c->o.sandbox.seccomp = CORRAL_SECCOMP_DEFAULT;
-	c->arg_files = calloc((size_t)argc + 1, sizeof(char *));
-	if (!c->arg_files)
+	/* At most one source per argument. */
+	c->sources = calloc((size_t)argc + 1, sizeof(*c->sources));
+	if (!c->sources)
 		die("out of memory");
 	optind = 1;
 	opterr = 0; /* our own one-line messages (bad_option) */
-	while ((opt = getopt_long(argc, argv, "+:j:m:t:ka:0qv", longopts, NULL)) != -1) {
+	c->max_args = c->max_lines = -1;
+	while ((opt = getopt_long(argc, argv, "+:j:m:t:ka:0qvC:N:L:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
 			c->o.jobs = (unsigned)parse_count("--jobs", optarg, 1, 100000);
@@ -454,10 +546,69 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 			c->o.tmpdir = optarg;
 			break;
 		case 'a':
-			if (mode == MODE_EXEC)
-				die("-a/--arg-file is an option of `corral run`, not `corral "
-				    "exec`");
-			c->arg_files[c->n_arg_files++] = optarg;
+			run_only(mode, "-a/--arg-file");
+			c->sources[c->n_sources++] = (struct cli_source){.path = optarg};
+			break;
+		case OPT_LINK:
+			run_only(mode, "--link");
+			c->link = true;
+			break;
+		case 'C': {
+			char why[256];
+			run_only(mode, "-C/--colsep");
+			if (c->has_colsep)
+				regfree(&c->colsep);
+			if (colsep_compile(optarg, &c->colsep, why, sizeof(why)) < 0)
+				die("invalid --colsep value '%s': %s", optarg, why);
+			c->has_colsep = true;
+			c->colsep_arg = optarg;
+			break;
+		}
+		case 'N':
+			run_only(mode, "-N");
+			c->max_args = (long)parse_count("-N", optarg, 0, 1000000);
+			break;
+		case 'L':
+			run_only(mode, "-L/--max-lines");
+			c->max_lines = (long)parse_count("--max-lines", optarg, 1, 1000000);
+			break;
+		case OPT_TRIM:
+			run_only(mode, "--trim");
+			if (!strcmp(optarg, "n"))
+				trim = TRIM_NONE;
+			else if (!strcmp(optarg, "l"))
+				trim = TRIM_LEFT;
+			else if (!strcmp(optarg, "r"))
+				trim = TRIM_RIGHT;
+			else if (!strcmp(optarg, "lr") || !strcmp(optarg, "rl"))
+				trim = TRIM_BOTH;
+			else
+				die("invalid --trim value '%s': expected n, l, r, lr or rl",
+				    optarg);
+			break;
+		case OPT_DRY_RUN:
+			run_only(mode, "--dry-run");
+			c->dry_run = true;
+			break;
+		case OPT_TAG:
+			run_only(mode, "--tag");
+			tag = true;
+			break;
+		case OPT_TAGSTRING:
+			run_only(mode, "--tagstring");
+			tagstring = optarg;
+			break;
+		case OPT_LINE_BUFFER:
+			run_only(mode, "--line-buffer");
+			c->line_buffer = true;
+			break;
+		case OPT_RESUME:
+			run_only(mode, "--resume");
+			c->resume = true;
+			break;
+		case OPT_RESUME_FAILED:
+			run_only(mode, "--resume-failed");
+			c->resume = c->resume_failed = true;
 			break;
 		case '0':
 			c->null_sep = true;
@@ -520,27 +671,67 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 	if (c->ungroup && c->keep_order)
 		die("--ungroup and --keep-order contradict each other: choose one");
 
-	/* The command, and ::: inputs. */
+	/* The command, then ::: and :::: groups of input. */
 	int i = optind;
 	int start = i;
 	for (; i < argc; i++)
-		if (!strcmp(argv[i], ":::"))
+		if (separator(argv[i]))
 			break;
 	c->cmd = argv + start;
 	c->cmd_argc = i - start;
-	if (i < argc) {
-		if (mode == MODE_EXEC)
-			die("::: is an input of `corral run`; `corral exec` runs one command");
-		c->args = argv + i + 1;
-		c->n_args = argc - i - 1;
-		for (int k = 0; k < c->n_args; k++)
-			if (!strcmp(c->args[k], ":::"))
-				die("only one ::: input group is supported (GNU parallel's "
-				    "combinations are not)");
-		if (c->n_args == 0)
-			die("no input after ::: (give at least one argument)");
-		if (c->n_arg_files)
-			die("give input either with -a or after :::, not both");
+	if (i < argc && mode == MODE_EXEC)
+		die("%s is an input of `corral run`; `corral exec` runs one command", argv[i]);
+	while (i < argc) {
+		int kind = separator(argv[i]);
+		int k = i + 1;
+		if (kind < 0)
+			die("%s (GNU parallel's linked input group) is not supported: use --link",
+			    argv[i]);
+		while (k < argc && !separator(argv[k]))
+			k++;
+		if (kind == 3) {
+			c->sources[c->n_sources++] =
+			    (struct cli_source){.words = argv + i + 1, .n_words = k - i - 1};
+		} else {
+			if (k == i + 1)
+				die(":::: needs a file name after it (or - for stdin)");
+			for (int f = i + 1; f < k; f++)
+				c->sources[c->n_sources++] = (struct cli_source){.path = argv[f]};
+		}
+		i = k;
+	}
+	/* GNU parallel: --colsep trims the arguments unless --trim says. */
+	c->trim = trim >= 0 ? trim : c->has_colsep ? TRIM_BOTH : TRIM_NONE;
+	if (c->resume && !c->joblog_path)
+		die("--resume%s needs --joblog FILE (the record of what already ran)",
+		    c->resume_failed ? "-failed" : "");
+	if (c->line_buffer && (c->ungroup || c->keep_order))
+		die("--line-buffer and %s contradict each other: choose one",
+		    c->ungroup ? "--ungroup" : "--keep-order");
+	if ((tag || tagstring) && c->ungroup)
+		die("--tag%s cannot tag --ungroup output: use --line-buffer",
+		    tagstring ? "string" : "");
+	if (mode == MODE_RUN && c->o.jobs == 0) {
+		/* The library's default, known here: {%} and --dry-run need it. */
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		c->o.jobs = ncpu > 0 ? (unsigned)ncpu : 1;
+	}
+	if (mode == MODE_RUN) {
+		char why[256];
+		bool context = c->max_args >= 0 || c->max_lines > 0;
+		c->tmpl = tmpl_compile(c->cmd_argc ? c->cmd : NULL, c->cmd_argc, context, why,
+		                       sizeof(why));
+		if (!c->tmpl)
+			die("%s", why);
+		if (tag || tagstring) {
+			/* --tag is --tagstring {} (GNU parallel: "{==}"). */
+			static char brace[] = "{}";
+			c->tagstring = tagstring ? unquote_printf(tagstring) : NULL;
+			c->tag_tmpl = tmpl_compile_tag(c->tagstring ? c->tagstring : brace, context,
+			                               why, sizeof(why));
+			if (!c->tag_tmpl)
+				die("invalid --tagstring: %s", why);
+		}
 	}
 	if (mode == MODE_EXEC) {
 		if (c->cmd_argc == 0)
@@ -553,4 +744,18 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 	}
 	if (c->o.memory_max == CORRAL_UNLIMITED && c->o.memory_ceiling != CORRAL_UNLIMITED)
 		die("--memory-ceiling needs a memory limit to grow from: add -m SIZE");
+}
+
+void cli_free(struct cli *c)
+{
+	tmpl_free(c->tmpl);
+	tmpl_free(c->tag_tmpl);
+	free(c->tagstring);
+	if (c->has_colsep)
+		regfree(&c->colsep);
+	free(c->sources);
+	c->tmpl = c->tag_tmpl = NULL;
+	c->tagstring = NULL;
+	c->has_colsep = false;
+	c->sources = NULL;
 }

@@ -1,33 +1,42 @@
 /* output.c - where results go: grouped task output (in completion or input
- * order), --results DIR/<seq>/{stdout,stderr,outcome}, the --report JSON
- * Lines and the --joblog.
+ * order), --line-buffer, --tag, --results DIR/<seq>/{stdout,stderr,outcome},
+ * the --report JSON Lines and the --joblog.
  *
  * Records are written as results arrive, with one write() each, so a crash
- * of corral loses no finished record. Task output is emitted whole when the
- * task ends: never interleaved with another task's. With -k a finished task
- * waits (its output in memory up to 16 KiB, beyond that in a temp file) until
- * every task before it was emitted; run.c bounds how many may wait.
+ * of corral loses no finished record. The report has a record per attempt;
+ * the joblog a line per task, when its final attempt ended, and none for a
+ * task corral cancelled or aborted: GNU parallel's rule, which --resume
+ * relies on (a line means "this task ended"). With --resume both files are
+ * appended to.
+ *
+ * Task output is emitted whole when the task ends: never interleaved with
+ * another task's. With -k a finished task waits (its output in memory up to
+ * 16 KiB, beyond that in a temp file) until every task submitted before it
+ * was emitted; run.c bounds how many may wait. With --line-buffer the task
+ * writes into a pipe of ours and every complete line is printed as it
+ * arrives (a line longer than 1 MiB is printed in pieces: memory stays
+ * bounded). --tag puts the task's tag before each line of stdout and stderr.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 
+#define LINE_MAX_HELD (1u << 20)
+
 struct held {
 	bool present;
 	corral_result_t r;
-	char **argv;
+	struct task_ctx *ctx;
 };
 
 struct output {
 	struct cli *c;
 	int results_fd;
 	bool stdout_gone;
-	/* -k: a ring of held results indexed by seq. */
+	/* -k: a ring of held results indexed by submission order. */
 	uint64_t next_emit;
 	struct held *ring;
 	size_t ring_cap;
@@ -58,6 +67,8 @@ static int mkdir_p(const char *path)
 struct output *output_open(struct cli *c)
 {
 	struct output *out = calloc(1, sizeof(*out));
+	/* --resume: the records of this run go after the earlier ones. */
+	int keep = c->resume ? O_APPEND : O_TRUNC;
 
 	if (!out)
 		die("out of memory");
@@ -75,15 +86,17 @@ struct output *output_open(struct cli *c)
 			    strerror(errno));
 	}
 	if (c->report_path) {
-		c->report_fd = open(c->report_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		c->report_fd = open(c->report_path, O_WRONLY | O_CREAT | keep | O_CLOEXEC, 0644);
 		if (c->report_fd < 0)
 			die("cannot open --report file '%s': %s", c->report_path, strerror(errno));
 	}
 	if (c->joblog_path) {
-		c->joblog_fd = open(c->joblog_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		struct stat st;
+		c->joblog_fd = open(c->joblog_path, O_WRONLY | O_CREAT | keep | O_CLOEXEC, 0644);
 		if (c->joblog_fd < 0)
 			die("cannot open --joblog file '%s': %s", c->joblog_path, strerror(errno));
-		if (corral_joblog_header(c->joblog_fd) < 0)
+		if ((fstat(c->joblog_fd, &st) < 0 || st.st_size == 0) &&
+		    corral_joblog_header(c->joblog_fd) < 0)
 			die("cannot write --joblog file '%s': %s", c->joblog_path, strerror(errno));
 	}
 	return out;
@@ -123,39 +136,132 @@ static void save_results(struct output *out, const corral_result_t *r, char **ar
 	close(dfd);
 }
 
-/* Write the task's captured output to our stdout/stderr. */
-static void emit(struct output *out, corral_result_t *r)
+static int write_all(int fd, const char *p, size_t n)
 {
-	if (out->c->mode == MODE_EXEC || out->c->ungroup)
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Write bytes of one stream to fd with the tag before every line; *mid:
+ * the last byte written did not end a line. Buffers into b (flushed when
+ * large). Returns 0 or -errno. */
+static int tagged(struct sbuf *b, int fd, const char *tag, size_t tag_len, const char *p, size_t n,
+                  bool *mid)
+{
+	while (n) {
+		const char *nl = memchr(p, '\n', n);
+		size_t k = nl ? (size_t)(nl - p) + 1 : n;
+		if (!*mid)
+			sbuf_add(b, tag, tag_len);
+		sbuf_add(b, p, k);
+		*mid = !nl;
+		p += k;
+		n -= k;
+		if (b->len >= 65536) {
+			int rc = write_all(fd, b->p, b->len);
+			b->len = 0;
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* A captured stream with --tag: read it back (inline or from its spill
+ * file) and write it tagged. */
+static int write_tagged(const corral_output_t *o, int fd, const struct task_ctx *ctx)
+{
+	struct sbuf b = {0};
+	char chunk[65536];
+	bool mid = false;
+	int rc = 0;
+
+	sbuf_add(&b, "", 0);
+	if (o->fd < 0) {
+		rc = tagged(&b, fd, ctx->tag, ctx->tag_len, o->data, o->data_len, &mid);
+	} else {
+		for (uint64_t off = 0; off < o->len && rc == 0;) {
+			size_t want =
+			    o->len - off < sizeof(chunk) ? (size_t)(o->len - off) : sizeof(chunk);
+			ssize_t n = pread(o->fd, chunk, want, (off_t)off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				rc = n < 0 ? -errno : -EIO;
+				break;
+			}
+			rc = tagged(&b, fd, ctx->tag, ctx->tag_len, chunk, (size_t)n, &mid);
+			off += (uint64_t)n;
+		}
+	}
+	if (rc == 0 && b.len)
+		rc = write_all(fd, b.p, b.len);
+	sbuf_free(&b);
+	return rc;
+}
+
+/* Write the task's captured output to our stdout/stderr. */
+static void emit(struct output *out, corral_result_t *r, const struct task_ctx *ctx)
+{
+	if (out->c->mode == MODE_EXEC || out->c->ungroup || out->c->line_buffer)
 		return;
+	if (ctx && ctx->tag) {
+		if (!out->stdout_gone && write_tagged(&r->out, 1, ctx) == -EPIPE)
+			out->stdout_gone = true;
+		write_tagged(&r->err, 2, ctx);
+		return;
+	}
 	if (!out->stdout_gone && corral_output_write(&r->out, 1) == -EPIPE)
 		out->stdout_gone = true;
 	corral_output_write(&r->err, 2);
 }
 
-static void release(corral_result_t *r, char **argv)
+void task_ctx_free(struct task_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	int *fds[] = {&ctx->out_rd, &ctx->out_wr, &ctx->err_rd, &ctx->err_wr};
+	for (size_t i = 0; i < 4; i++)
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+	sbuf_free(&ctx->out_line);
+	sbuf_free(&ctx->err_line);
+	free(ctx->tag);
+	free(ctx->argv);
+	free(ctx);
+}
+
+static void release(corral_result_t *r, struct task_ctx *ctx)
 {
 	corral_result_release(r);
-	free(argv);
+	task_ctx_free(ctx);
 }
 
 static void emit_ready(struct output *out)
 {
 	while (out->held) {
 		struct held *h = &out->ring[out->next_emit % out->ring_cap];
-		if (!h->present || h->r.seq != out->next_emit)
+		if (!h->present || h->ctx->idx != out->next_emit)
 			return;
-		emit(out, &h->r);
-		release(&h->r, h->argv);
+		emit(out, &h->r, h->ctx);
+		release(&h->r, h->ctx);
 		h->present = false;
 		out->held--;
 		out->next_emit++;
 	}
 }
 
-static void hold(struct output *out, corral_result_t *r, char **argv)
+static void hold(struct output *out, corral_result_t *r, struct task_ctx *ctx)
 {
-	uint64_t span = r->seq - out->next_emit + 1;
+	uint64_t span = ctx->idx - out->next_emit + 1;
 
 	if (span > out->ring_cap) {
 		size_t ncap = out->ring_cap ? out->ring_cap : 64;
@@ -166,28 +272,113 @@ static void hold(struct output *out, corral_result_t *r, char **argv)
 			die("out of memory");
 		for (size_t i = 0; i < out->ring_cap; i++)
 			if (out->ring[i].present)
-				nr[out->ring[i].r.seq % ncap] = out->ring[i];
+				nr[out->ring[i].ctx->idx % ncap] = out->ring[i];
 		free(out->ring);
 		out->ring = nr;
 		out->ring_cap = ncap;
 	}
-	struct held *h = &out->ring[r->seq % out->ring_cap];
+	struct held *h = &out->ring[ctx->idx % out->ring_cap];
 	h->present = true;
 	h->r = *r;
-	h->argv = argv;
+	h->ctx = ctx;
 	out->held++;
 }
 
-bool output_result(struct output *out, corral_result_t *r, char **argv)
+/* --line-buffer: one stream of a task. */
+static bool line_stream(struct output *out, struct task_ctx *ctx, int *rd, struct sbuf *line,
+                        bool *mid, int fd, bool final)
+{
+	char chunk[65536];
+	bool eof = false;
+	/* At most 1 MiB per call: a task that writes without pause does not
+	 * hold up the loop (at its end the pipe holds at most that much, unless
+	 * a process it left, without cgroups, still writes). */
+	int reads = 16;
+
+	while (*rd >= 0 && !eof && reads-- > 0) {
+		ssize_t n = read(*rd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* EAGAIN: nothing more now (after the task, a process it
+			 * left may still hold the pipe: do not wait for it). */
+			eof = true;
+			break;
+		}
+		sbuf_add(line, chunk, (size_t)n);
+		/* Print up to the last newline; keep the unfinished line unless
+		 * it grew too long. */
+		char *last = NULL;
+		for (char *p = line->p + line->len; p > line->p; p--) {
+			if (p[-1] == '\n') {
+				last = p;
+				break;
+			}
+		}
+		size_t k = last ? (size_t)(last - line->p) : 0;
+		if (!last && line->len >= LINE_MAX_HELD)
+			k = line->len;
+		if (k) {
+			struct sbuf b = {0};
+			sbuf_add(&b, "", 0);
+			int rc = tagged(&b, fd, ctx->tag ? ctx->tag : "",
+			                ctx->tag ? ctx->tag_len : 0, line->p, k, mid);
+			if (rc == 0 && b.len)
+				rc = write_all(fd, b.p, b.len);
+			sbuf_free(&b);
+			if (rc == -EPIPE && fd == 1)
+				out->stdout_gone = true;
+			memmove(line->p, line->p + k, line->len - k);
+			line->len -= k;
+		}
+	}
+	if (final) {
+		if (line->len) {
+			struct sbuf b = {0};
+			sbuf_add(&b, "", 0);
+			int rc = tagged(&b, fd, ctx->tag ? ctx->tag : "",
+			                ctx->tag ? ctx->tag_len : 0, line->p, line->len, mid);
+			if (rc == 0 && b.len)
+				rc = write_all(fd, b.p, b.len);
+			sbuf_free(&b);
+			if (rc == -EPIPE && fd == 1)
+				out->stdout_gone = true;
+			line->len = 0;
+		}
+		if (*rd >= 0)
+			close(*rd);
+		*rd = -1;
+	}
+	return !out->stdout_gone;
+}
+
+bool output_line_buffer(struct output *out, struct task_ctx *ctx, bool final)
+{
+	if (final) {
+		/* The task ended: what is in the pipes is all there is. */
+		if (ctx->out_wr >= 0)
+			close(ctx->out_wr);
+		if (ctx->err_wr >= 0)
+			close(ctx->err_wr);
+		ctx->out_wr = ctx->err_wr = -1;
+	}
+	line_stream(out, ctx, &ctx->out_rd, &ctx->out_line, &ctx->out_mid, 1, final);
+	line_stream(out, ctx, &ctx->err_rd, &ctx->err_line, &ctx->err_mid, 2, final);
+	return !out->stdout_gone;
+}
+
+bool output_result(struct output *out, corral_result_t *r, struct task_ctx *ctx, char **argv)
 {
 	struct cli *c = out->c;
-	/* `corral exec`'s command is main()'s argv: recorded, never freed. */
-	char **owned = c->mode == MODE_EXEC ? NULL : argv;
 
+	if (ctx)
+		argv = ctx->argv;
 	if (c->report_fd >= 0 &&
 	    corral_report_result(c->report_fd, r, (const char *const *)argv) < 0)
 		warnx_("cannot write --report file '%s': %s", c->report_path, strerror(errno));
-	if (c->joblog_fd >= 0 && r->outcome != CORRAL_CANCELLED &&
+	/* The joblog: a line per task that ended (GNU parallel's rule). */
+	if (c->joblog_fd >= 0 && r->final && r->outcome != CORRAL_CANCELLED &&
+	    r->outcome != CORRAL_ABORTED &&
 	    corral_joblog_result(c->joblog_fd, r, (const char *const *)argv) < 0)
 		warnx_("cannot write --joblog file '%s': %s", c->joblog_path, strerror(errno));
 	/* Output the task wrote but that could not be kept (no space for the
@@ -199,14 +390,16 @@ bool output_result(struct output *out, corral_result_t *r, char **argv)
 		corral_result_release(r);
 		return !out->stdout_gone;
 	}
+	if (ctx && c->line_buffer)
+		output_line_buffer(out, ctx, true);
 	if (out->results_fd >= 0 && r->outcome != CORRAL_CANCELLED)
 		save_results(out, r, argv);
-	if (c->keep_order) {
-		hold(out, r, owned);
+	if (c->keep_order && ctx) {
+		hold(out, r, ctx);
 		emit_ready(out);
 	} else {
-		emit(out, r);
-		release(r, owned);
+		emit(out, r, ctx);
+		release(r, ctx);
 	}
 	return !out->stdout_gone;
 }
@@ -218,12 +411,12 @@ uint64_t output_buffered(const struct output *out)
 
 void output_finish(struct output *out)
 {
-	/* After an abort some seqs never come: emit the rest in order. */
+	/* After an abort some tasks never come: emit the rest in order. */
 	while (out->held) {
 		struct held *h = &out->ring[out->next_emit % out->ring_cap];
-		if (h->present && h->r.seq == out->next_emit) {
-			emit(out, &h->r);
-			release(&h->r, h->argv);
+		if (h->present && h->ctx->idx == out->next_emit) {
+			emit(out, &h->r, h->ctx);
+			release(&h->r, h->ctx);
 			h->present = false;
 			out->held--;
 		}

@@ -253,6 +253,11 @@ int64_t corral_submit(corral_executor_t *ex, const corral_task_t *in, corral_err
 		return corral__err(err, EINVAL,
 		                   "the task's memory limit exceeds the memory budget: it could "
 		                   "never start");
+	if (in->seq && in->seq <= ex->pol.last_seq)
+		return corral__err(err, EINVAL,
+		                   "task number %llu is not above the last one (%llu): numbers "
+		                   "must increase",
+		                   (unsigned long long)in->seq, (unsigned long long)ex->pol.last_seq);
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return corral__err(err, ENOMEM, "allocate a task");
@@ -275,9 +280,9 @@ int64_t corral_submit(corral_executor_t *ex, const corral_task_t *in, corral_err
 	t->fn_arg = in->fn_arg;
 	t->data = in->data;
 	t->memory_max = mem;
-	t->seq = ex->pol.last_seq + 1;
+	t->seq = in->seq ? in->seq : ex->pol.last_seq + 1;
 	corral__policy_submit(&ex->pol, t);
-	return (int64_t)ex->pol.last_seq;
+	return (int64_t)t->seq;
 }
 
 void corral_close(corral_executor_t *ex)

@@ -366,10 +366,15 @@ int corral_joblog_header(int fd)
 int corral_joblog_result(int fd, const corral_result_t *r, const char *const *command)
 {
 	struct buf b = {0};
-	int exitval = r->exit_code >= 0 ? r->exit_code : -1;
-
-	if (r->outcome == CORRAL_SPAWN_ERROR)
-		exitval = r->status;
+	/* Exitval is the exit code corral gives the task (design §4): its own
+	 * exit status, 137 for an OOM kill, 124 for a timeout, 128+s for a
+	 * signal s, 127/126/125 when it could not start. So a failed task never
+	 * shows 0 (GNU parallel's --resume-failed then re-runs it, which it
+	 * would not for a subprocess_oom whose main process exited 0), and
+	 * --resume knows the verdict's exit code from the joblog alone. GNU
+	 * parallel writes 0 (or -1 after its --timeout) for a job killed by a
+	 * signal; the Signal column is the same in both. */
+	int exitval = r->status >= 0 ? r->status : -1;
 	printf_(&b, "%llu\t:\t%.3f\t%.3f\t0\t%llu\t%d\t%d\t", (unsigned long long)r->seq,
 	        r->start_time, r->wall_s, (unsigned long long)r->out.len, exitval, r->signal);
 	/* The command as GNU parallel shows it: words joined by spaces, with

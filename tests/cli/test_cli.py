@@ -26,9 +26,12 @@ class HelpVersionCheck(CliTest):
                    "--core-dumps", "--user", "--no-network", "--no-sandbox", "--cgroup-parent",
                    "--oom-group", "--no-oom-group", "--allow-subprocess-oom", "--no-cgroups",
                    "-a, --arg-file", "-0, --null", "-q, --quiet", "--tmpdir", "--help",
-                   "--version"]
+                   "--version", "--link", "-C, --colsep", "-N N", "-L, --max-lines", "--trim",
+                   "--dry-run", "--line-buffer", "--tag", "--tagstring", "--resume",
+                   "--resume-failed", "GNU parallel's options"]
     EXEC_ONLY_ABSENT = ["--jobs", "--halt", "--results", "--keep-order", "--ungroup",
-                        "--progress", "--memory-budget", "--arg-file"]
+                        "--progress", "--memory-budget", "--arg-file", "--link", "--colsep",
+                        "--dry-run", "--tag", "--resume", "--line-buffer"]
 
     def test_help(self):
         r = corral("--help")
@@ -146,10 +149,14 @@ class Input(CliTest):
     def test_arg_files_and_stdin(self):
         a = self.write("a.txt", "a1\na2\n")
         b = self.write("b.txt", "b1\nb2")  # no final newline
+        # Several sources: every combination, the first changing slowest
+        # (GNU parallel's rule; they are not read one after the other).
         r = corral("run", "-k", "-a", a, "-a", b, "echo", input=b"not read\n")
-        self.assertEqual((r.rc, r.out), (0, b"a1\na2\nb1\nb2\n"), r)
+        self.assertEqual((r.rc, r.out), (0, b"a1 b1\na1 b2\na2 b1\na2 b2\n"), r)
         r = corral("run", "-k", "--arg-file", b, "-a", "-", "echo", input=b"s1\ns2\n")
-        self.assertEqual((r.rc, r.out), (0, b"b1\nb2\ns1\ns2\n"), r)
+        self.assertEqual((r.rc, r.out), (0, b"b1 s1\nb1 s2\nb2 s1\nb2 s2\n"), r)
+        r = corral("run", "-k", "-a", a, "echo", input=b"not read\n")
+        self.assertEqual((r.rc, r.out), (0, b"a1\na2\n"), r)
         r = corral("run", "-k", "echo", "got", input=b"x\n\ny\r\n")
         # Empty lines are items; a CR is kept.
         self.assertEqual((r.rc, r.out), (0, b"got x\ngot \ngot y\r\n"), r)
@@ -530,8 +537,10 @@ class ReportFormat(CliTest):
         rows = read_joblog(self, log)
         self.assertEqual(sorted(row["seq"] for row in rows), [1, 2, 3, 4])
         by = {row["seq"]: row for row in rows}
+        # Exitval is the exit code corral gives the task (137 for an OOM
+        # kill, 128+s for signal s): a failed task never shows 0.
         self.assertEqual([(by[s]["exitval"], by[s]["signal"]) for s in (1, 2, 3, 4)],
-                         [(0, 0), (3, 0), (-1, 9), (-1, 11)])
+                         [(0, 0), (3, 0), (137, 9), (139, 11)])
         self.assertEqual(by[1]["receive"], 4)
         self.assertEqual(by[2]["command"], "/bin/sh -c " + lines[1])
         for s in (1, 2, 3, 4):
@@ -557,7 +566,9 @@ class ReportFormat(CliTest):
         rows = read_joblog(self, log)
         self.assertEqual([(row["seq"], row["exitval"]) for row in rows], [(1, 127), (2, 126)])
 
-        # One record per attempt, in the report and in the joblog.
+        # One record per attempt in the report; one line per task in the
+        # joblog, for its final attempt (GNU parallel's rule, which --resume
+        # relies on: a line means the task ended).
         r = corral("run", "-m", "32M", "--retries", "2", "--report", rep, "--joblog", log,
                    PAYLOAD, "alloc", ":::", "48")
         self.assertEqual(r.rc, 0, r)
@@ -568,7 +579,8 @@ class ReportFormat(CliTest):
         self.assertEqual(recs[1]["sentence"], "task 1 succeeded [attempt 2]")
         rows = read_joblog(self, log)
         self.assertEqual([(row["seq"], row["exitval"], row["signal"]) for row in rows],
-                         [(1, -1, 9), (1, 0, 0)])
+                         [(1, 0, 0)])
+        self.assertAlmostEqual(rows[0]["start"], recs[1]["start_time"], delta=0.0015)
 
 
 if __name__ == "__main__":

@@ -86,6 +86,25 @@ class BadInput(CliTest):
         r = corral("exec")
         self.assertOneErrorLine(r, "exec needs a command")
 
+    def test_bad_gnu_parallel_options(self):
+        self.bad(["run", "--colsep", "(?i)x"], ["--colsep", "'(?i)x'", "(?...)"])
+        self.bad(["run", "--colsep", "\\p{L}"], ["--colsep", "\\p"])
+        self.bad(["run", "--colsep", "a*?"], ["--colsep", "lazy"])
+        self.bad(["run", "--colsep", "[ab"], ["--colsep", "'[ab'"])
+        self.bad(["run", "--trim", "both"], ["--trim", "'both'"])
+        self.bad(["run", "-N", "-1"], ["-N", "'-1'"])
+        self.bad(["run", "-L", "0"], ["--max-lines", "'0'"])
+        self.bad(["run", "--resume-failed"], ["--resume-failed", "--joblog"])
+        self.bad(["run", "--line-buffer", "-k"], ["--line-buffer", "--keep-order"])
+        self.bad(["run", "--line-buffer", "--ungroup"], ["--line-buffer", "--ungroup"])
+        self.bad(["run", "--tag", "--ungroup"], ["--tag", "--ungroup"])
+        self.bad(["run"], [":::+", "--link"], tail=(":::", "a", ":::+", "b"))
+        self.bad(["run"], ["::::", "file"], tail=("::::",))
+        self.bad(["run"], ["{= perl expression =}"], cmd=["echo", "{= s/a/b/ =}"])
+        self.bad(["run", "--tagstring", "{= 1 =}"], ["--tagstring", "perl"])
+        self.bad(["exec", "--dry-run", "--"], ["--dry-run", "corral run"], tail=())
+        self.bad(["exec", "--resume", "--"], ["--resume", "corral run"], tail=())
+
     def test_missing_command(self):
         r = corral("run", "corral-no-such-command-xyz", ":::", "x")
         self.assertOneErrorLine(r, "'corral-no-such-command-xyz'", "not found")

@@ -6,6 +6,7 @@
  * "ordered" the verdict must be task 4 for any -j and any timing, although
  * task 7's failure is usually observed first.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -347,6 +348,65 @@ static void free_while_running(void **state)
 	assert_true(took < 2.0);
 }
 
+/* corral_task_t.seq: a caller's own numbers (a resumed batch keeps its
+ * input's). Tasks 3, 5, 9, 12: 5 fails slowly, 9 at once; "ordered" still
+ * gives 5, the results carry the given numbers, 12 is cut, and a number not
+ * above the last one is refused. */
+static void own_numbers(void **state)
+{
+	struct tl_parent *p = *state;
+	static const uint64_t seqs[] = {3, 5, 9, 12};
+	const char *argv[4][5] = {{P, "sleep-exit", "0.05", "0", NULL},
+	                          {P, "sleep-exit", "0.4", "5", NULL},
+	                          {P, "exit", "3", NULL, NULL},
+	                          {P, "sleep-exit", "5", "0", NULL}};
+	corral_executor_t *ex = NULL;
+	corral_error_t err = {0};
+	corral_options_t o;
+	corral_result_t r;
+	corral_summary_t sum;
+	int rc, got = 0;
+
+	tl_options(p, &o);
+	o.jobs = 4;
+	assert_int_equal(corral_executor_new(&o, &ex, &err), 0);
+	for (int i = 0; i < 4; i++) {
+		corral_task_t t;
+		corral_task_init(&t);
+		t.argv = argv[i];
+		t.seq = seqs[i];
+		t.data = (void *)(uintptr_t)seqs[i];
+		assert_int_equal(corral_submit(ex, &t, &err), (int64_t)seqs[i]);
+	}
+	corral_task_t late;
+	corral_task_init(&late);
+	late.argv = argv[0];
+	late.seq = 12;
+	assert_int_equal(corral_submit(ex, &late, &err), -EINVAL);
+	assert_int_equal(corral_pending(ex), 4);
+	late.seq = 0; /* the next number: 13 */
+	assert_int_equal(corral_submit(ex, &late, &err), 13);
+	corral_close(ex);
+	while ((rc = corral_next(ex, &r, -1, &err)) > 0) {
+		assert_true(r.final);
+		assert_int_equal((uintptr_t)r.data ? (uintptr_t)r.data : 13, r.seq);
+		if (r.seq == 12 || r.seq == 13)
+			assert_true(r.outcome == CORRAL_CANCELLED || r.outcome == CORRAL_ABORTED);
+		char want[32];
+		snprintf(want, sizeof(want), "task %llu ", (unsigned long long)r.seq);
+		assert_true(!strncmp(r.sentence, want, strlen(want)));
+		corral_result_release(&r);
+		got++;
+	}
+	assert_int_equal(rc, -ECHILD);
+	assert_int_equal(got, 5);
+	corral_summary(ex, &sum);
+	assert_int_equal(sum.tasks, 5);
+	assert_int_equal(sum.verdict_seq, 5);
+	assert_int_equal(sum.exit_code, 5);
+	corral_executor_free(ex);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -359,6 +419,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(abort_mid_batch, tl_setup_parent, tl_teardown_parent),
 	    cmocka_unit_test_setup_teardown(abort_right_after_start, tl_setup_parent,
 	                                    tl_teardown_parent),
+	    cmocka_unit_test_setup_teardown(own_numbers, tl_setup_parent, tl_teardown_parent),
 	    cmocka_unit_test_setup_teardown(free_while_running, tl_setup_parent,
 	                                    tl_teardown_parent),
 	};

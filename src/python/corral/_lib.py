@@ -109,6 +109,7 @@ class Task(ctypes.Structure):
         ("fn_arg", ctypes.c_void_p),
         ("data", ctypes.c_void_p),
         ("memory_max", ctypes.c_uint64),
+        ("seq", ctypes.c_uint64),
     ]
 
 
