@@ -107,11 +107,12 @@ typedef enum corral_outcome {
 	CORRAL_SPAWN_ERROR,    /* could not be started */
 	CORRAL_CANCELLED,      /* never started because the batch halted */
 	CORRAL_ABORTED,        /* killed by corral because the batch halted */
+	CORRAL_LOST,           /* the worker (node) running it was lost: its end is unknown */
 	CORRAL_OUTCOME_COUNT
 } corral_outcome_t;
 
 /* "ok", "exit", "oom", "oom_outside", "subprocess_oom", "timeout", "signal",
- * "spawn_error", "cancelled", "aborted"; NULL for an unknown value. */
+ * "spawn_error", "cancelled", "aborted", "lost"; NULL for an unknown value. */
 CORRAL_API const char *corral_outcome_name(corral_outcome_t o);
 /* The reverse; returns -EINVAL for an unknown name. */
 CORRAL_API int corral_outcome_from_name(const char *name, corral_outcome_t *out);
@@ -260,6 +261,14 @@ struct corral_options {
 	                             CORRAL_TIMELINE_POINTS points per attempt, the peak kept) */
 	corral_cgroups_t cgroups; /* where task cgroups come from (default AUTO); no_cgroups
 	                             = CORRAL_CGROUPS_OFF */
+	/* Many nodes (design §10; README "Many nodes with Slurm"). */
+	bool no_local;              /* run no task on this node: only on the workers added
+	                               with corral_add_worker() (no cgroup, no watchdog here) */
+	unsigned lost_retries;      /* how many times a task may be lost with its worker
+	                               and run again elsewhere (default 3; not counted in
+	                               retries: the node failed, not the task) */
+	uint64_t worker_timeout_ns; /* a worker that sends nothing for this long is lost
+	                               (default 10 s; heartbeats every tenth of it) */
 };
 
 /* The point budget of a memory timeline. */
@@ -373,6 +382,7 @@ typedef struct corral_result {
 	const corral_sample_t *timeline; /* memory over time (options.timeline), else NULL */
 	unsigned n_timeline;
 	unsigned timeline_peak; /* index of the highest sample */
+	char host[64];          /* the node that ran it ("" = this one) */
 } corral_result_t;
 
 /* Free the resources a result owns (captured output). Safe to call twice. */
@@ -395,6 +405,7 @@ typedef struct corral_summary {
 	bool aborted;                         /* corral_abort() was called */
 	char sentence[320];                   /* verdict sentence (empty on success) */
 	corral_provider_t provider;           /* where the task cgroups came from */
+	unsigned workers, workers_lost;       /* corral_add_worker(): added, lost */
 } corral_summary_t;
 
 /* ---------------------------------------------------------------- executor */
@@ -510,6 +521,57 @@ CORRAL_API int corral_task_started(const corral_executor_t *ex, uint64_t seq, pi
  * or already reaped); -EOPNOTSUPP without a memory cgroup; or -errno. */
 CORRAL_API int corral_task_memory(corral_executor_t *ex, uint64_t seq, uint64_t *current,
                                   uint64_t *peak, bool reset_peak);
+
+/* ---------------------------------------------------------------- workers */
+
+/* Add a worker on another node (design §10): argv is a command whose stdin
+ * and stdout reach `corral worker` there, e.g. {"srun", "--nodes=1", ...,
+ * "/usr/bin/corral", "worker", NULL} or {"ssh", "node7", "corral",
+ * "worker", NULL}. It is started at once (argv[0] searched in PATH; in its
+ * own session, so that a terminal's Ctrl-C reaches only the caller, which
+ * then ends the batch in order; its stderr is kept, the last lines of it
+ * say why a worker failed). Tasks start there once it has said HELLO and
+ * READY; it runs jobs tasks at once (0: as many as its node's CPUs, as it
+ * reports them). Only for an executor made with options.no_local; only
+ * command tasks whose stdout/stderr are captured or /dev/null, and whose
+ * stdin is /dev/null, run on workers (the environment and working
+ * directory are the worker's). Returns the worker's index (>= 0) or -errno.
+ *
+ * A worker is lost when nothing comes from it for worker_timeout_ns (60 s
+ * before its HELLO), when its channel closes, or when it breaks the
+ * protocol: its running attempts end as outcome lost, the task runs again
+ * on another worker (up to options.lost_retries times), and nothing more
+ * starts there. With no worker left, the batch aborts (summary.sentence
+ * says why). corral_executor_free() ends the workers: QUIT, then SIGTERM to
+ * the command after 10 s, SIGKILL after 15 s. When the caller dies, the
+ * channel closes and each worker kills its tasks and exits by itself. */
+CORRAL_API int corral_add_worker(corral_executor_t *ex, const char *name, const char *const *argv,
+                                 unsigned jobs, corral_error_t *err);
+
+typedef enum corral_worker_state {
+	CORRAL_WORKER_STARTING = 0, /* started, before READY */
+	CORRAL_WORKER_READY,        /* taking tasks */
+	CORRAL_WORKER_LOST,         /* lost (see why) */
+	CORRAL_WORKER_DONE,         /* ended by corral_executor_free() */
+} corral_worker_state_t;
+
+typedef struct corral_worker_info {
+	char name[64]; /* as given to corral_add_worker() */
+	char node[64]; /* as the worker named its node ("" before HELLO) */
+	corral_worker_state_t state;
+	unsigned jobs;      /* tasks at once (0 before READY) */
+	uint64_t attempts;  /* attempts that ended there */
+	uint64_t lost;      /* of them, lost */
+	bool memory_limits; /* task memory limits work there */
+	int cgroup_mode;    /* corral_cgroup_mode_t (below) */
+	char provider[32];  /* "own", "parent", "off", "none" */
+	char kernel[64];
+	char why[512]; /* lost: why (with the command's last stderr line);
+	                  ready: a notice (e.g. no cgroups there), else "" */
+} corral_worker_info_t;
+
+/* What worker i is and does. Returns 0, or -ENOENT beyond the last one. */
+CORRAL_API int corral_worker_info(const corral_executor_t *ex, unsigned i, corral_worker_info_t *w);
 
 /* ---------------------------------------------------------------- reports */
 

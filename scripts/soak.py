@@ -55,7 +55,7 @@ MiB = 1 << 20
 # As root, corral's default sandbox runs a batch's tasks in a PID namespace.
 PIDNS = os.geteuid() == 0
 OUTCOMES = ("ok", "exit", "oom", "oom_outside", "subprocess_oom", "timeout", "signal",
-            "spawn_error", "cancelled", "aborted")
+            "spawn_error", "cancelled", "aborted", "lost")
 HALTED = ("cancelled", "aborted")
 RETRY_CLASS = {"oom": "oom", "oom_outside": "oom", "subprocess_oom": "oom",
                "timeout": "timeout", "signal": "signal", "exit": "exit"}

@@ -13,6 +13,8 @@
  * run.c       the batch loop shared by `run` and `exec`; --dry-run; signals
  * check.c     `corral check`
  * worker_cmd.c `corral worker` (one node of `corral run --slurm`)
+ * workers.c   the head's side: the nodes (--slurm, --workers, --nodes), one
+ *             launcher per node, what it says about its workers
  *
  * Exit codes (README, "Exit codes"): the verdict task's code per design §4;
  * 0 when every task succeeded; 125 for corral's own errors (usage, bad
@@ -134,7 +136,19 @@ struct cli {
 	bool sandbox;      /* the default sandbox (cgroup ns, nnp, seccomp default) */
 	bool memory_given; /* -m was given (no silent fallback to no cgroups) */
 	bool verbose;      /* -v: say where the task cgroups came from */
+	bool jobs_given;   /* -j was given */
+	/* Many nodes (workers.c). */
+	bool slurm;               /* --slurm */
+	const char *workers_tmpl; /* --workers CMD with {node} */
+	const char *nodes_arg;    /* --nodes LIST */
+	unsigned node_jobs;       /* tasks at once per node (0: its CPUs) */
 };
+
+/* workers.c: start one worker per node on ex (made with o.no_local), as
+ * --slurm or --workers/--nodes say; exits 125 when that cannot be done. */
+void cli_workers_start(struct cli *c, corral_executor_t *ex);
+/* workers.c: say on stderr what changed with the workers (lost: always). */
+void cli_workers_notice(struct cli *c, corral_executor_t *ex);
 
 /* options.c: parse argv of `run`/`exec` into c; exits 125 on bad usage. */
 void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv);

@@ -58,6 +58,11 @@ enum {
 	OPT_LINE_BUFFER,
 	OPT_RESUME,
 	OPT_RESUME_FAILED,
+	OPT_SLURM,
+	OPT_WORKERS,
+	OPT_NODES,
+	OPT_LOST_RETRIES,
+	OPT_WORKER_TIMEOUT,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -113,6 +118,11 @@ static const struct option longopts[] = {
     {"lb", no_argument, NULL, OPT_LINE_BUFFER},
     {"resume", no_argument, NULL, OPT_RESUME},
     {"resume-failed", no_argument, NULL, OPT_RESUME_FAILED},
+    {"slurm", no_argument, NULL, OPT_SLURM},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"nodes", required_argument, NULL, OPT_NODES},
+    {"lost-retries", required_argument, NULL, OPT_LOST_RETRIES},
+    {"worker-timeout", required_argument, NULL, OPT_WORKER_TIMEOUT},
     {"null", no_argument, NULL, '0'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, OPT_HELP},
@@ -176,6 +186,18 @@ void cli_usage(enum cli_mode mode, FILE *f)
 		    "      --memory-growth F    multiply the memory limit on each OOM retry (2)\n"
 		    "      --memory-ceiling SIZE  cap of the grown limit\n"
 		    "      --memory-budget SIZE do not run tasks whose limits sum above SIZE\n"
+		    "\nMany nodes (README \"Many nodes with Slurm\"):\n"
+		    "      --slurm              inside a Slurm allocation: one worker per node\n"
+		    "                           (one srun each), tasks spread over them; -j and\n"
+		    "                           --memory-budget count per node (default -j: the\n"
+		    "                           node's CPUs)\n"
+		    "      --workers CMD --nodes LIST  the same through any launcher: CMD with\n"
+		    "                           {node} runs `corral worker` there (sh -c), e.g.\n"
+		    "                           'ssh {node} corral worker'; LIST: a,b,c or n[1-4]\n"
+		    "      --nodes LIST         with --slurm: only these nodes of the allocation\n"
+		    "      --lost-retries N     run a task lost with its node again elsewhere up\n"
+		    "                           to N times (default 3)\n"
+		    "      --worker-timeout DURATION  a worker silent this long is lost (10s)\n"
 		    "\nInput:\n"
 		    "  -a, --arg-file FILE      an input source (repeatable: like ::::, several\n"
 		    "                           sources are combined, not read one after another)\n"
@@ -249,7 +271,8 @@ void cli_usage(enum cli_mode mode, FILE *f)
 		    "             128+s); a resumed batch keeps the whole batch's verdict; a :::\n"
 		    "             word is one item even with a newline; --colsep is a POSIX\n"
 		    "             extended regex with Perl's escapes\n"
-		    "  not here   -S/--sshlogin, --pipe, -X, -m, -n, --xargs, -d, -I, {= perl =},\n"
+		    "  elsewhere  -S/--sshlogin: --workers 'ssh {node} corral worker' --nodes\n"
+		    "  not here   --pipe, -X, -m, -n, --xargs, -d, -I, {= perl =},\n"
 		    "             --rpl, --plus, :::+, ::::+, --header, --csv, --shuf, --delay,\n"
 		    "             --load, --memfree, --nice, --env, --bar, --eta, --semaphore,\n"
 		    "             --filter, --retry-failed, --joblog +FILE\n",
@@ -416,6 +439,7 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 		switch (opt) {
 		case 'j':
 			c->o.jobs = (unsigned)parse_count("--jobs", optarg, 1, 100000);
+			c->jobs_given = true;
 			break;
 		case 'm':
 			c->o.memory_max = parse_size_opt("--memory", optarg);
@@ -610,6 +634,34 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 			run_only(mode, "--resume-failed");
 			c->resume = c->resume_failed = true;
 			break;
+		case OPT_SLURM:
+			run_only(mode, "--slurm");
+			c->slurm = true;
+			break;
+		case OPT_WORKERS:
+			run_only(mode, "--workers");
+			if (!strstr(optarg, "{node}"))
+				die("invalid --workers value '%s': the command needs {node} where "
+				    "the "
+				    "node's name goes (e.g. 'ssh {node} corral worker')",
+				    optarg);
+			c->workers_tmpl = optarg;
+			break;
+		case OPT_NODES:
+			run_only(mode, "--nodes");
+			c->nodes_arg = optarg;
+			break;
+		case OPT_LOST_RETRIES:
+			c->o.lost_retries =
+			    (unsigned)parse_count("--lost-retries", optarg, 0, 1000);
+			break;
+		case OPT_WORKER_TIMEOUT:
+			c->o.worker_timeout_ns = parse_duration_opt("--worker-timeout", optarg);
+			if (c->o.worker_timeout_ns < 100000000u)
+				die("invalid --worker-timeout value '%s': at least 100ms (a worker "
+				    "says something every tenth of it)",
+				    optarg);
+			break;
 		case '0':
 			c->null_sep = true;
 			break;
@@ -711,6 +763,22 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 	if ((tag || tagstring) && c->ungroup)
 		die("--tag%s cannot tag --ungroup output: use --line-buffer",
 		    tagstring ? "string" : "");
+	if (c->slurm || c->workers_tmpl) {
+		if (c->slurm && c->workers_tmpl)
+			die("--slurm and --workers contradict each other: choose one");
+		if (c->workers_tmpl && !c->nodes_arg)
+			die("--workers needs --nodes LIST: the nodes whose names go into {node}");
+		if (c->ungroup || c->line_buffer)
+			die("%s passes output through as it comes, but a task on a worker sends "
+			    "it when it ends: drop it with --%s",
+			    c->ungroup ? "--ungroup" : "--line-buffer",
+			    c->slurm ? "slurm" : "workers");
+		/* Per node: -j as given, else the node's CPUs (0). */
+		c->node_jobs = c->jobs_given ? c->o.jobs : 0;
+		c->o.no_local = true;
+	} else if (c->nodes_arg) {
+		die("--nodes goes with --slurm or --workers");
+	}
 	if (mode == MODE_RUN && c->o.jobs == 0) {
 		/* The library's default, known here: {%} and --dry-run need it. */
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -723,6 +791,10 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 		                       sizeof(why));
 		if (!c->tmpl)
 			die("%s", why);
+		if (c->o.no_local && tmpl_uses_slot(c->tmpl))
+			die("{%%} numbers the job slots of one machine; with --%s tasks run on "
+			    "several: use {#}",
+			    c->slurm ? "slurm" : "workers");
 		if (tag || tagstring) {
 			/* --tag is --tagstring {} (GNU parallel: "{==}"). */
 			static char brace[] = "{}";

@@ -363,6 +363,13 @@ static corral_executor_t *make_executor(struct cli *c)
 	corral_error_t err;
 	corral_summary_t *s;
 
+	if (c->o.no_local) {
+		/* --slurm / --workers: no task runs here (workers.c). */
+		if (corral_executor_new(&c->o, &ex, &err) < 0)
+			die("cannot set up the batch: %s", err.msg);
+		cli_workers_start(c, ex);
+		return ex;
+	}
 	if (corral_executor_new(&c->o, &ex, &err) < 0) {
 		corral_provider_t plan;
 		corral_error_t perr;
@@ -420,6 +427,9 @@ static void print_summary(const corral_summary_t *s, uint64_t earlier)
 		                        corral_outcome_name((corral_outcome_t)i));
 		first = false;
 	}
+	if (s->workers && pos < sizeof(line))
+		snprintf(line + pos, sizeof(line) - pos, "; %u worker%s, %u lost", s->workers,
+		         s->workers == 1 ? "" : "s", s->workers_lost);
 	fprintf(stderr, "corral: %s\n", line);
 }
 
@@ -503,6 +513,17 @@ int cli_run(struct cli *c)
 	if (c->mode == MODE_EXEC || pending) {
 		ex = make_executor(c);
 		prog = progress_open(c->progress && c->mode == MODE_RUN);
+	}
+	if (ex && c->o.no_local) {
+		/* Tasks in flight for every node: -j each (the node's CPUs, at
+		 * most 256, when not given). */
+		corral_summary_t *ws = malloc(sizeof(*ws));
+		if (!ws)
+			die("out of memory");
+		corral_summary(ex, ws);
+		uint64_t slots = (uint64_t)ws->workers * (c->node_jobs ? c->node_jobs : 256);
+		free(ws);
+		window = c->keep_order ? slots * 4 + 256 : slots * 2 + 32;
 	}
 
 	if (c->mode == MODE_EXEC) {
@@ -598,6 +619,8 @@ int cli_run(struct cli *c)
 			break;
 		if (rc < 0)
 			die("%s", err.msg);
+		if (c->o.no_local)
+			cli_workers_notice(c, ex);
 		if (corral_halted(ex) && !stop) {
 			/* Ordered/now halt: no point reading more input. */
 			stop = true;
@@ -687,15 +710,18 @@ int cli_run(struct cli *c)
 	s.exit_code = code;
 	if (c->report_fd >= 0 && corral_report_summary(c->report_fd, &s, got_signal) < 0)
 		warnx_("cannot write --report file '%s': %s", c->report_path, strerror(errno));
+	if (ex && c->o.no_local)
+		cli_workers_notice(c, ex);
 	if (!c->quiet) {
 		bool exit_only = c->mode == MODE_EXEC && s.verdict == CORRAL_EXIT;
-		if (s.verdict_seq && !exit_only)
+		if (s.sentence[0] && !exit_only)
 			fprintf(stderr, "corral: %s\n", s.sentence);
 		if (got_signal && got_signal != SIGPIPE && c->mode == MODE_RUN)
 			warnx_("interrupted by signal %d (SIG%s): the batch was aborted",
 			       got_signal,
 			       sigabbrev_np(got_signal) ? sigabbrev_np(got_signal) : "?");
-		if (c->mode == MODE_RUN && (s.verdict_seq || got_signal || bad_input))
+		if (c->mode == MODE_RUN &&
+		    (s.verdict_seq || got_signal || bad_input || s.aborted || s.workers_lost))
 			print_summary(&s, f.skipped);
 	}
 	if (ex && getenv("CORRAL_PROFILE")) {

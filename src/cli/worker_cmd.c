@@ -16,7 +16,8 @@
 
 static void worker_usage(FILE *f)
 {
-	fputs("usage: corral worker [--cgroup-parent PATH] [--no-cgroups] [--tmpdir DIR]\n"
+	fputs("usage: corral worker [--cgroup-parent PATH] [--cgroups MODE] [--no-cgroups]\n"
+	      "                     [--tmpdir DIR]\n"
 	      "\n"
 	      "Runs tasks for a `corral run --slurm` head (or --workers) on this node,\n"
 	      "speaking corral's framed protocol on stdin and stdout. It is started by\n"
@@ -26,6 +27,8 @@ static void worker_usage(FILE *f)
 	      "kills every task it started and removes every cgroup it made.\n"
 	      "\n"
 	      "      --cgroup-parent PATH create task cgroups below this cgroup\n"
+	      "      --cgroups auto|own|systemd|slurm|observe|off  where task cgroups come\n"
+	      "                           from (default auto)\n"
 	      "      --no-cgroups         run without cgroups: no limits, no OOM attribution\n"
 	      "      --tmpdir DIR         where large task output is buffered ($TMPDIR)\n"
 	      "\n"
@@ -39,6 +42,7 @@ int cli_worker(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"cgroup-parent", required_argument, NULL, 'P'},
 	    {"no-cgroups", no_argument, NULL, 'N'},
+	    {"cgroups", required_argument, NULL, 'C'},
 	    {"tmpdir", required_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -59,6 +63,15 @@ int cli_worker(int argc, char **argv)
 			break;
 		case 'N':
 			o.no_cgroups = true;
+			break;
+		case 'C':
+			if (corral_parse_cgroups(optarg, &o.cgroups) < 0)
+				die("invalid --cgroups value '%s': expected auto, own, systemd, "
+				    "slurm, "
+				    "observe or off",
+				    optarg);
+			if (o.cgroups == CORRAL_CGROUPS_OFF)
+				o.no_cgroups = true;
 			break;
 		case 'T':
 			if (stat(optarg, &st) < 0 || !S_ISDIR(st.st_mode) ||

@@ -1200,10 +1200,41 @@ static int site_start(struct corral__site *s, struct corral__task *t, unsigned n
 	return 0;
 }
 
+/* The loop round, as the policy's site interface has it. */
+static void site_before_wait(struct corral__site *s)
+{
+	corral__local_before_wait((struct corral__local *)s);
+}
+
+static uint64_t site_deadline(const struct corral__site *s)
+{
+	return corral__local_deadline((const struct corral__local *)s);
+}
+
+static void site_timer(struct corral__site *s, uint64_t now)
+{
+	corral__local_timer((struct corral__local *)s, now);
+}
+
+static void site_after_round(struct corral__site *s)
+{
+	corral__local_after_round((struct corral__local *)s);
+}
+
+static void site_force_out(struct corral__site *s)
+{
+	corral__local_force_out((struct corral__local *)s);
+}
+
 static const struct corral__site_ops local_ops = {
     .start = site_start,
     .kill = site_kill,
     .signal = site_signal,
+    .before_wait = site_before_wait,
+    .deadline = site_deadline,
+    .timer = site_timer,
+    .after_round = site_after_round,
+    .force_out = site_force_out,
 };
 
 /* ------------------------------------------------------------ the loop round */

@@ -265,6 +265,51 @@ int corral__capture_drain(struct corral__capture *c, size_t max_inline, const ch
 	return 0;
 }
 
+int corral__capture_append(struct corral__capture *c, const void *data, size_t len,
+                           size_t max_inline, const char *tmpdir)
+{
+	int rc;
+
+	if (!len)
+		return 0;
+	if (!c->discarding && c->file_fd < 0 && c->len + len > max_inline) {
+		rc = spill(c, tmpdir);
+		if (rc < 0) {
+			c->error = -rc;
+			c->discarding = true;
+		}
+	}
+	if (c->discarding) {
+		c->dropped += len;
+		return 0;
+	}
+	if (c->file_fd >= 0) {
+		rc = corral__write_all(c->file_fd, data, len);
+		if (rc < 0) {
+			/* Keep what the file holds; drop this and the rest. */
+			c->error = -rc;
+			c->discarding = true;
+			c->dropped += len;
+			return 0;
+		}
+	} else {
+		if (c->len + len > c->cap) {
+			size_t ncap = c->cap ? c->cap : 1024;
+			while (ncap < c->len + len)
+				ncap *= 2;
+			char *nb = realloc(c->buf, ncap);
+			if (!nb)
+				return -ENOMEM;
+			c->buf = nb;
+			c->cap = ncap;
+		}
+		memcpy(c->buf + c->len, data, len);
+		c->len += len;
+	}
+	c->total += len;
+	return 0;
+}
+
 void corral__capture_close(struct corral__capture *c)
 {
 	if (c->epfd >= 0 && c->rfd >= 0)

@@ -30,6 +30,11 @@ int corral__capture_open(struct corral__capture *c, int *wfd, corral_error_t *er
 /* Read what is available. Returns 1 at EOF (rfd closed), 0 if more may come,
  * -errno on error (the capture is then closed). */
 int corral__capture_drain(struct corral__capture *c, size_t max_inline, const char *tmpdir);
+/* Add bytes that came another way (a worker's OUTPUT frames): in memory up
+ * to max_inline, then in the temp file; what no temp file takes is counted
+ * as dropped. Returns 0, or -ENOMEM (nothing added). */
+int corral__capture_append(struct corral__capture *c, const void *data, size_t len,
+                           size_t max_inline, const char *tmpdir);
 /* Stop reading: close the read end (a writer then gets EPIPE). */
 void corral__capture_close(struct corral__capture *c);
 /* Move the collected bytes into *out (the result owns them now). */

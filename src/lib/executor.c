@@ -1,13 +1,14 @@
 /* executor.c - the public API of an executor: the batch policy (policy.c)
- * driving attempts on this node (attempt_local.c), over one event loop
- * (loop.c).
+ * driving attempts on this node (attempt_local.c) or on workers of other
+ * nodes (attempt_remote.c), over one event loop (loop.c).
  *
  * A round of the loop (loop_once): start what may start, arm the timer to
  * the earliest deadline any site wants, wait for events (pidfds, pipes,
- * cgroup events, the timer) and dispatch them, start what their ends made
- * room for. Before it returns to the caller, the driving thread is back in
- * its own PID namespace for children (attempt_local.c spawns into the
- * batch's).
+ * cgroup events, workers' channels, the timer) and dispatch them, start what
+ * their ends made room for, let each site finish its round (the local one
+ * readies recycled cgroups; a remote one writes its frames in one write).
+ * Before it returns to the caller, the driving thread is back in its own
+ * PID namespace for children (attempt_local.c spawns into the batch's).
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include "local.h"
 #include "loop.h"
 #include "policy.h"
+#include "remote.h"
 
 struct strings {
 	char *cgroup_parent, *cgroupfs, *tmpdir, *seccomp_file, *user;
@@ -27,7 +29,9 @@ struct corral_executor {
 	struct strings st; /* copies of the option strings */
 	struct corral__loop loop;
 	struct corral__policy pol;
-	struct corral__local *local; /* this node, the only site */
+	struct corral__local *local; /* this node; NULL with options.no_local */
+	struct corral__remote *remotes[CORRAL_MAX_SITES]; /* workers of other nodes */
+	int n_remotes;
 };
 
 /* ------------------------------------------------------------ options */
@@ -52,6 +56,8 @@ void corral_options_init(corral_options_t *o)
 	o->capture_max = 16384;
 	o->fn_result_max = 64u << 20;
 	o->sandbox.seccomp = CORRAL_SECCOMP_OFF;
+	o->lost_retries = 3;
+	o->worker_timeout_ns = 10ull * 1000000000u;
 }
 
 void corral_task_init(corral_task_t *t)
@@ -91,26 +97,52 @@ static uint64_t ms_to_ns(uint64_t ms)
 	return ms * 1000000u;
 }
 
+/* The earliest deadline any site wants. */
+static uint64_t deadline(const corral_executor_t *ex)
+{
+	uint64_t at = UINT64_MAX;
+
+	for (int i = 0; i < ex->pol.n_sites; i++) {
+		const struct corral__site *s = ex->pol.sites[i];
+		if (s->ops->deadline) {
+			uint64_t d = s->ops->deadline(s);
+			if (d < at)
+				at = d;
+		}
+	}
+	return at;
+}
+
 /* One round: start what may start, wait up to timeout_ms, handle events. */
 static int loop_once(corral_executor_t *ex, int timeout_ms)
 {
-	corral__policy_schedule(&ex->pol);
-	corral__loop_arm(&ex->loop, corral__local_deadline(ex->local));
-	if (ex->pol.r_head)
+	struct corral__policy *p = &ex->pol;
+
+	corral__policy_schedule(p);
+	corral__loop_arm(&ex->loop, deadline(ex));
+	if (p->r_head)
 		timeout_ms = 0;
-	corral__local_before_wait(ex->local);
+	for (int i = 0; i < p->n_sites; i++)
+		if (p->sites[i]->ops->before_wait)
+			p->sites[i]->ops->before_wait(p->sites[i]);
 	int rc = corral__loop_run(&ex->loop, timeout_ms);
 	if (rc < 0)
 		return rc;
-	if (rc == 1)
-		corral__local_timer(ex->local, corral__now_ns());
-	corral__policy_schedule(&ex->pol);
-	corral__local_after_round(ex->local);
+	if (rc == 1) {
+		uint64_t now = corral__now_ns();
+		for (int i = 0; i < p->n_sites; i++)
+			if (p->sites[i]->ops->timer)
+				p->sites[i]->ops->timer(p->sites[i], now);
+	}
+	corral__policy_schedule(p);
+	for (int i = 0; i < p->n_sites; i++)
+		if (p->sites[i]->ops->after_round)
+			p->sites[i]->ops->after_round(p->sites[i]);
 	/* Arm the timer for what this round changed (a reaped attempt that
 	 * now drains, a started attempt's timeout): a caller that poll()s
 	 * corral_fd() between corral_next(ex, &r, 0) calls relies on it, and
 	 * would otherwise wait forever for a recheck that was never armed. */
-	corral__loop_arm(&ex->loop, corral__local_deadline(ex->local));
+	corral__loop_arm(&ex->loop, deadline(ex));
 	return 0;
 }
 
@@ -124,6 +156,11 @@ int corral_next(corral_executor_t *ex, corral_result_t *r, int timeout_ms, corra
 			return 1;
 		if (corral__policy_finished(&ex->pol))
 			return -ECHILD;
+		if (ex->pol.n_sites == 0 && !ex->pol.halt.aborted)
+			corral__policy_site_lost(&ex->pol, "no worker was added to run the tasks "
+			                                   "(corral_add_worker)");
+		if (corral__policy_next(&ex->pol, r) > 0)
+			return 1;
 		if (!ex->pol.run_head && !ex->pol.q_head && !ex->pol.closed && timeout_ms < 0)
 			return corral__err(err, EDEADLK,
 			                   "corral_next() would wait forever: nothing is queued "
@@ -197,13 +234,15 @@ int corral_executor_new(const corral_options_t *o, corral_executor_t **out, corr
 	rc = corral__loop_init(&ex->loop, err);
 	if (rc < 0)
 		goto fail;
-	rc = corral__local_new(&ex->o, &ex->loop, &ex->local, err);
-	if (rc < 0)
-		goto fail;
-	rc = corral__policy_add_site(&ex->pol, &ex->local->site);
-	if (rc < 0) {
-		rc = corral__err(err, -rc, "add the local site");
-		goto fail;
+	if (!ex->o.no_local) {
+		rc = corral__local_new(&ex->o, &ex->loop, &ex->local, err);
+		if (rc < 0)
+			goto fail;
+		rc = corral__policy_add_site(&ex->pol, &ex->local->site);
+		if (rc < 0) {
+			rc = corral__err(err, -rc, "add the local site");
+			goto fail;
+		}
 	}
 	*out = ex;
 	return 0;
@@ -247,8 +286,24 @@ int64_t corral_submit(corral_executor_t *ex, const corral_task_t *in, corral_err
 			return corral__err(err, EINVAL, "bad fd %d for stream %d", fd, i);
 	}
 	uint64_t mem = in->memory_max ? in->memory_max : ex->o.memory_max;
-	if (mem != CORRAL_UNLIMITED && !ex->local->ops)
+	if (mem != CORRAL_UNLIMITED && ex->local && !ex->local->ops)
 		return corral__err(err, EINVAL, "a memory limit needs cgroups");
+	if (!ex->local) {
+		/* Workers run commands with the worker's environment and
+		 * directory; output comes back captured (corral_add_worker). */
+		if (in->fn)
+			return corral__err(err, EINVAL,
+			                   "a function task runs on this node only, and "
+			                   "this executor runs tasks on workers");
+		if (in->envp || in->cwd)
+			return corral__err(err, EINVAL,
+			                   "a task on workers runs with the worker's "
+			                   "environment and working directory");
+		if (in->stdin_fd != CORRAL_FD_NULL || in->stdout_fd >= 0 || in->stderr_fd >= 0)
+			return corral__err(err, EINVAL,
+			                   "a task on workers has no stdin and its output is "
+			                   "captured (CORRAL_FD_CAPTURE) or discarded");
+	}
 	if (ex->o.memory_budget != CORRAL_UNLIMITED && mem > ex->o.memory_budget)
 		return corral__err(err, EINVAL,
 		                   "the task's memory limit exceeds the memory budget: it could "
@@ -257,7 +312,8 @@ int64_t corral_submit(corral_executor_t *ex, const corral_task_t *in, corral_err
 		return corral__err(err, EINVAL,
 		                   "task number %llu is not above the last one (%llu): numbers "
 		                   "must increase",
-		                   (unsigned long long)in->seq, (unsigned long long)ex->pol.last_seq);
+		                   (unsigned long long)in->seq,
+		                   (unsigned long long)ex->pol.last_seq);
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return corral__err(err, ENOMEM, "allocate a task");
@@ -309,7 +365,9 @@ unsigned corral_running(const corral_executor_t *ex)
 
 void corral_get_profile(const corral_executor_t *ex, corral_profile_t *p)
 {
-	corral__local_profile(ex->local, p);
+	memset(p, 0, sizeof(*p));
+	if (ex->local)
+		corral__local_profile(ex->local, p);
 	p->attempts = ex->pol.attempts;
 }
 
@@ -335,6 +393,50 @@ void corral_summary(const corral_executor_t *ex, corral_summary_t *s)
 	corral__policy_summary(&ex->pol, s);
 	if (ex->local)
 		s->provider = ex->local->prov;
+	s->workers = (unsigned)ex->n_remotes;
+	for (int i = 0; i < ex->n_remotes; i++)
+		if (ex->remotes[i]->state == CORRAL_WORKER_LOST)
+			s->workers_lost++;
+}
+
+int corral_add_worker(corral_executor_t *ex, const char *name, const char *const *argv,
+                      unsigned jobs, corral_error_t *err)
+{
+	struct corral__remote *r;
+	char fallback[32];
+	int rc;
+
+	if (!ex->o.no_local)
+		return corral__err(err, EINVAL,
+		                   "workers need an executor that runs no task here "
+		                   "(options.no_local)");
+	if (ex->pol.closed && !ex->pol.run_head && !ex->pol.q_head)
+		return corral__err(err, EPIPE, "the executor is closed and done");
+	if (ex->n_remotes == CORRAL_MAX_SITES)
+		return corral__err(err, E2BIG, "at most %d workers", CORRAL_MAX_SITES);
+	if (!name || !*name) {
+		snprintf(fallback, sizeof(fallback), "worker%d", ex->n_remotes + 1);
+		name = fallback;
+	}
+	rc = corral__remote_new(&ex->o, &ex->loop, name, argv, jobs, &r, err);
+	if (rc < 0)
+		return rc;
+	rc = corral__policy_add_site(&ex->pol, &r->site);
+	if (rc < 0) {
+		corral__remote_shutdown(&r, 1, 0);
+		corral__remote_free(r);
+		return corral__err(err, -rc, "add worker '%s'", name);
+	}
+	ex->remotes[ex->n_remotes] = r;
+	return ex->n_remotes++;
+}
+
+int corral_worker_info(const corral_executor_t *ex, unsigned i, corral_worker_info_t *w)
+{
+	if (i >= (unsigned)ex->n_remotes)
+		return -ENOENT;
+	corral__remote_info(ex->remotes[i], w);
+	return 0;
 }
 
 void corral_executor_free(corral_executor_t *ex)
@@ -342,16 +444,25 @@ void corral_executor_free(corral_executor_t *ex)
 	if (!ex)
 		return;
 	/* Kill what runs and let the loop reap it, bounded. */
-	if (ex->local && (ex->pol.run_head || ex->pol.q_head)) {
+	if (ex->pol.n_sites && (ex->pol.run_head || ex->pol.q_head)) {
 		corral_abort(ex);
 		uint64_t until = corral__now_ns() + ms_to_ns(5000);
 		while (ex->pol.run_head && corral__now_ns() < until)
 			if (loop_once(ex, 50) < 0)
 				break;
-		/* Stragglers (a pidfd that never fired?): force them out. */
-		corral__local_force_out(ex->local);
+		/* Stragglers (a pidfd that never fired? a worker that does not
+		 * answer its KILLs?): force them out. */
+		for (int i = 0; i < ex->pol.n_sites; i++)
+			if (ex->pol.sites[i]->ops->force_out)
+				ex->pol.sites[i]->ops->force_out(ex->pol.sites[i]);
 	}
+	/* The workers: QUIT, then SIGTERM and SIGKILL to their commands if
+	 * they do not go (each reaped). */
+	if (ex->n_remotes)
+		corral__remote_shutdown(ex->remotes, ex->n_remotes, 10000);
 	corral__policy_free(&ex->pol);
+	for (int i = 0; i < ex->n_remotes; i++)
+		corral__remote_free(ex->remotes[i]);
 	corral__local_free(ex->local);
 	corral__loop_free(&ex->loop);
 	free(ex->st.cgroup_parent);

@@ -114,6 +114,16 @@ void corral__loop_forget(struct corral__loop *l, corral__loop_handle *h)
 	release(l, h, false);
 }
 
+int corral__loop_mod(struct corral__loop *l, corral__loop_handle h, uint32_t events)
+{
+	struct corral__loop_slot *s = h ? lookup(l, h) : NULL;
+
+	if (!s)
+		return -ENOENT;
+	struct epoll_event ev = {.events = events, .data.u64 = h};
+	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0 ? -errno : 0;
+}
+
 void corral__loop_arm(struct corral__loop *l, uint64_t at)
 {
 	struct itimerspec its;

@@ -57,6 +57,9 @@ void corral__loop_del(struct corral__loop *l, corral__loop_handle *h);
  * (by its owner, right before): only the slot is freed. */
 void corral__loop_forget(struct corral__loop *l, corral__loop_handle *h);
 
+/* Change the events a source waits for: 0 or -errno. */
+int corral__loop_mod(struct corral__loop *l, corral__loop_handle h, uint32_t events);
+
 /* Arm the timer to fire at `at` (CLOCK_MONOTONIC ns; UINT64_MAX = never). */
 void corral__loop_arm(struct corral__loop *l, uint64_t at);
 /* Make the loop's fd readable now (results queued outside a round). */

@@ -22,6 +22,7 @@ static const char *const outcome_names[CORRAL_OUTCOME_COUNT] = {
     [CORRAL_SPAWN_ERROR] = "spawn_error",
     [CORRAL_CANCELLED] = "cancelled",
     [CORRAL_ABORTED] = "aborted",
+    [CORRAL_LOST] = "lost",
 };
 
 const char *corral_outcome_name(corral_outcome_t o)
@@ -304,6 +305,12 @@ int corral_result_sentence(const corral_result_t *r, char *buf, size_t len)
 	case CORRAL_ABORTED:
 		append(buf, len, &pos, "task %llu was aborted: the batch halted while it ran", seq);
 		break;
+	case CORRAL_LOST:
+		append(buf, len, &pos,
+		       "task %llu was lost: the worker running it on %s was lost, so how it ended "
+		       "is unknown",
+		       seq, r->host[0] ? r->host : "another node");
+		break;
 	default:
 		append(buf, len, &pos, "task %llu ended in an unknown way", seq);
 		break;
@@ -319,6 +326,8 @@ int corral_result_sentence(const corral_result_t *r, char *buf, size_t len)
 		       "limit)",
 		       100.0 * (r->memory_stall_some < r->wall_s ? r->memory_stall_some / r->wall_s
 		                                                 : 1.0));
+	if (r->host[0] && r->outcome != CORRAL_LOST)
+		append(buf, len, &pos, " (on %s)", r->host);
 	if (r->attempt > 1)
 		append(buf, len, &pos, " [attempt %u]", r->attempt);
 	return (int)pos;

@@ -178,10 +178,14 @@ static void requeue_front(struct corral__policy *p, struct corral__task *t)
 	p->queued++;
 }
 
-/* A site where t may start now, NULL if none. Strict FIFO: a big task at
- * the head waits rather than being overtaken forever by small ones. */
+/* A site where t may start now, NULL if none: of those with room, the
+ * least loaded (running / slots; the first on a tie), so that a small batch
+ * spreads over the nodes. Strict FIFO: a big task at the head waits rather
+ * than being overtaken forever by small ones. */
 static struct corral__site *admit(const struct corral__policy *p, const struct corral__task *t)
 {
+	struct corral__site *best = NULL;
+
 	for (int i = 0; i < p->n_sites; i++) {
 		struct corral__site *s = p->sites[i];
 		if (s->excluded || s->running >= s->slots || (t->lost_on >> (i & 63)) & 1)
@@ -189,9 +193,12 @@ static struct corral__site *admit(const struct corral__policy *p, const struct c
 		if (s->budget != CORRAL_UNLIMITED && t->memory_max != CORRAL_UNLIMITED &&
 		    s->mem_running + t->memory_max > s->budget)
 			continue;
-		return s;
+		/* s->running / s->slots < best->running / best->slots */
+		if (!best ||
+		    (uint64_t)s->running * best->slots < (uint64_t)best->running * s->slots)
+			best = s;
 	}
-	return NULL;
+	return best;
 }
 
 void corral__policy_schedule(struct corral__policy *p)
@@ -267,12 +274,27 @@ static void unlink_attempt(struct corral__policy *p, struct corral__attempt *a)
 
 /* ------------------------------------------------------------ retries */
 
+/* Another site where t may still run (ready or not yet). */
+static bool site_for(const struct corral__policy *p, const struct corral__task *t)
+{
+	for (int i = 0; i < p->n_sites; i++)
+		if (!p->sites[i]->excluded && !((t->lost_on >> (i & 63)) & 1))
+			return true;
+	return false;
+}
+
 static bool retry_wanted(const struct corral__policy *p, const struct corral__attempt *a,
                          const corral_result_t *r)
 {
 	unsigned bit = 0;
 
-	if (a->no > p->o->retries || beyond_halt(p, a->task))
+	if (beyond_halt(p, a->task))
+		return false;
+	/* Lost with its node: the node failed, not the task; a budget of its
+	 * own (a task that kills every node it runs on stops somewhere). */
+	if (r->outcome == CORRAL_LOST)
+		return a->task->lost <= p->o->lost_retries && site_for(p, a->task);
+	if (a->no - a->task->lost > p->o->retries)
 		return false;
 	switch (r->outcome) {
 	case CORRAL_OOM:
@@ -316,6 +338,10 @@ void corral__policy_done(struct corral__policy *p, struct corral__attempt *a,
 	struct corral__task *t = a->task;
 
 	unlink_attempt(p, a);
+	if (r->outcome == CORRAL_LOST) {
+		t->lost++;
+		t->lost_on |= 1ull << (a->site->index & 63);
+	}
 	bool retry = retry_wanted(p, a, r);
 	r->final = !retry;
 	if (retry) {
@@ -347,6 +373,16 @@ void corral__policy_abort(struct corral__policy *p)
 	cancel_queued(p);
 	if (p->r_head)
 		corral__loop_kick(p->loop);
+}
+
+void corral__policy_site_lost(struct corral__policy *p, const char *why)
+{
+	for (int i = 0; i < p->n_sites; i++)
+		if (!p->sites[i]->excluded)
+			return;
+	if (!p->why[0])
+		snprintf(p->why, sizeof(p->why), "%s", why);
+	corral__policy_abort(p);
 }
 
 struct corral__attempt *corral__policy_running(struct corral__policy *p, uint64_t seq)
@@ -409,6 +445,6 @@ void corral__policy_summary(const struct corral__policy *p, corral_summary_t *s)
 	s->exit_code = p->halt.verdict_status;
 	if (s->verdict_seq == 0) {
 		s->exit_code = p->halt.aborted ? 125 : 0;
-		s->sentence[0] = '\0';
+		snprintf(s->sentence, sizeof(s->sentence), "%s", p->why);
 	}
 }

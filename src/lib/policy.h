@@ -46,6 +46,7 @@ struct corral__task {
 	void *data;
 	bool cancelled;   /* corral_cancel(): aborted, never retried */
 	uint64_t lost_on; /* bit i: lost on site i (remote): not sent there again */
+	unsigned lost;    /* attempts lost with their site (not counted in retries) */
 };
 
 struct corral__site;
@@ -69,6 +70,15 @@ struct corral__site_ops {
 	void (*kill)(struct corral__site *s, struct corral__attempt *a, bool abort);
 	/* Send sig to its main process: 0, or -ESRCH when it does not run. */
 	int (*signal)(struct corral__site *s, struct corral__attempt *a, int sig);
+	/* The loop round (each may be NULL): before waiting, the earliest
+	 * deadline wanted (CLOCK_MONOTONIC ns, UINT64_MAX: none), the timer
+	 * fired, after the round's events. */
+	void (*before_wait)(struct corral__site *s);
+	uint64_t (*deadline)(const struct corral__site *s);
+	void (*timer)(struct corral__site *s, uint64_t now);
+	void (*after_round)(struct corral__site *s);
+	/* End every attempt whose end never showed (after a bounded wait). */
+	void (*force_out)(struct corral__site *s);
 };
 
 /* A place where attempts run. */
@@ -81,6 +91,7 @@ struct corral__site {
 	unsigned running; /* attempts started here and not done */
 	uint64_t mem_running;
 	bool excluded; /* lost: nothing more starts here */
+	bool pending;  /* not ready yet, but it may be (a worker before READY) */
 	char host[64]; /* for records; "" = this node */
 };
 
@@ -110,6 +121,7 @@ struct corral__policy {
 	bool closed;
 	struct corral__halt halt;
 	corral_summary_t sum;
+	char why[256]; /* why the batch was aborted by the policy itself ("" none) */
 };
 
 void corral__policy_init(struct corral__policy *p, const corral_options_t *o,
@@ -133,6 +145,9 @@ void corral__policy_done(struct corral__policy *p, struct corral__attempt *a,
                          struct corral__result_node *n, corral_result_t *r);
 /* Abort the batch: kill every running attempt, cancel every queued task. */
 void corral__policy_abort(struct corral__policy *p);
+/* A site was lost (excluded): with no site left that is or may become
+ * ready, abort the batch, saying why in the summary. */
+void corral__policy_site_lost(struct corral__policy *p, const char *why);
 /* Cancel one task: -ESRCH when it is not queued or running. */
 int corral__policy_cancel(struct corral__policy *p, uint64_t seq);
 /* The running attempt of task seq, NULL if none. */

@@ -287,6 +287,10 @@ int corral_report_result(int fd, const corral_result_t *r, const char *const *co
 			        (unsigned long long)r->timeline[i].bytes);
 		printf_(&b, "],\"peak_index\":%u}", r->timeline_peak);
 	}
+	if (r->host[0]) {
+		puts_(&b, ",\"host\":");
+		json_string(&b, r->host);
+	}
 	puts_(&b, ",\"sentence\":");
 	json_string(&b, r->sentence);
 	puts_(&b, "}");
@@ -352,6 +356,8 @@ int corral_report_summary(int fd, const corral_summary_t *s, int signal)
 	json_string(&b, s->sentence);
 	puts_(&b, ",\"provider\":");
 	provider_json(&b, &s->provider);
+	if (s->workers)
+		printf_(&b, ",\"workers\":%u,\"workers_lost\":%u", s->workers, s->workers_lost);
 	puts_(&b, "}}");
 	return flush_line(&b, fd);
 }
@@ -375,8 +381,16 @@ int corral_joblog_result(int fd, const corral_result_t *r, const char *const *co
 	 * parallel writes 0 (or -1 after its --timeout) for a job killed by a
 	 * signal; the Signal column is the same in both. */
 	int exitval = r->status >= 0 ? r->status : -1;
-	printf_(&b, "%llu\t:\t%.3f\t%.3f\t0\t%llu\t%d\t%d\t", (unsigned long long)r->seq,
-	        r->start_time, r->wall_s, (unsigned long long)r->out.len, exitval, r->signal);
+	/* Host: GNU parallel's ":" for this machine, else the node. */
+	printf_(&b, "%llu\t", (unsigned long long)r->seq);
+	if (r->host[0]) {
+		for (const char *c = r->host; *c; c++)
+			put(&b, *c == '\t' || *c == '\n' ? "_" : c, 1);
+	} else {
+		puts_(&b, ":");
+	}
+	printf_(&b, "\t%.3f\t%.3f\t0\t%llu\t%d\t%d\t", r->start_time, r->wall_s,
+	        (unsigned long long)r->out.len, exitval, r->signal);
 	/* The command as GNU parallel shows it: words joined by spaces, with
 	 * tabs and newlines escaped so that the line stays one line. */
 	for (size_t i = 0; command && command[i]; i++) {

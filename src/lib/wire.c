@@ -81,6 +81,9 @@ static const struct field config_fields[] = {
     F(config, capture_max, 19, K_U64, false, 0),
     F(config, heartbeat_ms, 20, K_U32, true, 0),
     F(config, heartbeat_misses, 21, K_U32, true, 0),
+    F(config, timeline, 22, K_BOOL, false, 0),
+    F(config, allow_io_uring, 23, K_BOOL, false, 0),
+    F(config, pid_ns, 24, K_BOOL, false, 0),
 };
 
 static const struct field ready_fields[] = {
@@ -135,6 +138,12 @@ static const struct field result_fields[] = {
     F(result, err_lost, 22, K_U64, false, 0),
     S(result, node, 23),
     S(result, sentence, 24),
+    S(result, oom_memcg, 25),
+    F(result, memory_stall_some, 26, K_F64, false, 0),
+    F(result, memory_stall_full, 27, K_F64, false, 0),
+    F(result, oom_victims, 28, K_BYTES, false, CORRAL_WIRE_MAX_VICTIMS *CORRAL_WIRE_VICTIM_SIZE),
+    F(result, timeline, 29, K_BYTES, false, CORRAL_WIRE_MAX_SAMPLES *CORRAL_WIRE_SAMPLE_SIZE),
+    F(result, timeline_peak, 30, K_U32, false, 0),
 };
 
 static const struct field kill_fields[] = {
@@ -340,8 +349,22 @@ static int check_values(const struct corral__wire_msg *m, int code, corral_error
 		const struct corral__wire_result *r = &m->u.result;
 		if (r->outcome >= CORRAL_OUTCOME_COUNT)
 			return bad(err, code, t, "unknown outcome %u", r->outcome);
+		if (r->outcome == CORRAL_LOST)
+			return bad(err, code, t, "outcome lost, which only a head decides");
 		if (r->wall_s < 0 || r->user_s < 0 || r->sys_s < 0)
 			return bad(err, code, t, "a negative time");
+		if (r->memory_stall_some < -1 || r->memory_stall_full < -1)
+			return bad(err, code, t, "a memory stall below -1");
+		if (r->oom_victims.len % CORRAL_WIRE_VICTIM_SIZE)
+			return bad(err, code, t, "oom_victims of %zu bytes, not a multiple of %u",
+			           r->oom_victims.len, CORRAL_WIRE_VICTIM_SIZE);
+		if (r->timeline.len % CORRAL_WIRE_SAMPLE_SIZE)
+			return bad(err, code, t, "timeline of %zu bytes, not a multiple of %u",
+			           r->timeline.len, CORRAL_WIRE_SAMPLE_SIZE);
+		if (r->timeline.len &&
+		    r->timeline_peak >= r->timeline.len / CORRAL_WIRE_SAMPLE_SIZE)
+			return bad(err, code, t, "timeline_peak %u beyond the timeline",
+			           r->timeline_peak);
 		break;
 	}
 	case WIRE_KILL:
@@ -919,4 +942,128 @@ int corral__wire_reader_next(struct corral__wire_reader *r, struct corral__wire_
 	if (r->off == r->len)
 		r->off = r->len = 0;
 	return 1;
+}
+
+/* ---------------------------------------------------------------- RESULT blobs */
+
+static void put_be(uint8_t *p, uint64_t v, unsigned width)
+{
+	for (unsigned i = 0; i < width; i++)
+		p[i] = (uint8_t)(v >> (8 * (width - 1 - i)));
+}
+
+static uint64_t get_be(const uint8_t *p, unsigned width)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < width; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int corral__wire_pack_victims(const corral_oom_victim_t *v, unsigned n,
+                              struct corral__wire_bytes *b)
+{
+	b->data = NULL;
+	b->len = 0;
+	if (n > CORRAL_WIRE_MAX_VICTIMS)
+		n = CORRAL_WIRE_MAX_VICTIMS;
+	if (!n)
+		return 0;
+	uint8_t *p = malloc((size_t)n * CORRAL_WIRE_VICTIM_SIZE);
+	if (!p)
+		return -ENOMEM;
+	b->data = p;
+	b->len = (size_t)n * CORRAL_WIRE_VICTIM_SIZE;
+	for (unsigned i = 0; i < n; i++, p += CORRAL_WIRE_VICTIM_SIZE) {
+		put_be(p, (uint32_t)v[i].pid, 4);
+		memset(p + 4, 0, 16);
+		memcpy(p + 4, v[i].comm, strnlen(v[i].comm, sizeof(v[i].comm) - 1));
+		put_be(p + 20, v[i].total_vm, 8);
+		put_be(p + 28, v[i].anon_rss, 8);
+		put_be(p + 36, v[i].file_rss, 8);
+		put_be(p + 44, v[i].shmem_rss, 8);
+		put_be(p + 52, (uint32_t)v[i].oom_score_adj, 4);
+		p[56] = v[i].detailed ? 1 : 0;
+	}
+	return 0;
+}
+
+int corral__wire_unpack_victims(const struct corral__wire_bytes *b, corral_oom_victim_t **out,
+                                unsigned *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (b->len % CORRAL_WIRE_VICTIM_SIZE)
+		return -EPROTO;
+	size_t k = b->len / CORRAL_WIRE_VICTIM_SIZE;
+	if (!k)
+		return 0;
+	corral_oom_victim_t *v = calloc(k, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	const uint8_t *p = b->data;
+	for (size_t i = 0; i < k; i++, p += CORRAL_WIRE_VICTIM_SIZE) {
+		v[i].pid = (int)(int32_t)(uint32_t)get_be(p, 4);
+		memcpy(v[i].comm, p + 4, sizeof(v[i].comm) - 1);
+		v[i].comm[sizeof(v[i].comm) - 1] = '\0';
+		v[i].total_vm = get_be(p + 20, 8);
+		v[i].anon_rss = get_be(p + 28, 8);
+		v[i].file_rss = get_be(p + 36, 8);
+		v[i].shmem_rss = get_be(p + 44, 8);
+		v[i].oom_score_adj = (int)(int32_t)(uint32_t)get_be(p + 52, 4);
+		v[i].detailed = p[56] != 0;
+	}
+	*out = v;
+	*n = (unsigned)k;
+	return 0;
+}
+
+int corral__wire_pack_timeline(const corral_sample_t *s, unsigned n, struct corral__wire_bytes *b)
+{
+	b->data = NULL;
+	b->len = 0;
+	if (n > CORRAL_WIRE_MAX_SAMPLES)
+		n = CORRAL_WIRE_MAX_SAMPLES;
+	if (!n)
+		return 0;
+	uint8_t *p = malloc((size_t)n * CORRAL_WIRE_SAMPLE_SIZE);
+	if (!p)
+		return -ENOMEM;
+	b->data = p;
+	b->len = (size_t)n * CORRAL_WIRE_SAMPLE_SIZE;
+	for (unsigned i = 0; i < n; i++, p += CORRAL_WIRE_SAMPLE_SIZE) {
+		uint64_t bits;
+		double t = isfinite(s[i].t) ? s[i].t : 0;
+		memcpy(&bits, &t, 8);
+		put_be(p, bits, 8);
+		put_be(p + 8, s[i].bytes, 8);
+	}
+	return 0;
+}
+
+int corral__wire_unpack_timeline(const struct corral__wire_bytes *b, corral_sample_t **out,
+                                 unsigned *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (b->len % CORRAL_WIRE_SAMPLE_SIZE)
+		return -EPROTO;
+	size_t k = b->len / CORRAL_WIRE_SAMPLE_SIZE;
+	if (!k)
+		return 0;
+	corral_sample_t *s = calloc(k, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	const uint8_t *p = b->data;
+	for (size_t i = 0; i < k; i++, p += CORRAL_WIRE_SAMPLE_SIZE) {
+		uint64_t bits = get_be(p, 8);
+		memcpy(&s[i].t, &bits, 8);
+		if (!isfinite(s[i].t))
+			s[i].t = 0;
+		s[i].bytes = get_be(p + 8, 8);
+	}
+	*out = s;
+	*n = (unsigned)k;
+	return 0;
 }

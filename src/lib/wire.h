@@ -92,7 +92,9 @@
  *                    14 no_new_privs bool, 15 no_network bool, 16 user str, 17 core_dumps
  *                    bool, 18 cgroup_ns bool, 19 capture_max u64 (0 = default),
  *                    20 heartbeat_ms* u32 (10..600000), 21 heartbeat_misses* u32
- *                    (2..10000)
+ *                    (2..10000), 22 timeline bool (sample each task's memory),
+ *                    23 allow_io_uring bool, 24 pid_ns bool (the sandbox's PID
+ *                    namespace, where the worker may make one)
  *  3 READY     w->h  1 jobs* u32, 2 memory_limits bool (task cgroups exist), 3 notice str
  *                    (why not, when the worker fell back to running without cgroups)
  *  4 RUN       h->w  1 id* u64 (head-chosen, unique among running attempts), 2 seq u64,
@@ -109,7 +111,14 @@
  *                    18 sys_s f64, 19 out_len u64 (stdout bytes the OUTPUT chunks
  *                    carried), 20 out_lost u64 (stdout bytes the task wrote that are
  *                    not in them), 21 err_len u64, 22 err_lost u64, 23 node str,
- *                    24 sentence str (the worker's, with the head's seq)
+ *                    24 sentence str (the worker's, with the head's seq), 25 oom_memcg
+ *                    str, 26 memory_stall_some f64 (-1 unknown), 27 memory_stall_full
+ *                    f64 (-1 unknown), 28 oom_victims blob (<= 64 records of 57 bytes:
+ *                    pid i32, comm 16 bytes NUL-padded, total_vm u64, anon_rss u64,
+ *                    file_rss u64, shmem_rss u64, oom_score_adj i32, detailed u8),
+ *                    29 timeline blob (<= 4096 points of 16 bytes: t f64, bytes u64),
+ *                    30 timeline_peak u32 (an index into it). The outcome is never
+ *                    lost: only a head decides that.
  *  8 KILL      h->w  1 id* u64, 2 reason* u8 (1 abort: outcome aborted; 2 timeout: a
  *                    deadline of the head's, outcome timeout; an attempt still
  *                    queued on the worker ends cancelled, one that had already
@@ -207,6 +216,8 @@ struct corral__wire_config {
 	bool core_dumps, cgroup_ns;
 	uint64_t capture_max;
 	uint32_t heartbeat_ms, heartbeat_misses;
+	bool timeline;
+	bool allow_io_uring, pid_ns;
 };
 
 struct corral__wire_ready {
@@ -249,6 +260,10 @@ struct corral__wire_result {
 	uint64_t out_len, out_lost, err_len, err_lost;
 	char node[256];
 	char sentence[320];
+	char oom_memcg[256];
+	double memory_stall_some, memory_stall_full;
+	struct corral__wire_bytes oom_victims, timeline;
+	uint32_t timeline_peak;
 };
 
 struct corral__wire_kill {
@@ -283,6 +298,23 @@ struct corral__wire_msg {
 		struct corral__wire_error error;
 	} u;
 };
+
+#define CORRAL_WIRE_VICTIM_SIZE 57u
+#define CORRAL_WIRE_MAX_VICTIMS 64u
+#define CORRAL_WIRE_SAMPLE_SIZE 16u
+#define CORRAL_WIRE_MAX_SAMPLES 4096u
+
+/* The blobs of RESULT: pack (into *b, malloc'ed; at most the maximum
+ * count, the rest dropped) and unpack (*out malloc'ed, NULL when none).
+ * Return 0 or -ENOMEM; unpack -EPROTO for a length not a multiple of the
+ * record. */
+int corral__wire_pack_victims(const corral_oom_victim_t *v, unsigned n,
+                              struct corral__wire_bytes *b);
+int corral__wire_unpack_victims(const struct corral__wire_bytes *b, corral_oom_victim_t **out,
+                                unsigned *n);
+int corral__wire_pack_timeline(const corral_sample_t *s, unsigned n, struct corral__wire_bytes *b);
+int corral__wire_unpack_timeline(const struct corral__wire_bytes *b, corral_sample_t **out,
+                                 unsigned *n);
 
 /* "HELLO", "CONFIG", ...; "?" for anything else. */
 const char *corral__wire_type_name(unsigned type);

@@ -296,6 +296,14 @@ static int on_result(struct worker *w, corral_result_t *r, corral_error_t *err)
 	x->sys_s = r->sys_s > 0 ? r->sys_s : 0;
 	snprintf(x->node, sizeof(x->node), "%s", w->hello.node);
 	corral_result_sentence(r, x->sentence, sizeof(x->sentence));
+	snprintf(x->oom_memcg, sizeof(x->oom_memcg), "%s", r->oom_memcg);
+	x->memory_stall_some = r->memory_stall_some >= 0 ? r->memory_stall_some : -1;
+	x->memory_stall_full = r->memory_stall_full >= 0 ? r->memory_stall_full : -1;
+	/* Out of memory for a blob: the record goes without it. */
+	(void)corral__wire_pack_victims(r->oom_victims, r->n_oom_victims, &x->oom_victims);
+	if (corral__wire_pack_timeline(r->timeline, r->n_timeline, &x->timeline) == 0 &&
+	    x->timeline.len)
+		x->timeline_peak = r->timeline_peak < r->n_timeline ? r->timeline_peak : 0;
 	if (r->pid > 0 && !a->started_sent) {
 		corral__wire_msg_init(&q->started, WIRE_STARTED);
 		q->started.u.started.id = a->id;
@@ -316,6 +324,7 @@ static int on_result(struct worker *w, corral_result_t *r, corral_error_t *err)
 
 static void free_outq(struct outq *q)
 {
+	corral__wire_msg_free(&q->res);
 	corral_result_release(&q->r);
 	free(q);
 }
@@ -496,6 +505,7 @@ static int on_config(struct worker *w, const struct corral__wire_config *c, corr
 	o->kill_grace_ns = c->kill_grace_ns;
 	o->oom_group = c->oom_group;
 	o->allow_subprocess_oom = c->allow_subprocess_oom;
+	o->timeline = c->timeline;
 	/* The head owns the policy: every attempt is final here. */
 	o->halt = CORRAL_HALT_NEVER;
 	o->retries = 0;
@@ -524,6 +534,9 @@ static int on_config(struct worker *w, const struct corral__wire_config *c, corr
 	o->sandbox.no_new_privs = c->no_new_privs;
 	o->sandbox.no_network = c->no_network;
 	o->sandbox.core_dumps = c->core_dumps;
+	o->sandbox.allow_io_uring = c->allow_io_uring;
+	/* A PID namespace needs CAP_SYS_ADMIN here (root, as for cgroup_ns). */
+	o->sandbox.pid_ns = c->pid_ns && geteuid() == 0;
 	snprintf(w->user, sizeof(w->user), "%s", c->user);
 	o->sandbox.user = w->user[0] ? w->user : NULL;
 	/* Namespaces need root here, whatever the head's node allows. */

@@ -32,7 +32,7 @@ PAYLOAD = os.environ.get("CORRAL_PAYLOAD", "")
 SRC = os.environ.get("CORRAL_SRC", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 OUTCOMES = ("ok", "exit", "oom", "oom_outside", "subprocess_oom", "timeout", "signal",
-            "spawn_error", "cancelled", "aborted")
+            "spawn_error", "cancelled", "aborted", "lost")
 FAILURES = set(OUTCOMES) - {"ok", "cancelled", "aborted"}
 
 CGROOT = "/sys/fs/cgroup"
@@ -317,6 +317,8 @@ OPTIONAL_RECORD_KEYS = {
     "oom_victims": list, "oom_memcg": str, "memory_stall_some": (int, float),
     "memory_stall_full": (int, float), "memory_timeline": dict, "host": str,
 }
+# Keys a summary has only with workers (corral run --slurm / --workers).
+OPTIONAL_SUMMARY_KEYS = {"workers": int, "workers_lost": int}
 SUMMARY_KEYS = {
     "tasks": int, "attempts": int, "outcomes": dict, "verdict_seq": (int, type(None)),
     "verdict": (str, type(None)), "exit_code": int, "aborted": bool,
@@ -397,9 +399,12 @@ def read_report(tc, path, complete=True):
     for r in records:
         tc.assertNotIn("summary", r)
         check_record(tc, r)
-    tc.assertEqual(set(summary), set(SUMMARY_KEYS), summary)
-    for k, t in SUMMARY_KEYS.items():
-        tc.assertTrue(_istype(summary[k], t), "summary key %s=%r is not %r" % (k, summary[k], t))
+    tc.assertEqual(set(summary), set(SUMMARY_KEYS) | (set(summary) & set(OPTIONAL_SUMMARY_KEYS)),
+                   summary)
+    for k, t in list(SUMMARY_KEYS.items()) + list(OPTIONAL_SUMMARY_KEYS.items()):
+        if k in summary:
+            tc.assertTrue(_istype(summary[k], t),
+                          "summary key %s=%r is not %r" % (k, summary[k], t))
     tc.assertEqual(set(summary["outcomes"]), set(OUTCOMES))
     finals = [r for r in records if r["final"]]
     tc.assertEqual(len(finals), summary["tasks"], "one final record per task")

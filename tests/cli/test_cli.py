@@ -528,7 +528,7 @@ class ReportFormat(CliTest):
             "tasks": 4, "attempts": 4,
             "outcomes": {"ok": 1, "exit": 1, "oom": 1, "oom_outside": 0, "subprocess_oom": 0,
                          "timeout": 0, "signal": 1, "spawn_error": 0, "cancelled": 0,
-                         "aborted": 0},
+                         "aborted": 0, "lost": 0},
             "verdict_seq": 2, "verdict": "exit", "exit_code": 3, "aborted": False,
             "signal": None, "sentence": "task 2 failed: it exited with status 3"})
         self.assertEqual(r.err_lines, ["errr", "corral: task 2 failed: it exited with status 3",

@@ -61,6 +61,7 @@ static void fake_end(struct fake_site *fs, struct fake_attempt *a, corral_outcom
 	              : o == CORRAL_EXIT    ? 3
 	              : o == CORRAL_TIMEOUT ? 124
 	              : o == CORRAL_ABORTED ? -1
+	              : o == CORRAL_LOST    ? 255
 	              : o == CORRAL_SIGNAL  ? 137
 	                                    : 137;
 	corral__sentence(&n->r, 0);
@@ -103,7 +104,8 @@ static int fake_signal(struct corral__site *s, struct corral__attempt *a, int si
 	return 0;
 }
 
-static const struct corral__site_ops fake_ops = {fake_start, fake_kill, fake_signal};
+static const struct corral__site_ops fake_ops = {
+    .start = fake_start, .kill = fake_kill, .signal = fake_signal};
 
 struct world {
 	corral_options_t o;
@@ -325,10 +327,15 @@ static void two_sites(void **state)
 	corral__policy_schedule(&w.pol);
 	assert_int_equal(a->started, 2);
 	assert_int_equal(b->started, 2);
+	/* The least loaded site first: they take turns. */
+	assert_non_null(fake_find(a, 1));
+	assert_non_null(fake_find(b, 2));
+	assert_non_null(fake_find(a, 3));
+	assert_non_null(fake_find(b, 4));
 	/* Site a is lost: nothing more starts there; task 5 was lost on b
 	 * (say) and must not go there again. */
 	a->site.excluded = true;
-	fake_end(b, fake_find(b, 3), CORRAL_OK, false);
+	fake_end(b, fake_find(b, 2), CORRAL_OK, false);
 	w.pol.q_head->lost_on |= 1u << b->site.index;
 	corral__policy_schedule(&w.pol);
 	assert_int_equal(a->started, 2);
@@ -337,12 +344,93 @@ static void two_sites(void **state)
 	corral__policy_schedule(&w.pol);
 	assert_int_equal(b->started, 3);
 	fake_end(a, fake_find(a, 1), CORRAL_OK, false);
-	fake_end(a, fake_find(a, 2), CORRAL_OK, false);
+	fake_end(a, fake_find(a, 3), CORRAL_OK, false);
 	fake_end(b, fake_find(b, 4), CORRAL_OK, false);
 	fake_end(b, fake_find(b, 5), CORRAL_OK, false);
 	w.pol.closed = true;
 	assert_int_equal(drain(&w, NULL, NULL), 5);
 	assert_true(corral__policy_finished(&w.pol));
+	world_free(&w);
+}
+
+/* A site lost with its attempts: they end lost, and run again on another
+ * site (not counted in retries), up to lost_retries times; with no site
+ * left, the batch aborts and says why. */
+static void lost_and_retried(void **state)
+{
+	struct world w;
+	corral_outcome_t out[8];
+	unsigned att[8] = {0};
+
+	(void)state;
+	for (int i = 0; i < 8; i++)
+		out[i] = CORRAL_OUTCOME_COUNT;
+	world_init(&w, 2, 1, CORRAL_HALT_ORDERED);
+	w.o.lost_retries = 1;
+	struct fake_site *a = &w.sites[0], *b = &w.sites[1];
+	for (uint64_t seq = 1; seq <= 4; seq++)
+		submit(&w, seq, CORRAL_UNLIMITED);
+	corral__policy_schedule(&w.pol);
+	/* a runs 1, b runs 2. a is lost: 1 ends lost, and goes to b. */
+	a->site.excluded = true;
+	fake_end(a, fake_find(a, 1), CORRAL_LOST, false);
+	assert_false(w.pol.halt.halted); /* not final: no verdict yet */
+	fake_end(b, fake_find(b, 2), CORRAL_OK, false);
+	corral__policy_schedule(&w.pol);
+	struct fake_attempt *again = fake_find(b, 1);
+	assert_non_null(again);
+	assert_int_equal(again->base.no, 2);
+	/* Lost once more: lost_retries (1) is used up, so it is final and the
+	 * verdict (exit 255); ordered halting cancels 3 and 4. */
+	fake_end(b, again, CORRAL_LOST, false);
+	w.pol.closed = true;
+	drain(&w, out, att);
+	assert_int_equal(out[1], CORRAL_LOST);
+	assert_int_equal(att[1], 2);
+	assert_int_equal(out[2], CORRAL_OK);
+	assert_int_equal(out[3], CORRAL_CANCELLED);
+	corral_summary_t sum;
+	corral__policy_summary(&w.pol, &sum);
+	assert_int_equal(sum.verdict_seq, 1);
+	assert_int_equal(sum.exit_code, 255);
+	assert_true(corral__policy_finished(&w.pol));
+	world_free(&w);
+
+	/* The last site lost: what is queued is cancelled, the batch aborts
+	 * with the reason as its sentence; a lost attempt that has nowhere
+	 * else to go is final at once. */
+	for (int i = 0; i < 8; i++)
+		out[i] = CORRAL_OUTCOME_COUNT;
+	world_init(&w, 1, 1, CORRAL_HALT_NEVER);
+	a = &w.sites[0];
+	for (uint64_t seq = 1; seq <= 3; seq++)
+		submit(&w, seq, CORRAL_UNLIMITED);
+	corral__policy_schedule(&w.pol);
+	a->site.excluded = true;
+	fake_end(a, fake_find(a, 1), CORRAL_LOST, false);
+	corral__policy_site_lost(&w.pol, "no worker is left: node1 was lost");
+	w.pol.closed = true;
+	drain(&w, out, NULL);
+	assert_int_equal(out[1], CORRAL_LOST);
+	assert_int_equal(out[2], CORRAL_CANCELLED);
+	assert_int_equal(out[3], CORRAL_CANCELLED);
+	corral__policy_summary(&w.pol, &sum);
+	assert_true(sum.aborted);
+	assert_int_equal(sum.verdict_seq, 1);
+	assert_true(corral__policy_finished(&w.pol));
+	world_free(&w);
+
+	/* No task lost, every site gone: the reason is the sentence. */
+	world_init(&w, 1, 1, CORRAL_HALT_ORDERED);
+	submit(&w, 1, CORRAL_UNLIMITED);
+	w.sites[0].site.excluded = true;
+	corral__policy_site_lost(&w.pol, "no worker is left: node1 was lost");
+	w.pol.closed = true;
+	drain(&w, NULL, NULL);
+	corral__policy_summary(&w.pol, &sum);
+	assert_int_equal(sum.verdict_seq, 0);
+	assert_int_equal(sum.exit_code, 125);
+	assert_string_equal(sum.sentence, "no worker is left: node1 was lost");
 	world_free(&w);
 }
 
@@ -392,6 +480,7 @@ int main(void)
 	    cmocka_unit_test(ordered_halt),        cmocka_unit_test(now_and_never),
 	    cmocka_unit_test(retries_grow_memory), cmocka_unit_test(admission),
 	    cmocka_unit_test(two_sites),           cmocka_unit_test(cancel_abort_and_sync_end),
+	    cmocka_unit_test(lost_and_retried),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,7 +24,7 @@ FD_NULL = -1
 
 # corral_outcome_t, in enum order
 OUTCOMES = ("ok", "exit", "oom", "oom_outside", "subprocess_oom", "timeout",
-            "signal", "spawn_error", "cancelled", "aborted")
+            "signal", "spawn_error", "cancelled", "aborted", "lost")
 OUTCOME_COUNT = len(OUTCOMES)
 
 HALTS = {"ordered": 0, "now": 1, "never": 2}
@@ -90,6 +90,9 @@ class Options(ctypes.Structure):
         ("after_fork_child", ctypes.c_void_p),
         ("timeline", ctypes.c_bool),
         ("cgroups", ctypes.c_int),
+        ("no_local", ctypes.c_bool),
+        ("lost_retries", ctypes.c_uint),
+        ("worker_timeout_ns", ctypes.c_uint64),
     ]
 
 
@@ -176,6 +179,7 @@ class Result(ctypes.Structure):
         ("timeline", ctypes.c_void_p),
         ("n_timeline", ctypes.c_uint),
         ("timeline_peak", ctypes.c_uint),
+        ("host", ctypes.c_char * 64),
     ]
 
 
@@ -221,6 +225,8 @@ class Summary(ctypes.Structure):
         ("aborted", ctypes.c_bool),
         ("sentence", ctypes.c_char * 320),
         ("provider", Provider),
+        ("workers", ctypes.c_uint),
+        ("workers_lost", ctypes.c_uint),
     ]
 
 
