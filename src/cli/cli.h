@@ -7,6 +7,7 @@
  * progress.c  the --progress bar
  * run.c       the batch loop shared by `run` and `exec`; signals
  * check.c     `corral check`
+ * report_*.c  `corral report FILE.jsonl` (report.h), json.c (json.h)
  *
  * Exit codes (README, "Exit codes"): the verdict task's code per design §4;
  * 0 when every task succeeded; 125 for corral's own errors (usage, bad
@@ -103,5 +104,8 @@ int cli_run(struct cli *c);
 
 /* check.c */
 int cli_check(int argc, char **argv);
+
+/* report_cmd.c */
+int cli_report(int argc, char **argv);
 
 #endif
