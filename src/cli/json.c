@@ -706,13 +706,18 @@ void json_num_out(struct json_out *o, double v)
 		fputs("null", o->f);
 		return;
 	}
-	/* Whole numbers below 2^53 exactly; anything else with 9 significant
-	 * digits (more than any figure of a report needs, and %g never writes a
-	 * form JSON rejects: no "inf", no leading '.'). */
-	if (v == floor(v) && fabs(v) < 9007199254740992.0)
+	/* Whole numbers below 2^53 exactly; anything else in the shortest of
+	 * %.15g and %.17g that reads back as the same double (%g never writes
+	 * a form JSON rejects: no "inf", no leading '.'). */
+	if (v == floor(v) && fabs(v) < 9007199254740992.0) {
 		fprintf(o->f, "%.0f", v);
-	else
-		fprintf(o->f, "%.9g", v);
+		return;
+	}
+	char buf[40];
+	snprintf(buf, sizeof(buf), "%.15g", v);
+	if (strtod(buf, NULL) != v)
+		snprintf(buf, sizeof(buf), "%.17g", v);
+	fputs(buf, o->f);
 }
 
 void json_bool_out(struct json_out *o, bool v)

@@ -71,8 +71,9 @@
   var all = data.all;
   document.title = 'corral report: ' + data.file;
   document.getElementById('file').textContent = data.file;
-  document.getElementById('sentence').textContent = data.summary ? data.summary.sentence
-      : 'No summary line: the batch had not finished when the file was read, or corral was killed.';
+  document.getElementById('sentence').textContent = !data.summary
+      ? 'No summary line: the batch had not finished when the file was read, or corral was killed.'
+      : data.summary.sentence || (data.summary.verdict_seq === null ? 'No task failed.' : '');
   var cards = document.getElementById('cards');
   function card(key, value, label, shown, bad) {
     var c = el('div', {'class': 'card' + (bad ? ' bad' : ''), 'data-key': key, 'data-value': value});
@@ -102,8 +103,7 @@
     chart('chart-outcomes').setOption({
       animation: false,
       tooltip: {trigger: 'axis'},
-      legend: {top: 0},
-      grid: {left: 50, right: 20, top: 36, bottom: 30},
+      grid: {left: 50, right: 20, top: 30, bottom: 30},
       xAxis: {type: 'category', data: names},
       yAxis: {type: 'value', name: 'count', minInterval: 1},
       series: [
@@ -212,8 +212,8 @@
       animation: false,
       legend: {top: 0},
       tooltip: {trigger: 'axis', axisPointer: {type: 'shadow'}},
-      grid: {left: 50, right: 20, top: 36, bottom: 46},
-      xAxis: {type: 'category', data: cats},
+      grid: {left: 50, right: 20, top: 36, bottom: 56},
+      xAxis: {type: 'category', data: cats, axisLabel: {interval: 0, margin: 14, lineHeight: 15}},
       yAxis: {type: 'value', name: 'attempts', minInterval: 1},
       series: present.map(function (o) {
         return {name: o, type: 'bar', stack: 'n', itemStyle: {color: COLORS[o]},
@@ -264,7 +264,7 @@
           itemStyle: {color: '#2471a3'},
           markLine: t.memory_max === null ? undefined : {symbol: 'none', silent: true,
             lineStyle: {color: '#d62c1a', type: 'dashed', width: 2},
-            label: {formatter: 'limit ' + size(t.memory_max), position: 'insideEndTop'},
+            label: {formatter: 'limit ' + size(t.memory_max), position: 'insideStartTop'},
             data: [{yAxis: mib(t.memory_max), name: 'limit'}]},
           markPoint: {data: marks, label: {fontSize: 10}}
         }]
