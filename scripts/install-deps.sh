@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# install-deps.sh [build|test|bench|all] - install the Debian 12 packages corral
-# needs, only those missing. Idempotent and quiet when everything is there.
-#   build  compiler, CMake, pkg-config, libcgroup, libseccomp, cmocka, python3
-#   test   build + clang-format, clang (libFuzzer), valgrind, qemu + busybox
-#          (the pure cgroup v2 VM lane), shellcheck-free
-#   bench  build + GNU parallel, hyperfine
-#   all    everything
+# install-deps.sh [build|test|bench|browser|all] - install the Debian 12 packages
+# corral needs, only those missing. Idempotent and quiet when everything is there.
+#   build    compiler, CMake, pkg-config, libcgroup, libseccomp, cmocka, python3;
+#            npm (and so nodejs) when there is no npm command: `npm ci` fetches the
+#            chart library of `corral report --html` at build time
+#   test     build + clang-format, clang (libFuzzer), valgrind, qemu + busybox
+#            (the pure cgroup v2 VM lane), python3-jsonschema (the report schema),
+#            GNU time (peak RSS), shellcheck-free
+#   bench    build + GNU parallel, hyperfine
+#   browser  build + chromium (the `report` lane: the HTML report in a browser)
+#   all      everything
 set -euo pipefail
 what=${1:-build}
 
@@ -13,13 +17,18 @@ build=(gcc libc6-dev make cmake pkg-config libcgroup-dev libseccomp-dev libcmock
 test=(clang-format clang libclang-rt-14-dev valgrind qemu-system-x86 busybox-static xz-utils
       binutils procps iproute2 util-linux)
 bench=(parallel hyperfine bc time)
+browser=(chromium)
+# npm from Debian only when none is there (a nodejs from elsewhere may bundle it).
+command -v npm >/dev/null 2>&1 || build+=(npm)
+test+=(python3-jsonschema time)
 
 case $what in
 	build) want=("${build[@]}") ;;
 	test) want=("${build[@]}" "${test[@]}") ;;
 	bench) want=("${build[@]}" "${bench[@]}") ;;
-	all) want=("${build[@]}" "${test[@]}" "${bench[@]}") ;;
-	*) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
+	browser) want=("${build[@]}" "${browser[@]}") ;;
+	all) want=("${build[@]}" "${test[@]}" "${bench[@]}" "${browser[@]}") ;;
+	*) echo "usage: $0 [build|test|bench|browser|all]" >&2; exit 2 ;;
 esac
 
 missing=()

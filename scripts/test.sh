@@ -11,6 +11,8 @@
 #   fuzz         every libFuzzer harness for a few seconds (clang)
 #   soak         scripts/soak.sh --tasks 1000 --kill-corral 30 (random batches)
 #   valgrind     scripts/hygiene.py: the CLI under valgrind memcheck; fd hygiene
+#   report       corral report --html of a real 1000-task batch in headless
+#                chromium; screenshots in build/artifacts/
 #
 # Prints a summary and exits non-zero if any lane failed; logs in build/logs/.
 # Options: --lane NAME (repeatable), --list. Env: CORRAL_FUZZ_SECONDS (10).
@@ -22,13 +24,13 @@ set -uo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 
-all_lanes=(format build unit host vm sanitize fuzz soak valgrind)
+all_lanes=(format build unit host vm sanitize fuzz soak valgrind report)
 lanes=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--lane) lanes+=("$2"); shift 2 ;;
 	--list) printf '%s\n' "${all_lanes[@]}"; exit 0 ;;
-	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
 	*) echo "test.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done
@@ -111,6 +113,14 @@ lane_soak() { scripts/soak.sh --tasks 1000 --kill-corral 30; }
 # valgrind memcheck of build/corral over representative batches, no fd but
 # 0-2 reaching a task, corral's fd count flat over a 5000-task batch.
 lane_valgrind() { python3 scripts/hygiene.py; }
+# The HTML page of `corral report` of a real 1000-task batch with OOM kills and
+# retries, opened in Debian's headless chromium with no network: charts drawn,
+# numbers equal to the records', screenshots kept in build/artifacts/ (about a
+# minute: the batch takes most of it).
+lane_report() {
+	scripts/install-deps.sh browser || return 1
+	ctest --test-dir build -L browser --output-on-failure
+}
 
 for l in "${all_lanes[@]}"; do
 	want "$l" || continue

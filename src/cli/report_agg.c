@@ -1239,8 +1239,9 @@ uint64_t rpt_tidy_size(double bytes, char *text, size_t len)
 		snprintf(text, len, "%.1f%s", y, u);
 	else
 		snprintf(text, len, "%.0f%s", y, u);
+	/* Above 2^63 (only in a hostile file) the text does not parse: saturate. */
 	if (corral_parse_size(text, &out) < 0)
-		out = (uint64_t)(y * unit);
+		out = y * unit < 9.2e18 ? (uint64_t)(y * unit) : (uint64_t)INT64_MAX;
 	return out;
 }
 

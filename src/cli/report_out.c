@@ -38,9 +38,15 @@ static const char *fmt_secs(double s, char *buf, size_t len)
 		snprintf(buf, len, "%.3g s", s);
 	else if (s < 3600)
 		snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
-	else
-		snprintf(buf, len, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+	else /* the hours as a double: a record may say anything up to 1e15 s */
+		snprintf(buf, len, "%.0fh%02dm", floor(s / 3600), (int)fmod(s / 60, 60));
 	return buf;
+}
+
+/* A mean of byte counts back to bytes, saturated. */
+static uint64_t to_bytes(double v)
+{
+	return v >= 18446744073709549568.0 ? UINT64_MAX : v > 0 ? (uint64_t)v : 0;
 }
 
 static const char *outcome_name(int o)
@@ -94,7 +100,7 @@ static void print_group(FILE *f, const struct rpt *r, const struct rpt_group *g,
 	fputc('\n', f);
 	if (st->peak_n) {
 		fprintf(f, "      peak %s max, %s mean", rpt_size(st->peak_max, a, sizeof(a)),
-		        rpt_size((uint64_t)(st->peak_sum / (double)st->peak_n), b, sizeof(b)));
+		        rpt_size(to_bytes(st->peak_sum / (double)st->peak_n), b, sizeof(b)));
 	} else {
 		fputs("      no memory peaks recorded", f);
 	}

@@ -507,7 +507,7 @@ class ReportFormat(CliTest):
                          ("signal", 139, None, 11))
         self.assertEqual(four["sentence"], "task 4 was killed by signal 11 (SIGSEGV)")
         self.assertEqual(summ, {
-            "tasks": 4, "attempts": 4,
+            "schema_version": 1, "tasks": 4, "attempts": 4,
             "outcomes": {"ok": 1, "exit": 1, "oom": 1, "oom_outside": 0, "subprocess_oom": 0,
                          "timeout": 0, "signal": 1, "spawn_error": 0, "cancelled": 0,
                          "aborted": 0},
