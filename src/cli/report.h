@@ -276,6 +276,7 @@ struct rpt {
 	bool sliced;
 	struct rpt_point *points; /* RPT_POINTS_ALL, or RPT_SLICES * 3 */
 	size_t npoints;           /* entries of points[] in use (slices: all, some empty) */
+	size_t points_cap;        /* entries allocated (the file may grow between the passes) */
 	struct rpt_ladder ladder[RPT_LADDER_MAX];
 	size_t nladder;
 	uint64_t ladder_overflow;

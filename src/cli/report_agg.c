@@ -616,7 +616,7 @@ static void point_from(struct rpt_point *p, const struct rec *rec, uint64_t line
 static void points_add(struct rpt *r, const struct rec *rec, uint64_t line, int group)
 {
 	if (!r->sliced) {
-		if (r->npoints < RPT_POINTS_ALL)
+		if (r->npoints < r->points_cap)
 			point_from(&r->points[r->npoints++], rec, line, group, 1);
 		return;
 	}
@@ -1033,13 +1033,13 @@ static void summary_take(struct rpt *r, const struct rec *rec)
 	r->schema_version = rec->schema_version;
 }
 
-static void pass1_record(struct rpt *r, const struct rec *rec, const struct words *ws,
-                         uint64_t line, int *shape_cache)
+static int pass1_record(struct rpt *r, const struct rec *rec, const struct words *ws, uint64_t line,
+                        int *shape_cache)
 {
 	int s = shape_get(r, ws, true, shape_cache);
 
 	if (s == -ENOMEM)
-		return;
+		return s;
 	if (s >= 0)
 		shape_learn(&r->shapes[s], ws);
 	else
@@ -1049,7 +1049,7 @@ static void pass1_record(struct rpt *r, const struct rec *rec, const struct word
 	if (rec->attempt > 0)
 		r->records++;
 	if (rec->attempt == 0 || rec->timeline.type != JSON_OBJECT || !r->o.want_chart_data)
-		return;
+		return 0;
 	/* Timelines worth showing: the first OOM kills, the biggest, the slowest. */
 	r->tl_records++;
 	size_t noom = 0;
@@ -1057,13 +1057,14 @@ static void pass1_record(struct rpt *r, const struct rec *rec, const struct word
 		noom += r->tl_why[i][0] == 'o';
 	if (any_oom(rec->outcome) && noom < RPT_TL_OOM) {
 		tl_select(r, line, "oom");
-		return;
+		return 0;
 	}
 	struct rpt_top e;
 	top_entry(&e, rec, line, rec->has_peak ? (double)rec->memory_peak : 0, -1, NULL);
 	top_insert(r->tl_big, &r->ntl_big, RPT_TL_BIG, &e);
 	top_entry(&e, rec, line, rec->wall_time, -1, NULL);
 	top_insert(r->tl_slow, &r->ntl_slow, RPT_TL_SLOW, &e);
+	return 0;
 }
 
 static int pass2_record(struct rpt *r, struct group_table *gt, const struct rec *rec,
@@ -1145,8 +1146,9 @@ static int run_pass(struct rpt *r, struct line_reader *lr, int pass, struct grou
 		if (len == 0 || strspn(line, " \t\r") == len)
 			continue; /* a blank line */
 		if (json_check(line, len, &jwhy, &at) < 0) {
-			if (torn) { /* the writer died mid-line, or the file is still being written
-				     */
+			/* The writer died mid-line, or the file is still being
+			 * written: leave the torn piece out and say so. */
+			if (torn) {
 				r->torn_skipped = true;
 				r->torn_bytes = len;
 				break;
@@ -1169,11 +1171,10 @@ static int run_pass(struct rpt *r, struct line_reader *lr, int pass, struct grou
 			continue;
 		}
 		command_words(r, &rec, ws);
-		if (pass == 1) {
-			pass1_record(r, &rec, ws, lr->lineno, &shape_cache);
-		} else if ((rc = pass2_record(r, gt, &rec, ws, lr->lineno, &shape_cache)) < 0) {
+		rc = pass == 1 ? pass1_record(r, &rec, ws, lr->lineno, &shape_cache)
+		               : pass2_record(r, gt, &rec, ws, lr->lineno, &shape_cache);
+		if (rc < 0)
 			goto out;
-		}
 	}
 	if (rc == -E2BIG) {
 		char lim[32];
@@ -1211,6 +1212,7 @@ static int between_passes(struct rpt *r)
 		r->points = calloc(n ? n : 1, sizeof(*r->points));
 		if (!r->points)
 			return -ENOMEM;
+		r->points_cap = n;
 		if (r->sliced)
 			r->npoints = n;
 	}

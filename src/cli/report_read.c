@@ -131,26 +131,96 @@ int lr_next(struct line_reader *lr, char **line, size_t *len, bool *torn)
 
 /* ---------------------------------------------------------------- records */
 
+/* The members the reader uses, found in one walk over the record (a lookup
+ * per field would walk it once per field). */
+enum field {
+	F_SEQ,
+	F_ATTEMPT,
+	F_FINAL,
+	F_OUTCOME,
+	F_MEMORY_MAX,
+	F_MEMORY_PEAK,
+	F_OWN_LIMIT_HIT,
+	F_START_TIME,
+	F_WALL_TIME,
+	F_COMMAND,
+	F_SENTENCE,
+	F_HOST,
+	F_OOM_VICTIMS,
+	F_OOM_MEMCG,
+	F_TIMELINE,
+	F_STALL_SOME,
+	F_STALL_FULL,
+	F_SUMMARY,
+	F_COUNT
+};
+
+static const char *const field_names[F_COUNT] = {
+    [F_SEQ] = "seq",
+    [F_ATTEMPT] = "attempt",
+    [F_FINAL] = "final",
+    [F_OUTCOME] = "outcome",
+    [F_MEMORY_MAX] = "memory_max",
+    [F_MEMORY_PEAK] = "memory_peak",
+    [F_OWN_LIMIT_HIT] = "own_limit_hit",
+    [F_START_TIME] = "start_time",
+    [F_WALL_TIME] = "wall_time",
+    [F_COMMAND] = "command",
+    [F_SENTENCE] = "sentence",
+    [F_HOST] = "host",
+    [F_OOM_VICTIMS] = "oom_victims",
+    [F_OOM_MEMCG] = "oom_memcg",
+    [F_TIMELINE] = "memory_timeline",
+    [F_STALL_SOME] = "memory_stall_some",
+    [F_STALL_FULL] = "memory_stall_full",
+    [F_SUMMARY] = "summary",
+};
+
+/* Fill f[] with the members of obj that the reader knows (the last of equal
+ * names wins, as in Python's json); the others stay JSON_INVALID. */
+static void fields(struct json_val obj, struct json_val *f)
+{
+	struct json_iter it;
+	struct json_val k, v;
+
+	for (int i = 0; i < F_COUNT; i++)
+		f[i].type = JSON_INVALID;
+	json_iter_init(&it, obj);
+	while (json_iter_next(&it, &k, &v)) {
+		size_t n = (size_t)(k.end - k.p);
+		if (n < 3 || n > 20)
+			continue;
+		for (int i = 0; i < F_COUNT; i++) {
+			/* a quick test on the first letter and the length first */
+			if (field_names[i][0] == k.p[1] && strlen(field_names[i]) + 2 == n &&
+			    json_string_is(k, field_names[i])) {
+				f[i] = v;
+				break;
+			}
+		}
+	}
+}
+
 static int bad(char *err, size_t errlen, const char *field, const char *what)
 {
 	snprintf(err, errlen, "\"%s\" %s", field, what);
 	return -EINVAL;
 }
 
-static int get_u64(struct json_val o, const char *name, bool required, bool nullable, bool *present,
+static int get_u64(const struct json_val *f, int i, bool required, bool nullable, bool *present,
                    uint64_t *out, char *err, size_t errlen)
 {
-	struct json_val v;
+	const char *name = field_names[i];
 
 	*present = false;
-	if (!json_member(o, name, &v))
+	if (f[i].type == JSON_INVALID)
 		return required ? bad(err, errlen, name, "is missing") : 0;
-	if (v.type == JSON_NULL) {
+	if (f[i].type == JSON_NULL) {
 		if (!nullable)
 			return bad(err, errlen, name, "is null");
 		return 0;
 	}
-	int rc = json_u64(v, out);
+	int rc = json_u64(f[i], out);
 	if (rc == -ERANGE)
 		return bad(err, errlen, name, "is out of range");
 	if (rc < 0)
@@ -161,16 +231,16 @@ static int get_u64(struct json_val o, const char *name, bool required, bool null
 
 /* A number of seconds: absent or null is 0; negative or not finite is an
  * error (the writer never produces one). */
-static int get_seconds(struct json_val o, const char *name, bool *present, double *out, char *err,
+static int get_seconds(const struct json_val *f, int i, bool *present, double *out, char *err,
                        size_t errlen)
 {
-	struct json_val v;
+	const char *name = field_names[i];
 
 	*out = 0;
 	*present = false;
-	if (!json_member(o, name, &v) || v.type == JSON_NULL)
+	if (f[i].type == JSON_INVALID || f[i].type == JSON_NULL)
 		return 0;
-	if (v.type != JSON_NUMBER || json_double(v, out) < 0)
+	if (f[i].type != JSON_NUMBER || json_double(f[i], out) < 0)
 		return bad(err, errlen, name, "is not a number");
 	if (!isfinite(*out) || *out < 0 || *out > 1e15)
 		return bad(err, errlen, name, "is out of range");
@@ -178,22 +248,20 @@ static int get_seconds(struct json_val o, const char *name, bool *present, doubl
 	return 0;
 }
 
-static int get_bool(struct json_val o, const char *name, bool required, bool *out, char *err,
+static int get_bool(const struct json_val *f, int i, bool required, bool *out, char *err,
                     size_t errlen)
 {
-	struct json_val v;
-
 	*out = false;
-	if (!json_member(o, name, &v))
-		return required ? bad(err, errlen, name, "is missing") : 0;
-	if (v.type != JSON_BOOL)
-		return bad(err, errlen, name, "is not true or false");
-	*out = *v.p == 't';
+	if (f[i].type == JSON_INVALID)
+		return required ? bad(err, errlen, field_names[i], "is missing") : 0;
+	if (f[i].type != JSON_BOOL)
+		return bad(err, errlen, field_names[i], "is not true or false");
+	*out = *f[i].p == 't';
 	return 0;
 }
 
 /* An optional member of the given type (null counts as absent). */
-static int get_typed(struct json_val o, const char *name, enum json_type t, struct json_val *out,
+static int get_typed(const struct json_val *f, int i, enum json_type t, struct json_val *out,
                      char *err, size_t errlen)
 {
 	static const char *const names[] = {
@@ -203,34 +271,40 @@ static int get_typed(struct json_val o, const char *name, enum json_type t, stru
 	};
 
 	out->type = JSON_INVALID;
-	struct json_val v;
-	if (!json_member(o, name, &v) || v.type == JSON_NULL)
+	if (f[i].type == JSON_INVALID || f[i].type == JSON_NULL)
 		return 0;
-	if (v.type != t)
-		return bad(err, errlen, name, names[t] ? names[t] : "has the wrong type");
-	*out = v;
+	if (f[i].type != t)
+		return bad(err, errlen, field_names[i], names[t] ? names[t] : "has the wrong type");
+	*out = f[i];
 	return 0;
 }
 
 static int decode_summary(struct json_val s, struct rec *r, char *err, size_t errlen)
 {
-	bool present;
+	struct json_val v;
 	int rc;
 
 	if (s.type != JSON_OBJECT)
 		return bad(err, errlen, "summary", "is not an object");
 	r->obj = s;
-	rc = get_u64(s, "schema_version", false, false, &present, &r->schema_version, err, errlen);
-	if (rc < 0)
-		return rc;
-	r->has_schema_version = present;
-	return get_typed(s, "provider", JSON_STRING, &r->provider, err, errlen);
+	if (json_member(s, "schema_version", &v) && v.type != JSON_NULL) {
+		rc = json_u64(v, &r->schema_version);
+		if (rc < 0)
+			return bad(err, errlen, "schema_version", "is not a whole number");
+		r->has_schema_version = true;
+	}
+	if (json_member(s, "provider", &v) && v.type != JSON_NULL) {
+		if (v.type != JSON_STRING)
+			return bad(err, errlen, "provider", "is not a string");
+		r->provider = v;
+	}
+	return 0;
 }
 
 int rec_decode(const char *line, size_t len, struct rec *r, char *err, size_t errlen)
 {
-	struct json_val root = json_root(line, len), v;
-	bool present;
+	struct json_val root = json_root(line, len), f[F_COUNT], v;
+	bool present, some, full;
 	uint64_t u;
 	int rc;
 
@@ -239,26 +313,28 @@ int rec_decode(const char *line, size_t len, struct rec *r, char *err, size_t er
 		snprintf(err, errlen, "not a JSON object");
 		return -EINVAL;
 	}
-	if (json_member(root, "summary", &v)) {
+	fields(root, f);
+	if (f[F_SUMMARY].type != JSON_INVALID) {
 		r->kind = REC_SUMMARY;
-		return decode_summary(v, r, err, errlen);
+		return decode_summary(f[F_SUMMARY], r, err, errlen);
 	}
 	r->kind = REC_ATTEMPT;
 	r->obj = root;
-	if (!json_member(root, "seq", &v)) {
+	if (f[F_SEQ].type == JSON_INVALID) {
 		snprintf(err, errlen, "neither an attempt record (no \"seq\") nor a summary");
 		return -EINVAL;
 	}
-	if ((rc = get_u64(root, "seq", true, false, &present, &r->seq, err, errlen)) < 0)
+	if ((rc = get_u64(f, F_SEQ, true, false, &present, &r->seq, err, errlen)) < 0)
 		return rc;
-	if ((rc = get_u64(root, "attempt", true, false, &present, &u, err, errlen)) < 0)
+	if ((rc = get_u64(f, F_ATTEMPT, true, false, &present, &u, err, errlen)) < 0)
 		return rc;
 	if (u > UINT32_MAX)
 		return bad(err, errlen, "attempt", "is out of range");
 	r->attempt = (uint32_t)u;
-	if ((rc = get_bool(root, "final", true, &r->final, err, errlen)) < 0)
+	if ((rc = get_bool(f, F_FINAL, true, &r->final, err, errlen)) < 0)
 		return rc;
-	if (!json_member(root, "outcome", &v))
+	v = f[F_OUTCOME];
+	if (v.type == JSON_INVALID)
 		return bad(err, errlen, "outcome", "is missing");
 	if (v.type != JSON_STRING)
 		return bad(err, errlen, "outcome", "is not a string");
@@ -270,7 +346,8 @@ int rec_decode(const char *line, size_t len, struct rec *r, char *err, size_t er
 		}
 	}
 	/* memory_max: a number, or null for no limit; absent: not known. */
-	if (json_member(root, "memory_max", &v)) {
+	v = f[F_MEMORY_MAX];
+	if (v.type != JSON_INVALID) {
 		r->has_limit = true;
 		r->memory_max = CORRAL_UNLIMITED;
 		if (v.type != JSON_NULL) {
@@ -281,16 +358,16 @@ int rec_decode(const char *line, size_t len, struct rec *r, char *err, size_t er
 				                                    : "is not a whole number");
 		}
 	}
-	if ((rc = get_u64(root, "memory_peak", false, true, &r->has_peak, &r->memory_peak, err,
+	if ((rc = get_u64(f, F_MEMORY_PEAK, false, true, &r->has_peak, &r->memory_peak, err,
 	                  errlen)) < 0)
 		return rc;
-	if ((rc = get_bool(root, "own_limit_hit", false, &r->own_limit_hit, err, errlen)) < 0)
+	if ((rc = get_bool(f, F_OWN_LIMIT_HIT, false, &r->own_limit_hit, err, errlen)) < 0)
 		return rc;
-	if ((rc = get_seconds(root, "start_time", &present, &r->start_time, err, errlen)) < 0)
+	if ((rc = get_seconds(f, F_START_TIME, &present, &r->start_time, err, errlen)) < 0)
 		return rc;
-	if ((rc = get_seconds(root, "wall_time", &present, &r->wall_time, err, errlen)) < 0)
+	if ((rc = get_seconds(f, F_WALL_TIME, &present, &r->wall_time, err, errlen)) < 0)
 		return rc;
-	if ((rc = get_typed(root, "command", JSON_ARRAY, &r->command, err, errlen)) < 0)
+	if ((rc = get_typed(f, F_COMMAND, JSON_ARRAY, &r->command, err, errlen)) < 0)
 		return rc;
 	if (r->command.type == JSON_ARRAY) {
 		struct json_iter it;
@@ -300,15 +377,14 @@ int rec_decode(const char *line, size_t len, struct rec *r, char *err, size_t er
 				return bad(err, errlen, "command",
 				           "holds something else than strings");
 	}
-	if ((rc = get_typed(root, "sentence", JSON_STRING, &r->sentence, err, errlen)) < 0 ||
-	    (rc = get_typed(root, "host", JSON_STRING, &r->host, err, errlen)) < 0 ||
-	    (rc = get_typed(root, "oom_victims", JSON_ARRAY, &r->oom_victims, err, errlen)) < 0 ||
-	    (rc = get_typed(root, "oom_memcg", JSON_STRING, &r->oom_memcg, err, errlen)) < 0 ||
-	    (rc = get_typed(root, "memory_timeline", JSON_OBJECT, &r->timeline, err, errlen)) < 0)
+	if ((rc = get_typed(f, F_SENTENCE, JSON_STRING, &r->sentence, err, errlen)) < 0 ||
+	    (rc = get_typed(f, F_HOST, JSON_STRING, &r->host, err, errlen)) < 0 ||
+	    (rc = get_typed(f, F_OOM_VICTIMS, JSON_ARRAY, &r->oom_victims, err, errlen)) < 0 ||
+	    (rc = get_typed(f, F_OOM_MEMCG, JSON_STRING, &r->oom_memcg, err, errlen)) < 0 ||
+	    (rc = get_typed(f, F_TIMELINE, JSON_OBJECT, &r->timeline, err, errlen)) < 0)
 		return rc;
-	bool some, full;
-	if ((rc = get_seconds(root, "memory_stall_some", &some, &r->stall_some, err, errlen)) < 0 ||
-	    (rc = get_seconds(root, "memory_stall_full", &full, &r->stall_full, err, errlen)) < 0)
+	if ((rc = get_seconds(f, F_STALL_SOME, &some, &r->stall_some, err, errlen)) < 0 ||
+	    (rc = get_seconds(f, F_STALL_FULL, &full, &r->stall_full, err, errlen)) < 0)
 		return rc;
 	r->has_stall = some || full;
 	return 0;
