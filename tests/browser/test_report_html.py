@@ -111,12 +111,13 @@ def size_text(b):
 
 def with_timelines(recs, seed=11):
     """The records with what the executor may add: a memory timeline per
-    attempt (up to its peak; an OOM kill ends at the limit), OOM victims
-    and memory stall times."""
+    attempt (up to its peak; an OOM kill ends at the limit), OOM victims,
+    memory stall times, and the host (three nodes)."""
     rnd = random.Random(seed)
     out = []
     for r in recs:
         r = dict(r)
+        r["host"] = "node-%d" % (r["seq"] % 3 + 1)
         if r["attempt"] > 0:
             k = 60
             top = r["memory_max"] if rb.own_oom(r) else r["memory_peak"]
@@ -259,6 +260,7 @@ class ReportInBrowser(CliTest):
             self.assertEqual(r.rc, 0, r)
             got = self.page(html2, "report-timeline.png")
             self.check_numbers(got, recs2, summary)
+            self.assertEqual(int(got["cards"]["hosts"]["value"]), 3)
         else:
             recs2 = recs
         t = got["timeline"]

@@ -258,8 +258,9 @@ RECORD_KEYS = {
     "stderr_lost_bytes": int, "sentence": str,
 }
 SUMMARY_KEYS = {
-    "schema_version": int, "tasks": int, "attempts": int, "outcomes": dict, "verdict_seq": (int, type(None)),
-    "verdict": (str, type(None)), "exit_code": int, "aborted": bool,
+    "schema_version": int, "tasks": int, "attempts": int, "outcomes": dict,
+    "verdict_seq": (int, type(None)), "verdict": (str, type(None)), "exit_code": int,
+    "aborted": bool,
     "signal": (int, type(None)), "sentence": str,
 }
 

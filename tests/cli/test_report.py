@@ -323,7 +323,7 @@ class BadInput(ReportTest):
         p = self.write_jsonl("ok.jsonl", self.good())
         self.assert_error(self.report(self.path("nope.jsonl")), "cannot open", "nope.jsonl")
         with open(p, "rb") as f:
-            r = self.report("/dev/stdin", stdin=subprocess.PIPE, input=f.read())
+            r = self.report("/proc/self/fd/0", stdin=subprocess.PIPE, input=f.read())
         self.assert_error(r, "give a file, not a pipe")
         self.assert_error(self.report(), "report needs a FILE")
         self.assert_error(self.report(p, p), "report takes one FILE")
@@ -383,17 +383,19 @@ class Memory(ReportTest):
         """Peak RSS does not grow with the number of records (10x more
         records: the same memory within a little), and the HTML page of
         either is about as big."""
-        small, _ = self.synth("small.jsonl", 20000, timeline_every=1000)
-        big, attempts = self.synth("big.jsonl", 200000, timeline_every=1000)
+        # 20k and 200k tasks (a tenth of it in the TCG VM, where python is slow)
+        n = 20000 if clitest.SCALE == 1 else 2000
+        small, _ = self.synth("small.jsonl", n, timeline_every=n // 20)
+        big, attempts = self.synth("big.jsonl", 10 * n, timeline_every=n // 20)
         out = {}
         for name, p in (("small", small), ("big", big)):
             html = self.path(name + ".html")
             rc, kib, err = maxrss_kib([BIN, "report", p, "--html", html, "--suggest"])
             self.assertEqual(rc, 0, err)
             out[name] = (kib, os.path.getsize(html))
-        sys.stderr.write("\n  corral report --html: 20k tasks %s KiB RSS, page %d KiB; "
-                         "200k tasks %s KiB RSS, page %d KiB\n"
-                         % (out["small"][0], out["small"][1] >> 10, out["big"][0],
+        sys.stderr.write("\n  corral report --html: %d tasks %s KiB RSS, page %d KiB; "
+                         "%d tasks %s KiB RSS, page %d KiB\n"
+                         % (n, out["small"][0], out["small"][1] >> 10, 10 * n, out["big"][0],
                             out["big"][1] >> 10))
         if out["big"][0] is not None and not is_asan(BIN):
             self.assertLess(out["big"][0], out["small"][0] + 1024)
@@ -401,7 +403,7 @@ class Memory(ReportTest):
         self.assertLess(out["big"][1], out["small"][1] * 1.5)
         j = self.report_json(big, "--suggest")
         self.assertEqual(j["all"]["attempts"], attempts)
-        self.assertEqual(j["points"]["mode"], "sliced")
+        self.assertEqual(j["points"]["mode"], "sliced" if attempts > 5000 else "all")
         self.assertLessEqual(len(j["points"]["seq"]), 3 * j["points"]["slices"])
         self.assertEqual(len(j["groups"]), 7)
         for t in j["timelines"]:

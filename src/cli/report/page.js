@@ -94,6 +94,13 @@
     card('span', data.last_end - data.first_start, 'first start to last end', secs(data.last_end - data.first_start));
   if (all.stall_share !== null)
     card('stall_share', all.stall_share, 'of the wall time stalled on memory', pct(all.stall_share));
+  if (data.summary && data.summary.provider)
+    card('provider', data.summary.provider, 'where the task cgroups came from');
+  var hosts = Object.keys(data.hosts);
+  if (hosts.length > 1)
+    card('hosts', hosts.length, 'hosts: ' + hosts.slice(0, 6).map(function (h) {
+      return h + ' (' + data.hosts[h] + ')';
+    }).join(', ') + (hosts.length > 6 ? ', \u2026' : ''));
 
   /* ------------------------------------------------------------ outcomes */
   (function () {
@@ -248,7 +255,7 @@
         marks.push({name: 'peak', coord: pts[t.peak_index], value: 'peak', itemStyle: {color: '#2471a3'}});
       var killed = /oom/.test(t.outcome);
       if (killed && pts.length)
-        marks.push({name: 'OOM kill', coord: pts[pts.length - 1], value: 'OOM kill', symbol: 'pin', symbolSize: 46,
+        marks.push({name: 'OOM kill', coord: pts[pts.length - 1], value: 'kill', symbol: 'pin', symbolSize: 46,
                     itemStyle: {color: '#d62c1a'}});
       var top = Math.max(mib(t.memory_max || 0), Math.max.apply(null, pts.map(function (p) { return p[1]; })));
       c.setOption({
