@@ -81,7 +81,7 @@ static void print_counts(FILE *f, const uint64_t *n)
 		fputs("none", f);
 }
 
-static void print_group(FILE *f, const struct rpt *r, const struct rpt_group *g, size_t id)
+static void print_group(FILE *f, const struct rpt_group *g, size_t id)
 {
 	const struct rpt_stats *st = &g->st;
 	char a[32], b[32], c[32];
@@ -132,10 +132,9 @@ static void print_group(FILE *f, const struct rpt *r, const struct rpt_group *g,
 		        "      stalled on memory %.0f%% of its wall time (some), %.0f%% (full)\n",
 		        100.0 * st->stall_some / st->stall_wall,
 		        100.0 * st->stall_full / st->stall_wall);
-	(void)r;
 }
 
-static void print_top(FILE *f, const struct rpt *r, const struct rpt_top *t, size_t n, bool by_peak)
+static void print_top(FILE *f, const struct rpt_top *t, size_t n, bool by_peak)
 {
 	char a[32], b[32], c[32];
 
@@ -160,7 +159,6 @@ static void print_top(FILE *f, const struct rpt *r, const struct rpt_top *t, siz
 		put_safe(f, e->cmd);
 		fputc('\n', f);
 	}
-	(void)r;
 }
 
 static void print_suggestion(FILE *f, const struct rpt_group *g, size_t id, double headroom)
@@ -290,20 +288,20 @@ void rpt_print_text(const struct rpt *r, FILE *f)
 	fprintf(f, "\ncommand groups: %zu%s (the command with its input item as {})\n",
 	        r->ngroups + (r->other ? 1 : 0), r->other ? "+" : "");
 	for (size_t i = 0; i < r->ngroups && i < TEXT_GROUPS; i++)
-		print_group(f, r, &r->groups[i], i + 1);
+		print_group(f, &r->groups[i], i + 1);
 	if (r->ngroups > TEXT_GROUPS)
 		fprintf(f, "  ... and %zu more groups (--json lists them all)\n",
 		        r->ngroups - TEXT_GROUPS);
 	if (r->other)
-		print_group(f, r, r->other, r->ngroups + 1);
+		print_group(f, r->other, r->ngroups + 1);
 
 	if (r->nslowest) {
 		fputs("\nslowest attempts:\n", f);
-		print_top(f, r, r->slowest, r->nslowest, false);
+		print_top(f, r->slowest, r->nslowest, false);
 	}
 	if (r->nbiggest) {
 		fputs("\nbiggest attempts (memory peak):\n", f);
-		print_top(f, r, r->biggest, r->nbiggest, true);
+		print_top(f, r->biggest, r->nbiggest, true);
 	}
 	if (r->o.suggest) {
 		fprintf(

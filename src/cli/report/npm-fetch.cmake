@@ -6,7 +6,9 @@
 #
 # Never fails the build: when npm ci fails (no network, registry down), OUT is
 # written empty and WHY says what happened; `corral report --html` then exits
-# 125 with that reason, and everything else works.
+# 125 with that reason, and everything else works. The next build does not try
+# again by itself (offline, each try would wait for npm's timeouts): removing
+# OUT does.
 file(MAKE_DIRECTORY ${WORK})
 foreach(f package.json package-lock.json)
   configure_file(${SRC}/${f} ${WORK}/${f} COPYONLY)
@@ -21,7 +23,7 @@ execute_process(
 set(why "")
 if(NOT rc EQUAL 0)
   string(REGEX REPLACE "\n.*" "" first "${err}")
-  set(why "this corral was built without its chart library: `npm ci` failed at build time (${first}); rebuild with access to the npm registry")
+  set(why "this corral was built without its chart library: `npm ci` failed at build time (${first}); with access to the npm registry, rm ${OUT} and rebuild")
 elseif(NOT EXISTS ${bundle})
   set(why "this corral was built without its chart library: ${bundle} is missing after `npm ci`")
 else()

@@ -17,8 +17,12 @@ set(CORRAL_ASSET_JS ${CORRAL_REPORT_SRC}/page.js)
 file(MAKE_DIRECTORY ${CORRAL_REPORT_OUT})
 
 find_program(CORRAL_NPM npm)
+# One output only, used by one target only (the corral object below): with
+# Makefiles, a custom command that two targets or two outputs share may run
+# twice at once, and two `npm ci` in one directory clash. The reason file is
+# written beside it by the same command.
 if(CORRAL_NPM)
-  add_custom_command(OUTPUT ${CORRAL_ASSET_ECHARTS} ${CORRAL_ASSET_WHY}
+  add_custom_command(OUTPUT ${CORRAL_ASSET_ECHARTS}
     COMMAND ${CMAKE_COMMAND} -DNPM=${CORRAL_NPM} -DSRC=${CORRAL_REPORT_SRC}
             -DWORK=${CMAKE_BINARY_DIR}/report-npm -DOUT=${CORRAL_ASSET_ECHARTS}
             -DWHY=${CORRAL_ASSET_WHY} -P ${CORRAL_REPORT_SRC}/npm-fetch.cmake
@@ -33,13 +37,11 @@ else()
   file(WRITE ${CORRAL_ASSET_WHY}
     "this corral was built without its chart library: npm was not found at build time; install npm (scripts/install-deps.sh) and rebuild")
 endif()
-add_custom_target(corral_report_assets DEPENDS ${CORRAL_ASSET_ECHARTS} ${CORRAL_ASSET_WHY})
 
 configure_file(${CORRAL_REPORT_SRC}/report_assets.c.in ${CORRAL_REPORT_OUT}/report_assets.c @ONLY)
 set_source_files_properties(${CORRAL_REPORT_OUT}/report_assets.c PROPERTIES OBJECT_DEPENDS
-  "${CORRAL_ASSET_ECHARTS};${CORRAL_ASSET_WHY};${CORRAL_ASSET_HTML};${CORRAL_ASSET_CSS};${CORRAL_ASSET_JS}")
+  "${CORRAL_ASSET_ECHARTS};${CORRAL_ASSET_HTML};${CORRAL_ASSET_CSS};${CORRAL_ASSET_JS}")
 target_sources(corral PRIVATE ${CORRAL_REPORT_OUT}/report_assets.c)
-add_dependencies(corral corral_report_assets)
 
 # The JSON Lines schema of --report files.
 install(FILES ${PROJECT_SOURCE_DIR}/src/lib/report.schema.json
