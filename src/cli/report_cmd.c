@@ -107,6 +107,11 @@ int cli_report(int argc, char **argv)
 			report_usage(stdout);
 			return 0;
 		default:
+			/* A long option without its value reports its val (>= 256) in
+			 * optopt, an unknown short one its letter, an unknown long one 0. */
+			if (optopt >= 256)
+				die("option '%s' needs a value (see 'corral report --help')",
+				    argv[optind - 1]);
 			if (optopt)
 				die("unknown option '-%c' (see 'corral report --help')", optopt);
 			die("unknown option '%s' (see 'corral report --help')", argv[optind - 1]);

@@ -332,6 +332,8 @@ class BadInput(ReportTest):
         self.assert_error(self.report(p, "--top", "51"), "--top", "51")
         self.assert_error(self.report(p, "--max-line", "10"), "--max-line")
         self.assert_error(self.report(p, "--bogus"), "unknown option '--bogus'")
+        self.assert_error(self.report(p, "-x"), "unknown option '-x'")
+        self.assert_error(self.report(p, "--html"), "option '--html' needs a value")
         self.assert_error(self.report(p, "--html", self.path("no", "such", "dir.html")),
                           "cannot write --html file")
         r = self.report("--help")
