@@ -355,8 +355,8 @@ static int group_name(struct rpt_group *g, const struct rpt *r)
 		return -ENOMEM;
 	buf[0] = '\0';
 	if (g->shape < 0) {
-		snprintf(buf, RPT_NAME_MAX, "(other commands: more than %d groups)",
-		         RPT_MAX_GROUPS);
+		snprintf(buf, RPT_NAME_MAX, "(other commands: past %d shapes or %d groups)",
+		         RPT_MAX_SHAPES, RPT_MAX_GROUPS);
 		g->name = buf;
 		return 0;
 	}

@@ -230,6 +230,11 @@ void rpt_print_text(const struct rpt *r, FILE *f)
 		      "or corral was killed\n",
 		      f);
 	}
+	if (r->shape_overflow)
+		fprintf(f,
+		        "  note: more than %d command shapes: %llu records are in the \"other\" "
+		        "group\n",
+		        RPT_MAX_SHAPES, (unsigned long long)r->shape_overflow);
 	if (r->torn_skipped)
 		fprintf(f, "  note: the last line is torn (%llu bytes, no newline): left out\n",
 		        (unsigned long long)r->torn_bytes);
@@ -575,6 +580,7 @@ void rpt_print_json(const struct rpt *r, FILE *f)
 	json_cstr(&o, r->o.path);
 	jcount(&o, "lines", r->lines);
 	jcount(&o, "summaries", r->summaries);
+	jcount(&o, "shape_overflow", r->shape_overflow);
 	json_key(&o, "summary");
 	if (r->has_summary) {
 		json_obj_begin(&o);
