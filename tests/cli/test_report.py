@@ -194,6 +194,19 @@ class Summary(ReportTest):
         self.assertFalse(shell["tool {} {}"])
 
 
+    def test_tables_overflow_into_other(self):
+        """Past 256 shapes the records go to one "other" group, and it is said."""
+        objs = [fake(i, command=["tool%d" % i, "x"]) for i in range(1, 301)]
+        p = self.write_jsonl("shapes.jsonl", objs + [fake_summary(300, 300)])
+        j = self.report_json(p)
+        self.assertEqual((len(j["groups"]), j["shape_overflow"]), (257, 44))
+        self.assertTrue(j["groups"][-1]["other"])
+        self.assertEqual(j["groups"][-1]["tasks"], 44)
+        self.assertEqual(sum(g["tasks"] for g in j["groups"]), 300)
+        r = self.report(p)
+        self.assertIn(b'more than 256 command shapes: 44 records are in the "other" group', r.out)
+
+
 class Suggest(ReportTest):
     def test_suggested_limits_avoid_the_oom_retries(self):
         """The 1000-task batch with OOM kills and retries; --suggest's limit
