@@ -575,13 +575,18 @@ CORRAL_API int corral_worker_info(const corral_executor_t *ex, unsigned i, corra
 
 /* ---------------------------------------------------------------- reports */
 
+/* The version of the JSON Lines schema of report files (src/lib/report.schema.json,
+ * installed in share/corral/), written in every summary as "schema_version". It
+ * only grows: a new version adds optional fields, never removes or retypes one. */
+#define CORRAL_REPORT_SCHEMA_VERSION 1
+
 /* Write r as one JSON object on one line (JSON Lines) to fd, with one write().
  * command: the task's argv (may be NULL). Strings are UTF-8; bytes that are
  * not valid UTF-8 are written as \udcXX escapes (Python's "surrogateescape"),
  * so the original bytes can be recovered exactly. Returns 0 or -errno. */
 CORRAL_API int corral_report_result(int fd, const corral_result_t *r, const char *const *command);
-/* Write {"summary": {...}} on one line. signal: the signal that made corral
- * abort the batch (0 = none). */
+/* Write {"summary": {"schema_version": N, ...}} on one line. signal: the signal
+ * that made corral abort the batch (0 = none). */
 CORRAL_API int corral_report_summary(int fd, const corral_summary_t *s, int signal);
 /* GNU parallel's --joblog: the header line, and the line of a result (Seq
  * Host Starttime JobRuntime Send Receive Exitval Signal Command; Exitval is

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# install-deps.sh [build|test|bench|all] - install the Debian 12 packages corral
-# needs, only those missing. Idempotent and quiet when everything is there.
-#   build  compiler, CMake, pkg-config, libcgroup, libseccomp, cmocka, python3,
-#          libsystemd (sd-bus: optional for corral, used when present)
-#   test   build + clang-format, clang (libFuzzer), valgrind, qemu + busybox
-#          (the pure cgroup v2 VM lane), systemd + dbus + logind's PAM module +
-#          podman/crun (they run only inside the systemd VM lane), GNU parallel
-#          (the CLI tests compare corral's expansion with its own), shellcheck-free
-#   bench  build + GNU parallel, hyperfine
-#   slurm  build + Slurm 22.05 and munge for scripts/slurm-cluster.sh (the
-#          packaged daemons are not started: policy-rc.d below)
-#   all    everything
+# install-deps.sh [build|test|bench|slurm|browser|all] - install the Debian 12
+# packages corral needs, only those missing. Idempotent and quiet when everything is
+# there.
+#   build    compiler, CMake, pkg-config, libcgroup, libseccomp, cmocka, python3,
+#            libsystemd (sd-bus: optional for corral, used when present); npm (and
+#            so nodejs) when there is no npm command: `npm ci` fetches the chart
+#            library of `corral report --html` at build time
+#   test     build + clang-format, clang (libFuzzer), valgrind, qemu + busybox
+#            (the pure cgroup v2 VM lane), systemd + dbus + logind's PAM module +
+#            podman/crun (they run only inside the systemd VM lane), GNU parallel
+#            (the CLI tests compare corral's expansion with its own),
+#            python3-jsonschema (the report schema), GNU time (peak RSS),
+#            shellcheck-free
+#   bench    build + GNU parallel, hyperfine
+#   slurm    build + Slurm 22.05 and munge for scripts/slurm-cluster.sh (the
+#            packaged daemons are not started: policy-rc.d below)
+#   browser  build + chromium (the `report` lane: the HTML report in a browser)
+#   all      everything
 set -euo pipefail
 what=${1:-build}
 
@@ -25,14 +31,19 @@ slurm=(slurmctld slurmd slurm-client munge)
 test+=(python3-venv python3-joblib python3-sklearn)
 # the Python table: joblib vendors loky; pebble
 bench+=(python3-joblib python3-pebble)
+browser=(chromium)
+# npm from Debian only when none is there (a nodejs from elsewhere may bundle it).
+command -v npm >/dev/null 2>&1 || build+=(npm)
+test+=(python3-jsonschema time)
 
 case $what in
 	build) want=("${build[@]}") ;;
 	test) want=("${build[@]}" "${test[@]}") ;;
 	bench) want=("${build[@]}" "${bench[@]}") ;;
 	slurm) want=("${build[@]}" "${slurm[@]}") ;;
-	all) want=("${build[@]}" "${test[@]}" "${bench[@]}" "${slurm[@]}") ;;
-	*) echo "usage: $0 [build|test|bench|slurm|all]" >&2; exit 2 ;;
+	browser) want=("${build[@]}" "${browser[@]}") ;;
+	all) want=("${build[@]}" "${test[@]}" "${bench[@]}" "${slurm[@]}" "${browser[@]}") ;;
+	*) echo "usage: $0 [build|test|bench|slurm|browser|all]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -23,6 +23,8 @@
 #                host and (the same wheel) in the cgroup v2 VM
 #   package      scripts/package.sh --test: the .deb (CPack) installed with
 #                dpkg -i in the VM; corral check, a demo batch, man, completion
+#   report       corral report --html of a real 1000-task batch in headless
+#                chromium; screenshots in build/artifacts/
 #
 # Prints a summary and exits non-zero if any lane failed; logs in build/logs/.
 # Options: --lane NAME (repeatable), --list. Env: CORRAL_FUZZ_SECONDS (10).
@@ -34,13 +36,13 @@ set -uo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 
-all_lanes=(format build unit host vm systemd sanitize fuzz soak valgrind security slurm pip package)
+all_lanes=(format build unit host vm systemd sanitize fuzz soak valgrind security slurm pip package report)
 lanes=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--lane) lanes+=("$2"); shift 2 ;;
 	--list) printf '%s\n' "${all_lanes[@]}"; exit 0 ;;
-	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
 	*) echo "test.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done
@@ -199,6 +201,14 @@ lane_pip() {
 }
 # The .deb: built by CPack, installed on a clean Debian 12 (the VM).
 lane_package() { scripts/package.sh --test; }
+# The HTML page of `corral report` of a real 1000-task batch with OOM kills and
+# retries, opened in Debian's headless chromium with no network: charts drawn,
+# numbers equal to the records', screenshots kept in build/artifacts/ (about a
+# minute: the batch takes most of it).
+lane_report() {
+	scripts/install-deps.sh browser || return 1
+	ctest --test-dir build -L browser --output-on-failure
+}
 
 for l in "${all_lanes[@]}"; do
 	want "$l" || continue

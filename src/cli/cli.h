@@ -15,6 +15,7 @@
  * worker_cmd.c `corral worker` (one node of `corral run --slurm`)
  * workers.c   the head's side: the nodes (--slurm, --workers, --nodes), one
  *             launcher per node, what it says about its workers
+ * report_*.c  `corral report FILE.jsonl` (report.h), json.c (json.h)
  *
  * Exit codes (README, "Exit codes"): the verdict task's code per design §4;
  * 0 when every task succeeded; 125 for corral's own errors (usage, bad
@@ -304,5 +305,7 @@ int cli_check(int argc, char **argv);
 
 /* worker_cmd.c */
 int cli_worker(int argc, char **argv);
+/* report_cmd.c */
+int cli_report(int argc, char **argv);
 
 #endif

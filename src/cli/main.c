@@ -1,4 +1,4 @@
-/* main.c - `corral`: dispatch to run / exec / check / worker. */
+/* main.c - `corral`: dispatch to run / exec / check / report / worker. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +36,7 @@ static void usage(FILE *f)
 	fputs("usage: corral run  [OPTIONS] [--] [COMMAND [ARG...]] [::: INPUT...]\n"
 	      "       corral exec [OPTIONS] -- COMMAND [ARG...]\n"
 	      "       corral check [--json] [--cgroup-parent PATH] [--cgroups WHICH]\n"
+	      "       corral report [--suggest] [--html OUT.html] [--json] FILE.jsonl\n"
 	      "       corral worker [OPTIONS]   (started by a `corral run --slurm` head)\n"
 	      "       corral --version | --help\n"
 	      "\n"
@@ -64,12 +65,14 @@ int main(int argc, char **argv)
 		return cli_check(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "worker"))
 		return cli_worker(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "report"))
+		return cli_report(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "run") || !strcmp(argv[1], "exec")) {
 		enum cli_mode mode = argv[1][0] == 'r' ? MODE_RUN : MODE_EXEC;
 		cli_parse(&c, mode, argc - 1, argv + 1);
 		return cli_run(&c);
 	}
-	fprintf(stderr, "corral: unknown command '%s' (expected run, exec, check or worker)\n",
+	fprintf(stderr, "corral: unknown command '%s' (expected run, exec, check, report or worker)\n",
 	        argv[1]);
 	usage(stderr);
 	return EXIT_CORRAL_ERROR;

@@ -331,8 +331,11 @@ int corral_report_summary(int fd, const corral_summary_t *s, int signal)
 {
 	struct buf b = {0};
 
-	printf_(&b, "{\"summary\":{\"tasks\":%llu,\"attempts\":%llu,\"outcomes\":{",
-	        (unsigned long long)s->tasks, (unsigned long long)s->attempts);
+	printf_(&b,
+	        "{\"summary\":{\"schema_version\":%d,\"tasks\":%llu,\"attempts\":%llu,"
+	        "\"outcomes\":{",
+	        CORRAL_REPORT_SCHEMA_VERSION, (unsigned long long)s->tasks,
+	        (unsigned long long)s->attempts);
 	for (int i = 0; i < CORRAL_OUTCOME_COUNT; i++) {
 		if (i)
 			puts_(&b, ",");

@@ -320,9 +320,9 @@ OPTIONAL_RECORD_KEYS = {
 # Keys a summary has only with workers (corral run --slurm / --workers).
 OPTIONAL_SUMMARY_KEYS = {"workers": int, "workers_lost": int}
 SUMMARY_KEYS = {
-    "tasks": int, "attempts": int, "outcomes": dict, "verdict_seq": (int, type(None)),
-    "verdict": (str, type(None)), "exit_code": int, "aborted": bool,
-    "signal": (int, type(None)), "sentence": str, "provider": dict,
+    "schema_version": int, "tasks": int, "attempts": int, "outcomes": dict,
+    "verdict_seq": (int, type(None)), "verdict": (str, type(None)), "exit_code": int,
+    "aborted": bool, "signal": (int, type(None)), "sentence": str, "provider": dict,
 }
 
 
@@ -382,14 +382,42 @@ def check_record(tc, rec):
     tc.assertTrue(rec["sentence"].startswith("task %d " % rec["seq"]), rec["sentence"])
 
 
+_SCHEMA_VALIDATOR = None
+
+
+def schema_validator():
+    """The JSON Schema of report lines (src/lib/report.schema.json), checked
+    with Debian's python3-jsonschema (scripts/install-deps.sh test)."""
+    global _SCHEMA_VALIDATOR
+    if _SCHEMA_VALIDATOR is None:
+        import jsonschema  # python3-jsonschema
+        with open(os.path.join(SRC, "src", "lib", "report.schema.json")) as f:
+            schema = json.load(f)
+        jsonschema.Draft202012Validator.check_schema(schema)
+        _SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(schema)
+    return _SCHEMA_VALIDATOR
+
+
+def check_schema(tc, objs, where="report"):
+    """Every line of a report validates against the schema."""
+    v = schema_validator()
+    for i, o in enumerate(objs):
+        errs = sorted(v.iter_errors(o), key=lambda e: list(e.path))
+        if errs:
+            tc.fail("%s line %d does not follow src/lib/report.schema.json: %s at %s\n%r"
+                    % (where, i + 1, errs[0].message, "/".join(map(str, errs[0].path)), o))
+
+
 def read_report(tc, path, complete=True):
-    """Parse a --report file: (records, summary). Checks every record's keys
-    and types and that the summary agrees with the final records."""
+    """Parse a --report file: (records, summary). Checks every line against
+    the schema, every record's keys and types and that the summary agrees
+    with the final records."""
     with open(path, "rb") as f:
         data = f.read()
     tc.assertTrue(data == b"" or data.endswith(b"\n"), "report does not end with a newline")
     lines = data.split(b"\n")[:-1]
     objs = [json.loads(l) for l in lines]
+    check_schema(tc, objs, path)
     if not complete:
         return objs, None
     tc.assertTrue(objs and "summary" in objs[-1], "no summary line at the end: %r" % data[-500:])

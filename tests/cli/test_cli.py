@@ -525,7 +525,7 @@ class ReportFormat(CliTest):
         prov = summ.pop("provider")
         self.assertEqual((prov["name"], prov["limits"]), (clitest.PROVIDER, True))
         self.assertEqual(summ, {
-            "tasks": 4, "attempts": 4,
+            "schema_version": 1, "tasks": 4, "attempts": 4,
             "outcomes": {"ok": 1, "exit": 1, "oom": 1, "oom_outside": 0, "subprocess_oom": 0,
                          "timeout": 0, "signal": 1, "spawn_error": 0, "cancelled": 0,
                          "aborted": 0, "lost": 0},
