@@ -72,7 +72,8 @@ int main(int argc, char **argv)
 		cli_parse(&c, mode, argc - 1, argv + 1);
 		return cli_run(&c);
 	}
-	fprintf(stderr, "corral: unknown command '%s' (expected run, exec, check, report or worker)\n",
+	fprintf(stderr,
+	        "corral: unknown command '%s' (expected run, exec, check, report or worker)\n",
 	        argv[1]);
 	usage(stderr);
 	return EXIT_CORRAL_ERROR;
