@@ -138,6 +138,9 @@ static void gen(struct src *s, struct corral__wire_msg *m)
 		c->capture_max = take_u64(s);
 		c->heartbeat_ms = 10 + (uint32_t)(take(s, 4) % 599991);
 		c->heartbeat_misses = 2 + (uint32_t)(take(s, 2) % 9999);
+		c->timeline = take(s, 1) & 1;
+		c->allow_io_uring = take(s, 1) & 1;
+		c->pid_ns = take(s, 1) & 1;
 		break;
 	}
 	case WIRE_READY:
@@ -182,7 +185,7 @@ static void gen(struct src *s, struct corral__wire_msg *m)
 	case WIRE_RESULT: {
 		struct corral__wire_result *r = &m->u.result;
 		r->id = take_u64(s);
-		r->outcome = (uint8_t)(take(s, 1) % CORRAL_OUTCOME_COUNT);
+		r->outcome = (uint8_t)(take(s, 1) % CORRAL_LOST); /* lost: a head's, never sent */
 		r->exit_code = (int32_t)take(s, 4);
 		r->signal = (int32_t)take(s, 4);
 		r->status = (int32_t)take(s, 4);
@@ -205,6 +208,16 @@ static void gen(struct src *s, struct corral__wire_msg *m)
 		r->err_lost = take_u64(s);
 		take_str(s, r->node, sizeof(r->node));
 		take_str(s, r->sentence, sizeof(r->sentence));
+		take_str(s, r->oom_memcg, sizeof(r->oom_memcg));
+		r->memory_stall_some = take(s, 1) & 1 ? -1 : fabs(take_f64(s));
+		r->memory_stall_full = take(s, 1) & 1 ? -1 : fabs(take_f64(s));
+		take_bytes(s, &r->oom_victims, CORRAL_WIRE_MAX_VICTIMS * CORRAL_WIRE_VICTIM_SIZE);
+		r->oom_victims.len -= r->oom_victims.len % CORRAL_WIRE_VICTIM_SIZE;
+		take_bytes(s, &r->timeline, CORRAL_WIRE_MAX_SAMPLES * CORRAL_WIRE_SAMPLE_SIZE);
+		r->timeline.len -= r->timeline.len % CORRAL_WIRE_SAMPLE_SIZE;
+		if (r->timeline.len)
+			r->timeline_peak =
+			    (uint32_t)(take(s, 4) % (r->timeline.len / CORRAL_WIRE_SAMPLE_SIZE));
 		break;
 	}
 	case WIRE_KILL:

@@ -134,6 +134,8 @@ static void fill_all(struct corral__wire_msg *msgs, uint8_t *blob, size_t blob_l
 	m->u.config.capture_max = 16384;
 	m->u.config.heartbeat_ms = 1000;
 	m->u.config.heartbeat_misses = 10;
+	m->u.config.timeline = true;
+	m->u.config.pid_ns = true;
 
 	m++;
 	corral__wire_msg_init(m, WIRE_READY);
@@ -188,6 +190,14 @@ static void fill_all(struct corral__wire_msg *msgs, uint8_t *blob, size_t blob_l
 	m->u.result.err_lost = 8;
 	strcpy(m->u.result.node, "node1");
 	strcpy(m->u.result.sentence, "task 9 was OOM-killed: it exceeded its memory limit");
+	strcpy(m->u.result.oom_memcg, "/corral-1-ab/t9-a1");
+	m->u.result.memory_stall_some = 0.5;
+	m->u.result.memory_stall_full = -1;
+	m->u.result.oom_victims.data = blob;
+	m->u.result.oom_victims.len = 2 * CORRAL_WIRE_VICTIM_SIZE;
+	m->u.result.timeline.data = blob;
+	m->u.result.timeline.len = 3 * CORRAL_WIRE_SAMPLE_SIZE;
+	m->u.result.timeline_peak = 2;
 
 	m++;
 	corral__wire_msg_init(m, WIRE_KILL);
@@ -607,6 +617,66 @@ static void reader_and_flush_over_a_pipe(void **state)
 	corral__wire_buf_free(&b);
 }
 
+/* RESULT's blobs: victims and timelines come back as they went, a record
+ * size that does not divide the blob is refused, and so is a lost outcome
+ * (a head's, never a worker's) or a peak beyond the timeline. */
+static void result_blobs(void **state)
+{
+	static const corral_oom_victim_t v[2] = {
+	    {.pid = 4242, .comm = "python3", .total_vm = 1ull << 40, .anon_rss = 480 << 20,
+	     .file_rss = 4096, .shmem_rss = 1, .oom_score_adj = -1000, .detailed = true},
+	    {.pid = 7, .comm = "0123456789abcde", .oom_score_adj = 1000},
+	};
+	static const corral_sample_t t[3] = {{0.01, 1}, {0.02, UINT64_MAX}, {1e9, 0}};
+	struct corral__wire_bytes b;
+	corral_oom_victim_t *v2;
+	corral_sample_t *t2;
+	unsigned n;
+
+	(void)state;
+	assert_int_equal(corral__wire_pack_victims(v, 2, &b), 0);
+	assert_int_equal(b.len, 2 * CORRAL_WIRE_VICTIM_SIZE);
+	assert_int_equal(corral__wire_unpack_victims(&b, &v2, &n), 0);
+	assert_int_equal(n, 2);
+	assert_memory_equal(v, v2, sizeof(v));
+	free(v2);
+	b.len--;
+	assert_int_equal(corral__wire_unpack_victims(&b, &v2, &n), -EPROTO);
+	free(b.data);
+	assert_int_equal(corral__wire_pack_victims(NULL, 0, &b), 0);
+	assert_null(b.data);
+	assert_int_equal(corral__wire_unpack_victims(&b, &v2, &n), 0);
+	assert_null(v2);
+	assert_int_equal(n, 0);
+
+	assert_int_equal(corral__wire_pack_timeline(t, 3, &b), 0);
+	assert_int_equal(corral__wire_unpack_timeline(&b, &t2, &n), 0);
+	assert_int_equal(n, 3);
+	assert_memory_equal(t, t2, sizeof(t));
+	free(t2);
+	free(b.data);
+
+	struct corral__wire_msg m;
+	struct corral__wire_buf out = {0};
+	corral_error_t e;
+	uint8_t blob[64] = {0};
+	corral__wire_msg_init(&m, WIRE_RESULT);
+	m.u.result.id = 1;
+	m.u.result.outcome = CORRAL_LOST;
+	assert_int_equal(corral__wire_encode(&out, &m, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "lost"));
+	m.u.result.outcome = CORRAL_OK;
+	m.u.result.timeline.data = blob;
+	m.u.result.timeline.len = 17;
+	assert_int_equal(corral__wire_encode(&out, &m, &e), -EINVAL);
+	m.u.result.timeline.len = 32;
+	m.u.result.timeline_peak = 2;
+	assert_int_equal(corral__wire_encode(&out, &m, &e), -EINVAL);
+	m.u.result.timeline_peak = 1;
+	assert_int_equal(corral__wire_encode(&out, &m, &e), 0);
+	corral__wire_buf_free(&out);
+}
+
 static void type_names(void **state)
 {
 	(void)state;
@@ -630,6 +700,7 @@ int main(void)
 	    cmocka_unit_test(reader_bounds_its_memory),
 	    cmocka_unit_test(reader_and_flush_over_a_pipe),
 	    cmocka_unit_test(type_names),
+	    cmocka_unit_test(result_blobs),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
