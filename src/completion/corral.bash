@@ -8,10 +8,13 @@ _corral()
     local limits="-m --memory --swap --pids --cpus -t --timeout --kill-after --oom-group
         --no-oom-group --allow-subprocess-oom --cgroup-parent --no-cgroups"
     local retry="--retries --retry-on --memory-growth --memory-ceiling --report --joblog"
-    local sandbox="--seccomp --allow-ptrace --core-dumps --user --no-network --no-sandbox"
-    local other="-q --quiet --tmpdir --help --version"
+    local sandbox="--seccomp --allow-ptrace --allow-io-uring --core-dumps --user --no-network
+        --no-sandbox"
+    local other="-q --quiet -v --verbose --cgroups --tmpdir --help --version"
     local runonly="-j --jobs --halt --memory-budget -a --arg-file -0 --null -k --keep-order
-        --ungroup --results --progress"
+        --ungroup --results --progress --link -C --colsep -N -L --max-lines --trim --dry-run
+        --tag --tagstring --line-buffer --resume --resume-failed --timeline
+        --slurm --workers --nodes --lost-retries --worker-timeout"
 
     local sub="" i
     for ((i = 1; i < cword; i++)); do
@@ -40,9 +43,12 @@ _corral()
     --user) COMPREPLY=($(compgen -u -- "$cur")); return ;;
     -m | --memory | --swap | --memory-ceiling | --memory-budget)
         COMPREPLY=($(compgen -W "64M 256M 512M 1G 2G 4G 8G max" -- "$cur")); return ;;
-    -t | --timeout | --kill-after)
+    --cgroups) COMPREPLY=($(compgen -W "auto own systemd slurm observe off" -- "$cur")); return ;;
+    --trim) COMPREPLY=($(compgen -W "n l r lr" -- "$cur")); return ;;
+    -t | --timeout | --kill-after | --worker-timeout)
         COMPREPLY=($(compgen -W "30s 5m 1h" -- "$cur")); return ;;
-    -j | --jobs | --pids | --cpus | --retries | --memory-growth | --cgroup-parent)
+    -j | --jobs | --pids | --cpus | --retries | --memory-growth | --cgroup-parent | \
+        --lost-retries | --workers | --nodes | -C | --colsep | -N | -L | --max-lines | --tagstring)
         return ;;
     esac
     if [[ $cur == -* ]]; then
@@ -50,7 +56,7 @@ _corral()
         run) COMPREPLY=($(compgen -W "$limits $runonly $retry $sandbox $other" -- "$cur")) ;;
         exec) COMPREPLY=($(compgen -W "$limits $retry $sandbox $other --" -- "$cur")) ;;
         check) COMPREPLY=($(compgen -W "--json --cgroup-parent --help" -- "$cur")) ;;
-        worker) COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;
+        worker) COMPREPLY=($(compgen -W "--cgroup-parent --cgroups --no-cgroups --tmpdir --help" -- "$cur")) ;;
         report) COMPREPLY=($(compgen -W "--html --suggest --help" -- "$cur")) ;;
         esac
         return
