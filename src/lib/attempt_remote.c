@@ -237,7 +237,8 @@ static void finish(struct corral__remote *r, struct ratt *a, const struct corral
 		res->pid = x->pid > 0 ? x->pid : res->pid;
 		res->oom_kills = x->oom_kills;
 		res->own_limit_hit = x->own_limit_hit;
-		res->memory_max = x->memory_max;
+		if (x->memory_max)
+			res->memory_max = x->memory_max;
 		res->memory_peak = x->memory_peak;
 		res->pids_limit_hit = x->pids_limit_hit;
 		res->seccomp_kill = x->seccomp_kill;
@@ -374,6 +375,7 @@ static int site_signal(struct corral__site *s, struct corral__attempt *a, int si
 
 static void on_err(void *ctx, int arg, uint32_t events);
 static void reap(struct corral__remote *r);
+static void wait_exit(struct corral__remote *r, int ms);
 
 static void lose(struct corral__remote *r, const char *fmt, ...)
 {
@@ -386,10 +388,10 @@ static void lose(struct corral__remote *r, const char *fmt, ...)
 	va_end(ap);
 	r->state = CORRAL_WORKER_LOST;
 	r->lost_ns = corral__now_ns();
-	/* What it said and how it ended, if that is known by now. */
+	/* How it ended and what it said last, if that is known by now. */
+	reap(r);
 	if (r->errfd >= 0)
 		on_err(r, 0, 0);
-	reap(r);
 	r->site.excluded = true;
 	r->site.pending = false;
 	r->site.slots = 0;
@@ -564,15 +566,17 @@ static void on_chan(void *ctx, int arg, uint32_t events)
 		ssize_t n = corral__wire_reader_fill(&r->rd, r->fd);
 		if (n == -EAGAIN)
 			return;
-		if (n < 0) {
+		if (n < 0 && n != -ECONNRESET) {
 			lose(r, "its channel could not be read: %s", strerror((int)-n));
 			return;
 		}
-		if (n == 0) {
-			if (corral__wire_reader_pending(&r->rd))
-				lose(r, "its channel closed inside a frame");
-			else
-				lose(r, "its channel closed");
+		if (n <= 0) {
+			/* Closed (reset: with our bytes unread). Its command is
+			 * usually gone by now or a moment later: its status and
+			 * last words say why. */
+			wait_exit(r, 100);
+			lose(r, "its channel closed%s",
+			     corral__wire_reader_pending(&r->rd) ? " inside a frame" : "");
 			return;
 		}
 		r->last_rx = corral__now_ns();
@@ -641,6 +645,18 @@ static void reap(struct corral__remote *r)
 	else
 		r->exit_signal = si.si_status;
 	corral__loop_del(r->loop, &r->h_pid);
+}
+
+/* Wait up to ms for the launcher to exit (it closed the channel). */
+static void wait_exit(struct corral__remote *r, int ms)
+{
+	struct pollfd p = {.fd = r->pidfd, .events = POLLIN};
+
+	if (r->reaped || r->pidfd < 0)
+		return;
+	while (poll(&p, 1, ms) < 0 && errno == EINTR)
+		;
+	reap(r);
 }
 
 static void on_pid(void *ctx, int arg, uint32_t events)
@@ -976,8 +992,10 @@ void corral__remote_shutdown(struct corral__remote **rs, int n, unsigned bound_m
 		}
 		r->state = CORRAL_WORKER_DONE;
 		r->site.excluded = true;
-		r->term_at = now + bound;
-		r->kill_at = now + 2 * bound;
+		/* One that never said HELLO has nothing to clean up: SIGTERM
+		 * now (an srun still waiting for its step, say). */
+		r->term_at = r->have_hello ? now + bound : now;
+		r->kill_at = r->term_at + bound;
 	}
 	/* Until every launcher is reaped: SIGTERM at term_at (srun forwards it
 	 * to the worker, which cleans up), SIGKILL at kill_at (srun: Slurm then
