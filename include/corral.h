@@ -31,7 +31,13 @@
  * executors are independent. The library installs no signal handlers, never
  * calls exit() and never prints. It starts one helper process per executor
  * (the watchdog, see corral_executor_new()) and reaps only the processes it
- * started, through their pidfds: it never calls wait(-1).
+ * started, through their pidfds: it never calls wait(-1). Tasks are created
+ * with no exit signal, but the kernel gives a process SIGCHLD back when it
+ * execs (measured on Linux 6.1 and 6.18): the caller gets a SIGCHLD for each
+ * command task that ends, and a caller that reaps with wait(-1) or
+ * waitpid(-1, ...) (asyncio's FastChildWatcher, a SIGCHLD handler that
+ * reaps everything) takes a task's exit status away: corral then records
+ * that attempt as an exit with status 255, a failure, never a success.
  *
  * Errors
  * ------

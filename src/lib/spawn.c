@@ -4,9 +4,13 @@
  * child is born inside its cgroup; plain clone3(CLONE_PIDFD) on v1 or when
  * CLONE_INTO_CGROUP fails (the child then joins through cgroup.procs before it
  * runs any task code); fork() + pidfd_open() without clone3. What failed once
- * is cached and not tried again. clone3 children get exit_signal 0: no SIGCHLD
- * reaches the caller, and a caller's wait(-1) cannot reap them (they need
- * __WALL), so the library only ever reaps through its own pidfds.
+ * is cached and not tried again. clone3 children get exit_signal 0, so that
+ * one that fails before exec sends no SIGCHLD and a caller's wait(-1) cannot
+ * reap it (it needs __WALL); the kernel sets a process's exit signal back to
+ * SIGCHLD when it execs, though (measured), so the caller does get SIGCHLD
+ * for an exec'd task, and a caller's wait(-1) can take its status (reap()
+ * then records an exit with 255: corral.h, "Threads and signals"). The
+ * library itself only ever reaps through its own pidfds.
  *
  * Command tasks on x86-64 share the parent's memory until exec: clone3 with
  * CLONE_VM, the child on a stack of its own (a small assembly trampoline, as

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testlib.h"
@@ -341,6 +342,61 @@ static void exit_code(void **state)
 	corral_result_release(&r);
 }
 
+static volatile sig_atomic_t sigchlds;
+static void count_sigchld(int sig)
+{
+	(void)sig;
+	sigchlds++;
+}
+
+/* A caller that reaps with waitpid(-1) takes a task's status away (the
+ * kernel gives an exec'd task SIGCHLD back, corral.h): the attempt is then
+ * an exit with 255, never a success; and the caller did get SIGCHLD. */
+static void status_taken_by_caller(void **state)
+{
+	struct tl_parent *p = *state;
+	corral_options_t o;
+	corral_task_t t;
+	corral_result_t r;
+	corral_executor_t *ex;
+	corral_error_t err;
+	struct sigaction sa, old;
+	int stolen = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = count_sigchld;
+	sigaction(SIGCHLD, &sa, &old);
+	sigchlds = 0;
+	tl_options(p, &o);
+	o.memory_max = 64 * MiB;
+	assert_int_equal(corral_executor_new(&o, &ex, &err), 0);
+	corral_task_init(&t);
+	t.argv = ARGV(P, "sleep-exit", "0.2", "0");
+	assert_true(corral_submit(ex, &t, &err) > 0);
+	corral_close(ex);
+	assert_int_equal(corral_next(ex, &r, 0, &err), 0); /* it starts */
+	assert_int_equal(corral_running(ex), 1);
+	/* Reap everything, as a careless SIGCHLD handler would, until the
+	 * task's status is ours. */
+	double until = tl_now() + 10;
+	while (!stolen && tl_now() < until) {
+		int st;
+		pid_t pid = waitpid(-1, &st, WNOHANG | __WALL);
+		if (pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			stolen = 1;
+		else
+			usleep(1000);
+	}
+	assert_true(stolen);
+	assert_int_equal(corral_next(ex, &r, 10000, &err), 1);
+	assert_outcome(&r, "exit");
+	assert_int_equal(r.status, 255);
+	assert_true(sigchlds >= 1);
+	corral_result_release(&r);
+	corral_executor_free(ex);
+	sigaction(SIGCHLD, &old, NULL);
+}
+
 static void spawn_errors(void **state)
 {
 	struct tl_parent *p = *state;
@@ -465,6 +521,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(timeout_grace, tl_setup_parent, tl_teardown_parent),
 	    cmocka_unit_test_setup_teardown(segv, tl_setup_parent, tl_teardown_parent),
 	    cmocka_unit_test_setup_teardown(exit_code, tl_setup_parent, tl_teardown_parent),
+	    cmocka_unit_test_setup_teardown(status_taken_by_caller, tl_setup_parent,
+	                                    tl_teardown_parent),
 	    cmocka_unit_test_setup_teardown(spawn_errors, tl_setup_parent, tl_teardown_parent),
 	    cmocka_unit_test_setup_teardown(daemon_killed, tl_setup_parent, tl_teardown_parent),
 	    cmocka_unit_test_setup_teardown(fork_bomb, tl_setup_parent, tl_teardown_parent),
