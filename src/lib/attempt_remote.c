@@ -69,6 +69,7 @@ static const char *host_of(const struct corral__remote *r)
 
 static void lose(struct corral__remote *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static void wait_exit(struct corral__remote *r, int ms);
 
 /* ---------------------------------------------------------------- sending */
 
@@ -108,6 +109,11 @@ static void flush(struct corral__remote *r)
 		return;
 	}
 	ssize_t n = corral__wire_buf_flush(&r->out, r->fd);
+	if (n == -EPIPE || n == -ECONNRESET) {
+		wait_exit(r, 100); /* its status and last words, as at EOF */
+		lose(r, "its channel closed");
+		return;
+	}
 	if (n < 0 && n != -EAGAIN) {
 		lose(r, "its channel could not be written: %s", strerror((int)-n));
 		return;
@@ -375,7 +381,6 @@ static int site_signal(struct corral__site *s, struct corral__attempt *a, int si
 
 static void on_err(void *ctx, int arg, uint32_t events);
 static void reap(struct corral__remote *r);
-static void wait_exit(struct corral__remote *r, int ms);
 
 static void lose(struct corral__remote *r, const char *fmt, ...)
 {
