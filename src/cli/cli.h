@@ -282,6 +282,8 @@ bool output_result(struct output *out, corral_result_t *r, struct task_ctx *ctx,
 bool output_line_buffer(struct output *out, struct task_ctx *ctx, bool final);
 /* How many tasks are buffered waiting for their turn (-k). */
 uint64_t output_buffered(const struct output *out);
+/* Results handed to the output thread and not yet written (workers). */
+uint64_t output_queued(struct output *out);
 /* Flush whatever -k still holds (after an abort: in order, with gaps). */
 void output_finish(struct output *out);
 void output_close(struct output *out);

@@ -16,9 +16,19 @@
  * writes into a pipe of ours and every complete line is printed as it
  * arrives (a line longer than 1 MiB is printed in pieces: memory stays
  * bounded). --tag puts the task's tag before each line of stdout and stderr.
+ *
+ * With workers on other nodes (--slurm, --workers) task output is written by
+ * a thread of its own, in the order results are handed to it: a reader of
+ * our stdout that stops reading (a pager, a slow pipe) then blocks that
+ * thread only, while the main loop goes on heartbeating and reading the
+ * workers' frames (a head blocked in write() for worker_timeout would lose
+ * every worker, and each kills its tasks). run.c counts what waits for the
+ * thread in its window, so the memory stays bounded.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,16 +42,33 @@ struct held {
 	struct task_ctx *ctx;
 };
 
+/* A result handed to the writer thread. */
+struct wq_item {
+	struct wq_item *next;
+	corral_result_t r;
+	struct task_ctx *ctx;
+};
+
 struct output {
 	struct cli *c;
 	int results_fd;
-	bool stdout_gone;
+	bool stdout_gone; /* written by the writer thread when there is one */
 	/* -k: a ring of held results indexed by submission order. */
 	uint64_t next_emit;
 	struct held *ring;
 	size_t ring_cap;
 	uint64_t held;
+	/* The writer thread (workers only). */
+	bool threaded;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct wq_item *qh, *qt;
+	uint64_t queued; /* handed over, not yet written */
+	bool closing;
 };
+
+static void *writer_main(void *arg);
 
 static int mkdir_p(const char *path)
 {
@@ -75,6 +102,21 @@ struct output *output_open(struct cli *c)
 	out->c = c;
 	out->results_fd = -1;
 	out->next_emit = 1;
+	if (c->o.no_local && c->mode == MODE_RUN && !c->ungroup && !c->line_buffer) {
+		pthread_mutex_init(&out->mu, NULL);
+		pthread_cond_init(&out->cv, NULL);
+		/* The writer must not take the signals run.c reads through its
+		 * signalfd: it inherits their blocking only if they are blocked
+		 * already, so block them around its creation. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		int rc = pthread_create(&out->th, NULL, writer_main, out);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc != 0)
+			die("cannot start the output thread: %s", strerror(rc));
+		out->threaded = true;
+	}
 	if (c->results_dir) {
 		int rc = mkdir_p(c->results_dir);
 		if (rc < 0)
@@ -214,13 +256,15 @@ static void emit(struct output *out, corral_result_t *r, const struct task_ctx *
 	if (out->c->mode == MODE_EXEC || out->c->ungroup || out->c->line_buffer)
 		return;
 	if (ctx && ctx->tag) {
-		if (!out->stdout_gone && write_tagged(&r->out, 1, ctx) == -EPIPE)
-			out->stdout_gone = true;
+		if (!__atomic_load_n(&out->stdout_gone, __ATOMIC_RELAXED) &&
+		    write_tagged(&r->out, 1, ctx) == -EPIPE)
+			__atomic_store_n(&out->stdout_gone, true, __ATOMIC_RELAXED);
 		write_tagged(&r->err, 2, ctx);
 		return;
 	}
-	if (!out->stdout_gone && corral_output_write(&r->out, 1) == -EPIPE)
-		out->stdout_gone = true;
+	if (!__atomic_load_n(&out->stdout_gone, __ATOMIC_RELAXED) &&
+	    corral_output_write(&r->out, 1) == -EPIPE)
+		__atomic_store_n(&out->stdout_gone, true, __ATOMIC_RELAXED);
 	corral_output_write(&r->err, 2);
 }
 
@@ -245,14 +289,77 @@ static void release(corral_result_t *r, struct task_ctx *ctx)
 	task_ctx_free(ctx);
 }
 
+static void *writer_main(void *arg)
+{
+	struct output *out = arg;
+
+	pthread_mutex_lock(&out->mu);
+	for (;;) {
+		while (!out->qh && !out->closing)
+			pthread_cond_wait(&out->cv, &out->mu);
+		struct wq_item *it = out->qh;
+		if (!it)
+			break; /* closing, and everything is written */
+		out->qh = it->next;
+		if (!out->qh)
+			out->qt = NULL;
+		pthread_mutex_unlock(&out->mu);
+		emit(out, &it->r, it->ctx);
+		release(&it->r, it->ctx);
+		free(it);
+		pthread_mutex_lock(&out->mu);
+		out->queued--;
+	}
+	pthread_mutex_unlock(&out->mu);
+	return NULL;
+}
+
+/* Write a finished task's output and free it: here, or by the writer. */
+static void emit_release(struct output *out, corral_result_t *r, struct task_ctx *ctx)
+{
+	if (!out->threaded) {
+		emit(out, r, ctx);
+		release(r, ctx);
+		return;
+	}
+	struct wq_item *it = calloc(1, sizeof(*it));
+	if (!it)
+		die("out of memory");
+	it->r = *r;
+	it->ctx = ctx;
+	pthread_mutex_lock(&out->mu);
+	if (out->qt)
+		out->qt->next = it;
+	else
+		out->qh = it;
+	out->qt = it;
+	out->queued++;
+	pthread_cond_signal(&out->cv);
+	pthread_mutex_unlock(&out->mu);
+}
+
+/* Everything handed over is written; the writer is gone. */
+static void writer_join(struct output *out)
+{
+	if (!out->threaded)
+		return;
+	pthread_mutex_lock(&out->mu);
+	out->closing = true;
+	pthread_cond_signal(&out->cv);
+	pthread_mutex_unlock(&out->mu);
+	pthread_join(out->th, NULL);
+	pthread_mutex_destroy(&out->mu);
+	pthread_cond_destroy(&out->cv);
+	out->threaded = false;
+}
+
 static void emit_ready(struct output *out)
 {
 	while (out->held) {
 		struct held *h = &out->ring[out->next_emit % out->ring_cap];
 		if (!h->present || h->ctx->idx != out->next_emit)
 			return;
-		emit(out, &h->r, h->ctx);
-		release(&h->r, h->ctx);
+		emit_release(out, &h->r, h->ctx);
 		h->present = false;
 		out->held--;
 		out->next_emit++;
@@ -388,7 +495,7 @@ bool output_result(struct output *out, corral_result_t *r, struct task_ctx *ctx,
 	if (!r->final) {
 		/* An attempt that will be retried: its output is not the task's. */
 		corral_result_release(r);
-		return !out->stdout_gone;
+		return !__atomic_load_n(&out->stdout_gone, __ATOMIC_RELAXED);
 	}
 	if (ctx && c->line_buffer)
 		output_line_buffer(out, ctx, true);
@@ -398,15 +505,26 @@ bool output_result(struct output *out, corral_result_t *r, struct task_ctx *ctx,
 		hold(out, r, ctx);
 		emit_ready(out);
 	} else {
-		emit(out, r, ctx);
-		release(r, ctx);
+		emit_release(out, r, ctx);
 	}
-	return !out->stdout_gone;
+	return !__atomic_load_n(&out->stdout_gone, __ATOMIC_RELAXED);
 }
 
 uint64_t output_buffered(const struct output *out)
 {
 	return out->held;
+}
+
+uint64_t output_queued(struct output *out)
+{
+	uint64_t n;
+
+	if (!out->threaded)
+		return 0;
+	pthread_mutex_lock(&out->mu);
+	n = out->queued;
+	pthread_mutex_unlock(&out->mu);
+	return n;
 }
 
 void output_finish(struct output *out)
@@ -415,13 +533,13 @@ void output_finish(struct output *out)
 	while (out->held) {
 		struct held *h = &out->ring[out->next_emit % out->ring_cap];
 		if (h->present && h->ctx->idx == out->next_emit) {
-			emit(out, &h->r, h->ctx);
-			release(&h->r, h->ctx);
+			emit_release(out, &h->r, h->ctx);
 			h->present = false;
 			out->held--;
 		}
 		out->next_emit++;
 	}
+	writer_join(out);
 }
 
 void output_close(struct output *out)

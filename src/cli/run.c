@@ -543,7 +543,9 @@ int cli_run(struct cli *c)
 
 	while (ex) {
 		/* Feed the executor, lazily. */
-		while (!input_done && !stop && in_flight < window) {
+		/* (With workers, what waits for the output thread counts too.) */
+		uint64_t queued = c->o.no_local ? output_queued(out) : 0;
+		while (!input_done && !stop && in_flight + queued < window) {
 			struct task_ctx *ctx = pending;
 			if (!ctx) {
 				struct job j;
@@ -630,7 +632,8 @@ int cli_run(struct cli *c)
 		                input_done || stop);
 
 		/* Wait for the executor, a signal, input or task output. */
-		bool want_input = input_wait && !input_done && !stop && in_flight < window;
+		queued = c->o.no_local ? output_queued(out) : 0;
+		bool want_input = input_wait && !input_done && !stop && in_flight + queued < window;
 		size_t npfd = 3 + 2 * live.n;
 		struct pollfd pfd_small[3],
 		    *pfd = npfd > 3 ? calloc(npfd, sizeof(*pfd)) : pfd_small;
@@ -643,8 +646,13 @@ int cli_run(struct cli *c)
 			pfd[3 + 2 * i] = (struct pollfd){.fd = live.v[i]->out_rd, .events = POLLIN};
 			pfd[4 + 2 * i] = (struct pollfd){.fd = live.v[i]->err_rd, .events = POLLIN};
 		}
-		bool can_submit = !input_done && !stop && in_flight < window && !input_wait;
+		bool can_submit =
+		    !input_done && !stop && in_flight + queued < window && !input_wait;
 		int timeout = can_submit ? 0 : (c->progress ? 200 : -1);
+		/* Held back by what waits for the output thread: look again soon
+		 * (nothing else wakes us when it has written some). */
+		if (!can_submit && queued && !input_done && !stop && (timeout < 0 || timeout > 50))
+			timeout = 50;
 		if (poll(pfd, npfd, timeout) < 0 && errno != EINTR)
 			die("poll: %s", strerror(errno));
 		for (size_t i = 0; i < live.n; i++) {

@@ -246,6 +246,24 @@ class WorkersTest(clitest.CliTest):
         # The channel closed: the worker kills its tasks and leaves.
         self.assert_workers_gone(["a"])
 
+    def test_slow_reader_loses_no_worker(self):
+        """A reader of the head's stdout that stops reading (a pager) for
+        several worker timeouts: the head keeps heartbeating (its output
+        thread blocks, not its loop); no worker is lost and every byte comes."""
+        p = clitest.spawn(["run", "--workers", self.launcher + " {node}", "--nodes", "a,b",
+                           "-j", "2", "--worker-timeout", "%gs" % clitest.scaled(1),
+                           "--report", self.path("r.jsonl"), clitest.PAYLOAD, "write",
+                           ":::", *["100000"] * 8],
+                          env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(clitest.scaled(4))  # nobody reads: the pipe is full long before
+        out, err = p.communicate(timeout=clitest.scaled(60))
+        self.assertEqual(p.returncode, 0, err)
+        self.assertNotIn(b"lost", err)
+        self.assertEqual(len(out), 8 * 100000)
+        self.assertEqual(out, clitest.pattern(100000) * 8)
+        _, summ = clitest.read_report(self, self.path("r.jsonl"))
+        self.assertEqual(summ["workers_lost"], 0)
+
     # ------------------------------------------------------------ one machine's verdict
 
     def test_verdict_equals_single_node(self):
