@@ -549,8 +549,12 @@ CORRAL_API int corral_task_memory(corral_executor_t *ex, uint64_t seq, uint64_t 
  * on another worker (up to options.lost_retries times), and nothing more
  * starts there. With no worker left, the batch aborts (summary.sentence
  * says why). corral_executor_free() ends the workers: QUIT, then SIGTERM to
- * the command after 10 s, SIGKILL after 15 s. When the caller dies, the
- * channel closes and each worker kills its tasks and exits by itself. */
+ * the command after 10 s, SIGKILL 10 s after that. When the caller dies, the
+ * channel closes and each worker kills its tasks and exits by itself. The
+ * heartbeats are the executor's loop's work: a caller must come back to
+ * corral_next() (or poll corral_fd()) well within worker_timeout_ns, or the
+ * workers take it for lost and kill their tasks (corral's CLI writes task
+ * output from a thread of its own for that reason). */
 CORRAL_API int corral_add_worker(corral_executor_t *ex, const char *name, const char *const *argv,
                                  unsigned jobs, corral_error_t *err);
 
