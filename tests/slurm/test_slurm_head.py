@@ -11,7 +11,8 @@ What it shows (design §10, issue 14):
      the sentence "(on nodeK)"
   c  SIGKILL to one node's `corral worker` mid-batch: its running tasks end
      `lost` (non-final records, that node's host), run again elsewhere and
-     succeed; exit 0, no hang, nothing left
+     succeed; exit 0, no hang, nothing left. When they cannot run again (the
+     only node, or --lost-retries 0): final lost, verdict lost, exit 255
   d  a node killed whole mid-batch (slurmd, step daemons, worker, tasks): lost
      by heartbeat silence within --worker-timeout, retried elsewhere, the batch
      over long before Slurm declares the node down; its slurmd alone killed:
@@ -550,6 +551,49 @@ class C_WorkerKilled(HeadTest):
         # One line per task, when its final attempt ended: where it ran last.
         self.assertEqual({int(r[0]): (r[1], r[6]) for r in rows},
                          {s: (r["host"], "0") for s, r in finals.items()})
+
+
+    def _kill_final(self, args, node, n_nodes):
+        """SIGKILL to node's worker when its lost tasks cannot run again:
+        they end lost (final), the verdict is the lowest of them, exit 255,
+        and what comes after it is cancelled or aborted; nothing left."""
+        marks = tempfile.mkdtemp(prefix="marks-", dir=self.tmp)
+        h = self.head(["-j", "2"] + args, [hang_on(node, marks)(i) for i in range(1, 9)])
+        ws = h.workers(n_nodes)
+        dirs = [d for p in ws.values() for d in cgroup_dirs(p)]
+        self.assertTrue(clitest.wait_until(lambda: len(marks_of(marks, node)) == 2,
+                                           clitest.scaled(30)), h.stderr())
+        os.kill(ws[node], signal.SIGKILL)
+        rc = h.wait(60)
+        self.assertEqual(rc, 255, h.stderr())
+        self.assert_nothing_left(h, list(ws.values()), dirs)
+        h.release()
+        records, summary = h.records()
+        hung = sorted(int(f.split(".")[0]) for f in marks_of(marks, node))
+        finals = clitest.finals_by_seq(records)
+        for s in hung:
+            self.assertEqual((finals[s]["outcome"], finals[s]["host"], finals[s]["status"]),
+                             ("lost", node, 255))
+        self.assertEqual((summary["verdict_seq"], summary["verdict"], summary["exit_code"]),
+                         (hung[0], "lost", 255))
+        self.assertEqual(summary["sentence"], finals[hung[0]]["sentence"])
+        for s, r in finals.items():
+            if s < hung[0]:
+                self.assertEqual(r["outcome"], "ok", r)
+            elif s not in hung:
+                self.assertIn(r["outcome"], ("ok", "cancelled", "aborted"), r)
+        self.assertEqual((summary["workers"], summary["workers_lost"]), (n_nodes, 1))
+        self.assertIn("corral: " + finals[hung[0]]["sentence"], h.corral_err())
+        return summary
+
+    def test_c2_no_node_left(self):
+        """The only node's worker lost: no site is left, the batch aborts."""
+        summary = self._kill_final(["--nodes", "node2"], "node2", 1)
+        self.assertTrue(summary["aborted"])
+
+    def test_c3_lost_retries_0(self):
+        """--lost-retries 0: a task lost with its node is final at once."""
+        self._kill_final(["--lost-retries", "0"], "node1", 3)
 
 
 class D_NodeKilled(HeadTest):
