@@ -171,10 +171,12 @@ slurm_table() {
 	done
 	echo
 	if [ "${T[cs]}" != fail ] && [ "${T[srun]}" != fail ]; then
-		echo "corral --slurm vs srun per task: $(ratio "${T[srun]}" "${T[cs]}")x the throughput (goal >= 20x; srun waited for a step $waits times)"
+		printf 'corral --slurm vs srun per task: %.1fx the throughput (goal >= 20x; srun waited for a step %s times)\n' \
+			"$(echo "${T[srun]} / ${T[cs]}" | bc -l)" "$waits"
 	fi
 	if [ "${T[cs]}" != fail ] && [ "${T[cl]}" != fail ]; then
-		echo "per-task time corral --slurm / single-node corral: $(echo "scale=2; ${T[cs]} / ${T[cl]}" | bc -l)x (goal <= 2x)"
+		printf 'per-task time corral --slurm / single-node corral: %.2fx (goal <= 2x)\n' \
+			"$(echo "${T[cs]} / ${T[cl]}" | bc -l)"
 	fi
 	[ -s "$tmp/slurm-err" ] && [ "$(grep -vc 'step creation\|Step created' "$tmp/slurm-err")" -gt 0 ] &&
 		echo "stderr of the runs (last lines):" && grep -v 'step creation\|Step created' "$tmp/slurm-err" | tail -n3 | sed 's/^/  /'
