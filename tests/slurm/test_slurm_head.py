@@ -610,6 +610,7 @@ class D_NodeKilled(HeadTest):
         self.assertTrue(clitest.wait_until(lambda: len(marks_of(marks, "node3")) == 2,
                                            clitest.scaled(30)), h.stderr())
         t_kill = time.monotonic()
+        t_kill_wall = time.time()
         self.restart.append("node3")
         tsw.cluster("kill-node", "node3")
         t_killed = time.monotonic()
@@ -633,6 +634,12 @@ class D_NodeKilled(HeadTest):
         lost = [r for r in records if r["outcome"] == "lost"]
         self.assertEqual(sorted(r["seq"] for r in lost), hung)
         self.assertTrue(all(r["host"] == "node3" and not r["final"] for r in lost), lost)
+        # Declared lost within --worker-timeout of the kill (and not before
+        # the worker fell silent: the bound is from its last frame).
+        t_lost = max(r["start_time"] + r["wall_time"] for r in lost) - t_kill_wall
+        fact("node killed whole: its tasks were declared lost %.2f s after the kill" % t_lost)
+        self.assertLess(t_lost, 3 + clitest.scaled(2))
+        self.assertGreater(t_lost, 2.5)
         finals = clitest.finals_by_seq(records)
         self.assertTrue(all(r["outcome"] == "ok" for r in finals.values()))
         self.assertTrue(all(finals[s]["host"] in ("node1", "node2") for s in hung))
@@ -686,10 +693,13 @@ class D_NodeKilled(HeadTest):
         finals = clitest.finals_by_seq(records)
         self.assertTrue(all(r["outcome"] == "ok" for r in finals.values()))
         self.assertEqual(summary["workers_lost"], 1)
-        # Tasks on node2 that were not hung ran to their end after the kill:
-        # before the node was declared down, work there went on.
-        self.assertTrue(any(l.startswith("corral: worker node2 lost: ") for l in h.corral_err()),
-                        h.stderr())
+        # Not by silence (the worker kept talking through its step daemon):
+        # srun ended when Slurm declared the node down.
+        why = [l for l in h.corral_err() if l.startswith("corral: worker node2 lost: ")]
+        self.assertTrue(why, h.stderr())
+        fact("slurmd killed: " + why[0])
+        self.assertIn("its channel closed", why[0])
+        self.assertNotIn("nothing came from it", why[0])
 
 
 class E_Signals(HeadTest):
