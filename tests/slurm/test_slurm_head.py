@@ -27,6 +27,9 @@ What it shows (design §10, issue 14):
      verdict of `corral run --slurm` equals single-node `corral run`'s on the
      same input
   g  bad usage: one-line errors, exit 125
+  h  (expected to fail until fixed) a slow reader of the head's stdout: the
+     head blocks in write() and stops heartbeating; after --worker-timeout
+     every worker gives up on it, and the batch ends lost
 
 "Nothing left" is checked while the allocation still lives (the head runs
 under a small shell that holds the allocation until the test releases it):
@@ -44,6 +47,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -199,7 +203,7 @@ class Head:
 
     seq = 0
 
-    def __init__(self, tc, args, lines, slurm=True, salloc=SALLOC):
+    def __init__(self, tc, args, lines, slurm=True, salloc=SALLOC, stdout_pipe=False):
         Head.seq += 1
         self.tc = tc
         self.dir = tempfile.mkdtemp(prefix="head%d-" % Head.seq, dir=tc.tmp)
@@ -217,8 +221,9 @@ class Head:
         self.t0 = time.monotonic()
         with open(cmds, "rb") as i, open(self.out_path, "wb") as o, \
                 open(self.err_path, "wb") as e:
-            self.p = subprocess.Popen(argv, stdin=i, stdout=o, stderr=e, env=clean_env(
-                CORRAL_HEAD_RC=self.rcfile, CORRAL_HEAD_HOLD=self.fifo))
+            self.p = subprocess.Popen(argv, stdin=i, stdout=subprocess.PIPE if stdout_pipe else o,
+                                      stderr=e, env=clean_env(CORRAL_HEAD_RC=self.rcfile,
+                                                              CORRAL_HEAD_HOLD=self.fifo))
         self.rc = None
         self.t_end = None
         self._pid = self._job = self._shell = None
@@ -855,6 +860,32 @@ class F_Randomized(HeadTest):
                              "task %d: %s\nlocal %r\nslurm %r" % (seq, msg, lf[seq], sf[seq]))
             self.assertIn(sf[seq]["host"], NODES)
         self.assertEqual(ssum["workers_lost"], 0, msg)
+
+
+class H_SlowReader(HeadTest):
+    @unittest.expectedFailure  # the head blocks on its stdout (src/cli/output.c write_all)
+    def test_h_slow_stdout(self):
+        """Whoever reads the head's stdout may be slow (a pager, a full pipe,
+        a stalled file system): on one machine corral just waits. The head
+        must too, and keep its workers: it may not stop heartbeating while a
+        write to its stdout blocks. Today it does, for longer than
+        --worker-timeout here, and every worker gives up on the head."""
+        n = 8
+        h = self.head(["--worker-timeout", "2s"],
+                      ["%s write 1000000" % clitest.PAYLOAD] * n, stdout_pipe=True)
+        h.pid()
+        time.sleep(clitest.scaled(6))  # nobody reads: the pipe fills, the head blocks
+        got = []
+        reader = threading.Thread(target=lambda: got.append(h.p.stdout.read()))
+        reader.start()  # until EOF: when salloc and the holding shell end too
+        rc = h.wait(60)
+        h.release()
+        reader.join(clitest.scaled(30))
+        h.p.stdout.close()
+        data = got[0] if got else b""
+        records, summary = h.records()
+        self.assertEqual((rc, summary["workers_lost"]), (0, 0), h.stderr())
+        self.assertEqual(data, clitest.pattern(1000000) * n)
 
 
 class G_Usage(HeadTest):
