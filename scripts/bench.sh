@@ -65,7 +65,7 @@ fnmap=$B/tests/corral-bench-map
 reps=3
 [ $quick -eq 1 ] && reps=1
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/corral-bench.XXXXXX")
-trap 'slurm_stop; rm -rf "$tmp"' EXIT
+trap 'declare -F slurm_stop >/dev/null && slurm_stop; rm -rf "$tmp"' EXIT
 
 now() { date +%s.%N; }
 # median of the wall times of REPS runs of a command (stdout/stderr discarded)
@@ -154,11 +154,12 @@ slurm_table() {
 	T[srun]=$(timed_ok "${salloc[@]}" parallel -j "$slots" srun --exact -n1 -N1 /bin/true <"$tmp/slurm-in")
 	local waits
 	waits=$(grep -c 'step creation temporarily disabled' "$tmp/slurm-err")
+	echo "corral rows: median of $reps runs; the srun row: one run"
 	printf '| %-52s | %8s | %9s | %10s |\n' "runner ($slots slots in all)" "time" "tasks/s" "per task"
 	printf '|%s|%s|%s|%s|\n' "------------------------------------------------------" "----------" "-----------" "------------"
 	for r in cs srun cl; do
 		case $r in
-		cs) label="corral run --slurm (1 worker per node, 2 slots each)" ;;
+		cs) label="corral run --slurm (1 worker per node, $((slots / 3)) slots each)" ;;
 		srun) label="GNU parallel -j $slots + srun --exact -n1 -N1 per task" ;;
 		cl) label="corral run -j $slots (single node)" ;;
 		esac
@@ -171,7 +172,7 @@ slurm_table() {
 	done
 	echo
 	if [ "${T[cs]}" != fail ] && [ "${T[srun]}" != fail ]; then
-		printf 'corral --slurm vs srun per task: %.1fx the throughput (goal >= 20x; srun waited for a step %s times)\n' \
+		printf 'corral --slurm vs srun per task: %.1fx the throughput (goal >= 20x; srun retried a step creation %s times)\n' \
 			"$(echo "${T[srun]} / ${T[cs]}" | bc -l)" "$waits"
 	fi
 	if [ "${T[cs]}" != fail ] && [ "${T[cl]}" != fail ]; then
