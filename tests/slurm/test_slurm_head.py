@@ -294,11 +294,17 @@ class Head:
         if self.released:
             return
         self.released = True
-        try:
-            fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
-            os.close(fd)
-        except OSError:
-            pass  # no reader (yet, or any more): salloc is told below
+        def opened():
+            # Only once the shell reads the fifo (it may be about to).
+            try:
+                os.close(os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK))
+                return True
+            except OSError:
+                return self.p.poll() is not None
+        if self.rc is not None:
+            clitest.wait_until(opened, clitest.scaled(10), 0.01)
+        else:
+            opened()  # the head did not end: salloc is told below
         try:
             self.p.wait(clitest.scaled(30))
         except subprocess.TimeoutExpired:
@@ -363,16 +369,25 @@ class HeadTest(clitest.CliTest):
         lives; let it go. Returns (rc, records, summary)."""
         ws = {}
         dirs = []
+        done = threading.Event()
 
         def snap():
             # Worker pids while they run, for the cgroup check.
-            for n, p in workers(h.job()).items():
-                if p not in ws.values():
-                    ws[n] = p
-                    dirs.extend(cgroup_dirs(p))
-        h.pid()
-        snap()
-        rc = h.wait(timeout)
+            while not done.is_set():
+                for n, p in workers(h.job()).items():
+                    if p not in ws.values():
+                        ws[n] = p
+                        dirs.extend(cgroup_dirs(p))
+                done.wait(0.05)
+        h.job()
+        t = threading.Thread(target=snap)
+        t.start()
+        try:
+            rc = h.wait(timeout)
+        finally:
+            done.set()
+            t.join()
+        self.assertTrue(ws, "no worker was seen: %s" % h.stderr())
         self.assert_nothing_left(h, list(ws.values()), dirs)
         h.release()
         records, summary = h.records()
