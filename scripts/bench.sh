@@ -22,20 +22,31 @@
 #     loky, pebble, corral.Pool (persistent, chunksize=1, maxtasksperchild=1)
 #     and corral.futures.ProcessPoolExecutor; ratios to multiprocessing.Pool
 #
+#  8. many nodes (--slurm, or --slurm-only for this table alone; root): a
+#     3-node Slurm of this machine (scripts/slurm-cluster.sh, started and
+#     stopped here, in its own state dir and on port 15817 or
+#     $CORRAL_BENCH_SLURM_PORT, none the tests use), 5000 x /bin/true inside
+#     `salloc -N3 --exclusive`: corral run --slurm (one worker per node),
+#     GNU parallel + `srun --exact -n1 -N1` per task, and single-node corral
+#     run with the same total -j; goals: >= 20x the srun-per-task pattern,
+#     per-task time within 2x of single-node corral
+#
 # --quick: smaller N and fewer repetitions (for CI smoke runs); --vm: run the
 # spawn-throughput part inside the pure cgroup v2 VM as well and print v1/v2
 # ratios (under TCG only ratios within the VM mean anything).
 set -uo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
-quick=0 full=0 vm=0 inner=0
+quick=0 full=0 vm=0 inner=0 slurm=0
 for a in "$@"; do
 	case $a in
 	--quick) quick=1 ;;
 	--full) full=1 ;;
 	--vm) vm=1 ;;
+	--slurm) slurm=1 ;;
+	--slurm-only) slurm=2 ;;
 	--inner) inner=1 ;; # internal: the part that runs inside the VM
-	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
 	*) echo "bench.sh: unknown argument $a" >&2; exit 2 ;;
 	esac
 done
@@ -54,7 +65,7 @@ fnmap=$B/tests/corral-bench-map
 reps=3
 [ $quick -eq 1 ] && reps=1
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/corral-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap 'declare -F slurm_stop >/dev/null && slurm_stop; rm -rf "$tmp"' EXIT
 
 now() { date +%s.%N; }
 # median of the wall times of REPS runs of a command (stdout/stderr discarded)
@@ -70,10 +81,120 @@ median_time() {
 }
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 
+# ---------------------------------------------------------------- 8. many nodes
+# (defined here, run last, or alone with --slurm-only)
+slurm_dir=
+slurm_stop() {
+	[ -n "$slurm_dir" ] || return 0
+	scripts/slurm-cluster.sh stop --dir "$slurm_dir" >/dev/null 2>&1
+	rm -rf "$slurm_dir"
+	slurm_dir=
+}
+# Wall time of one run of a command, or "fail" when it does not exit 0.
+timed_ok() {
+	local s e
+	s=$(now)
+	"$@" >/dev/null 2>>"$tmp/slurm-err" || { echo fail; return; }
+	e=$(now)
+	echo "$e - $s" | bc -l
+}
+slurm_table() {
+	local n=5000 port=${CORRAL_BENCH_SLURM_PORT:-15817} slots p r i t label
+	local -a salloc=(salloc -Q -N3 --exclusive --no-kill --immediate=60)
+	declare -A T
+	[ $quick -eq 1 ] && n=1000
+	echo "### 8. many nodes: $n x /bin/true on a 3-node Slurm, inside ${salloc[*]}"
+	if [ "$(id -u)" != 0 ]; then
+		echo "(skipped: the test cluster's daemons run as root)"
+		echo
+		return
+	fi
+	if ! scripts/install-deps.sh slurm >/dev/null 2>&1; then
+		echo "(skipped: Slurm could not be installed: scripts/install-deps.sh slurm)"
+		echo
+		return
+	fi
+	for p in "$port" $((port + 1)) $((port + 11)) $((port + 12)) $((port + 13)); do
+		if ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
+			echo "(skipped: port $p is taken: set CORRAL_BENCH_SLURM_PORT)"
+			echo
+			return
+		fi
+	done
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	slurm_dir=$(mktemp -d /tmp/corral-bench-slurm.XXXXXX) # short: unix socket paths
+	if ! scripts/slurm-cluster.sh start --dir "$slurm_dir" --port "$port" >"$tmp/slurm-start" 2>&1; then
+		echo "(skipped: the cluster did not start: $(tail -n1 "$tmp/slurm-start"))"
+		echo
+		slurm_stop
+		return
+	fi
+	export SLURM_CONF=$slurm_dir/slurm.conf
+	slots=$(sinfo -h -N -o %c | awk '{s += $1} END {print s}')
+	echo "The 3 nodes are 3 slurmd of this one $(nproc)-core machine: the head, the workers, the"
+	echo "tasks and Slurm's daemons share its cores, so this measures overheads, not scaling."
+	echo "$(date -u +%Y-%m-%dT%H:%MZ), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	seq "$n" >"$tmp/slurm-in"
+	: >"$tmp/slurm-err"
+	# corral: median of $reps; srun per task: one run (the slow one).
+	for r in cs cl; do
+		local -a ts=()
+		for ((i = 0; i < reps; i++)); do
+			if [ $r = cs ]; then
+				t=$(timed_ok "${salloc[@]}" "$corral" run --slurm /bin/true <"$tmp/slurm-in")
+			else
+				t=$(timed_ok "${salloc[@]}" "$corral" run -j "$slots" /bin/true <"$tmp/slurm-in")
+			fi
+			ts+=("$t")
+		done
+		T[$r]=$(printf '%s\n' "${ts[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+		printf '%s\n' "${ts[@]}" | grep -q fail && T[$r]=fail
+	done
+	T[srun]=$(timed_ok "${salloc[@]}" parallel -j "$slots" srun --exact -n1 -N1 /bin/true <"$tmp/slurm-in")
+	local waits
+	waits=$(grep -c 'step creation temporarily disabled' "$tmp/slurm-err")
+	echo "corral rows: median of $reps runs; the srun row: one run"
+	printf '| %-52s | %8s | %9s | %10s |\n' "runner ($slots slots in all)" "time" "tasks/s" "per task"
+	printf '|%s|%s|%s|%s|\n' "------------------------------------------------------" "----------" "-----------" "------------"
+	for r in cs srun cl; do
+		case $r in
+		cs) label="corral run --slurm (1 worker per node, $((slots / 3)) slots each)" ;;
+		srun) label="GNU parallel -j $slots + srun --exact -n1 -N1 per task" ;;
+		cl) label="corral run -j $slots (single node)" ;;
+		esac
+		if [ "${T[$r]}" = fail ]; then
+			printf '| %-52s | %8s | %9s | %10s |\n' "$label" "failed" "-" "-"
+			continue
+		fi
+		printf '| %-52s | %7.2fs | %9.0f | %7.3f ms |\n' "$label" "${T[$r]}" \
+			"$(echo "$n / ${T[$r]}" | bc -l)" "$(echo "${T[$r]} * 1000 / $n" | bc -l)"
+	done
+	echo
+	if [ "${T[cs]}" != fail ] && [ "${T[srun]}" != fail ]; then
+		printf 'corral --slurm vs srun per task: %.1fx the throughput (goal >= 20x; srun retried a step creation %s times)\n' \
+			"$(echo "${T[srun]} / ${T[cs]}" | bc -l)" "$waits"
+	fi
+	if [ "${T[cs]}" != fail ] && [ "${T[cl]}" != fail ]; then
+		printf 'per-task time corral --slurm / single-node corral: %.2fx (goal <= 2x)\n' \
+			"$(echo "${T[cs]} / ${T[cl]}" | bc -l)"
+	fi
+	[ -s "$tmp/slurm-err" ] && [ "$(grep -vc 'step creation\|Step created' "$tmp/slurm-err")" -gt 0 ] &&
+		echo "stderr of the runs (last lines):" && grep -v 'step creation\|Step created' "$tmp/slurm-err" | tail -n3 | sed 's/^/  /'
+	echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo
+	unset SLURM_CONF
+	slurm_stop
+}
+
 mode=$($corral check --json 2>/dev/null | sed -n 's/.*"mode":"\([a-z0-9]*\)".*/\1/p')
 echo "corral benchmark - $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r), cgroup mode ${mode:-?}$([ $inner -eq 1 ] && echo ' (inside the qemu VM, TCG)')"
 echo
+if [ $slurm -eq 2 ] && [ $inner -eq 0 ]; then
+	slurm_table
+	exit 0
+fi
 
 # ---------------------------------------------------------------- 1. spawn
 spawn_table() {
@@ -250,4 +371,5 @@ if [ $vm -eq 1 ]; then
 	paste -d' ' <(grep '^spawn n=2000\|^spawn n=500' "$tmp/spawn.txt" | awk '{sub("ratio=", "", $6); print $3, "v1", $6}') \
 		<(grep '^spawn' "$tmp/vm.txt" | awk '{sub("ratio=", "", $6); print "v2", $6}') | sed 's/^/  /'
 fi
+[ $slurm -eq 1 ] && slurm_table
 exit 0

@@ -644,11 +644,14 @@ static void reap(struct corral__remote *r)
 	if (corral__waitid((idtype_t)P_PIDFD, (id_t)r->pidfd, &si, WEXITED | WNOHANG, NULL) < 0 ||
 	    si.si_pid == 0)
 		return;
+	/* Read before any store through r: gcc 12 at -O3 otherwise warns that
+	 * a dangling pointer to si may be used (-Wdangling-pointer). */
+	int code = si.si_code, status = si.si_status;
 	r->reaped = true;
-	if (si.si_code == CLD_EXITED)
-		r->exit_code = si.si_status;
+	if (code == CLD_EXITED)
+		r->exit_code = status;
 	else
-		r->exit_signal = si.si_status;
+		r->exit_signal = status;
 	corral__loop_del(r->loop, &r->h_pid);
 }
 
