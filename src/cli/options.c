@@ -763,6 +763,9 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 	if ((tag || tagstring) && c->ungroup)
 		die("--tag%s cannot tag --ungroup output: use --line-buffer",
 		    tagstring ? "string" : "");
+	if (c->slurm && !getenv("SLURM_JOB_ID"))
+		die("--slurm runs inside a Slurm allocation (an sbatch script, or salloc): "
+		    "SLURM_JOB_ID is not set");
 	if (c->slurm || c->workers_tmpl) {
 		if (c->slurm && c->workers_tmpl)
 			die("--slurm and --workers contradict each other: choose one");

@@ -397,6 +397,30 @@ void corral_summary(const corral_executor_t *ex, corral_summary_t *s)
 	for (int i = 0; i < ex->n_remotes; i++)
 		if (ex->remotes[i]->state == CORRAL_WORKER_LOST)
 			s->workers_lost++;
+	if (ex->local || !ex->n_remotes)
+		return;
+	/* No task ran here: the task cgroups are the workers', one provider
+	 * per node (their HELLO). Limits: when every worker that answered has
+	 * them. */
+	corral_provider_t *p = &s->provider;
+	size_t pos = 0;
+	bool all = true, any = false;
+	memset(p, 0, sizeof(*p));
+	snprintf(p->platform, sizeof(p->platform), "workers on %d nodes", ex->n_remotes);
+	for (int i = 0; i < ex->n_remotes; i++) {
+		const struct corral__remote *r = ex->remotes[i];
+		if (!r->have_hello)
+			continue;
+		any = true;
+		all &= r->hello.memory_limits;
+		if (pos < sizeof(p->found))
+			pos += (size_t)snprintf(p->found + pos, sizeof(p->found) - pos, "%s%s: %s",
+			                        pos ? ", " : "task cgroups on each node: ",
+			                        r->hello.node[0] ? r->hello.node : r->name,
+			                        r->hello.provider);
+	}
+	p->limits = any && all;
+	p->used = p->limits ? CORRAL_CGROUPS_OWN : CORRAL_CGROUPS_OFF;
 }
 
 int corral_add_worker(corral_executor_t *ex, const char *name, const char *const *argv,

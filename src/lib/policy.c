@@ -121,6 +121,14 @@ static void queue_cancelled(struct corral__policy *p, struct corral__task *t)
 		n->r.data = t->data;
 		n->r.start_time = corral__wall_now();
 		corral__sentence(&n->r, 0);
+		if (t->attempts)
+			/* A retry that never started: the task did run before (its
+			 * earlier records say how it ended), which matters for a task
+			 * that must not run twice. */
+			snprintf(n->r.sentence, sizeof(n->r.sentence),
+			         "task %llu was cancelled: the batch halted before its attempt %u "
+			         "started (attempt %u ran: see its record)",
+			         (unsigned long long)t->seq, t->attempts + 1, t->attempts);
 		record_final(p, &n->r);
 		push_result(p, n);
 	} else {
