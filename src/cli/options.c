@@ -763,9 +763,6 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 	if ((tag || tagstring) && c->ungroup)
 		die("--tag%s cannot tag --ungroup output: use --line-buffer",
 		    tagstring ? "string" : "");
-	if (c->slurm && !getenv("SLURM_JOB_ID"))
-		die("--slurm runs inside a Slurm allocation (an sbatch script, or salloc): "
-		    "SLURM_JOB_ID is not set");
 	if (c->slurm || c->workers_tmpl) {
 		if (c->slurm && c->workers_tmpl)
 			die("--slurm and --workers contradict each other: choose one");
@@ -776,6 +773,9 @@ void cli_parse(struct cli *c, enum cli_mode mode, int argc, char **argv)
 			    "it when it ends: drop it with --%s",
 			    c->ungroup ? "--ungroup" : "--line-buffer",
 			    c->slurm ? "slurm" : "workers");
+		if (c->slurm && !getenv("SLURM_JOB_ID"))
+			die("--slurm runs inside a Slurm allocation (an sbatch script, or salloc): "
+			    "SLURM_JOB_ID is not set");
 		/* Per node: -j as given, else the node's CPUs (0). */
 		c->node_jobs = c->jobs_given ? c->o.jobs : 0;
 		c->o.no_local = true;
