@@ -1868,7 +1868,8 @@ static int probe_kill_corral(void)
 			*s = ';';
 	if (strstr(log, "killed"))
 		return escaped("%s", log);
-	return blocked("%s (the driver checks that daemon %d is gone)", log, (int)d);
+	return blocked("%s (the driver looks for daemon %d, our pid for it, by its environment)",
+	               log, (int)d);
 }
 
 /* ---------------------------------------------------------------- 9. --user environment */
