@@ -1091,7 +1091,7 @@ enum {
 struct race {
 	pid_t me, cp;
 	int want;
-	unsigned long caught, hidden, scanned, tries[3];
+	unsigned long caught, hidden, scanned, missed, tries[3];
 	double t0;
 };
 
@@ -1142,18 +1142,17 @@ static bool race_fds(pid_t pid, int first, int pfd, const char *via, char *out, 
 	return won;
 }
 
-static bool race_one(struct race *r, pid_t pid, char *out, size_t n)
+/* Race the process pid, opened as pfd (closed here). */
+static bool race_one(struct race *r, pid_t pid, int pfd, char *out, size_t n)
 {
 	char mem[64], fd3[64];
 	unsigned long vs = 0, vc = 0;
 	bool fds_done = !(r->want & (W_GETFD | W_PROCFD));
-	int pfd;
 
-	if (pid == r->me)
+	if (pid == r->me) {
+		close(pfd);
 		return false;
-	pfd = pidfd_open_(pid);
-	if (pfd < 0)
-		return false;
+	}
 	if (!pre_exec(pid, r->cp, NULL)) {
 		/* A process of our namespace that /proc does not show: hidden
 		 * because we may not ptrace it (hidepid=ptraceable), which a
@@ -1270,9 +1269,17 @@ static long read_last_pid(int fd)
  * directories), and /proc/<pid>/mem for writing (corral's own memory while
  * the child shares it). Until a win, CORRAL_PROBE_RACE_SECONDS (10) pass, or
  * no new sibling came for 2 s. Fewer than CORRAL_PROBE_RACE_MIN (50)
- * siblings caught is an ERROR: too little racing to say BLOCKED.
- * CORRAL_PROBE_RACE_WANT: any (default), mem, fd (getfd and procfd), getfd,
- * procfd. */
+ * siblings caught before their exec is an ERROR: too little racing to say
+ * BLOCKED. CORRAL_PROBE_RACE_WANT: any (default), mem, fd (getfd and procfd),
+ * getfd, procfd.
+ *
+ * The next sibling is taken as early as the kernel lets anyone have it: in
+ * the batch's PID namespace only corral forks while the race runs (the noop
+ * siblings do not, nor do we), so pids come in order, and pidfd_open() of
+ * the next one succeeds from the moment the kernel attaches the new process
+ * to it, before that process first runs. Reading ns_last_pid first and then
+ * opening the pid is too late on a loaded machine: a noop sibling has often
+ * exec'd, exited and been reaped by then. */
 static int probe_spawn_race(void)
 {
 	struct race r = {.me = getpid(), .cp = getppid(), .t0 = now()};
@@ -1280,7 +1287,7 @@ static int probe_spawn_race(void)
 	double min = env_num("CORRAL_PROBE_RACE_MIN", 50);
 	const char *want = getenv("CORRAL_PROBE_RACE_WANT");
 	char why[PATH_MAX], out[2048] = "";
-	double last_caught = r.t0;
+	double last_caught = r.t0, pending = 0;
 	long last, cur;
 	int lp;
 
@@ -1302,25 +1309,54 @@ static int probe_spawn_race(void)
 	if (lp < 0)
 		return broken("open /proc/sys/kernel/ns_last_pid: %s", ename(errno));
 	last = read_last_pid(lp);
+	if (last < 0)
+		return broken("read ns_last_pid");
 	for (unsigned long loop = 0;; loop++) {
-		cur = read_last_pid(lp);
-		if (cur < 0)
-			return broken("read ns_last_pid");
-		/* Wrapped around pid_max, or fell behind: the newest pids only
-		 * (older siblings have exec'd by now). */
-		if (cur < last || cur - last > 8)
-			last = cur - 8;
-		for (long pid = last + 1; pid <= cur; pid++) {
+		long next = last + 1;
+		int pfd = pidfd_open_((pid_t)next);
+		if (pfd >= 0) {
 			unsigned long before = r.caught + r.hidden;
 			r.scanned++;
-			if (race_one(&r, (pid_t)pid, out, sizeof(out)))
+			pending = 0;
+			last = next;
+			if (race_one(&r, (pid_t)next, pfd, out, sizeof(out)))
 				return escaped("after %.2f s and %lu pre-exec siblings (%lu pids "
 				               "scanned): %s",
-				               now() - r.t0, r.caught, r.scanned, out);
+				               now() - r.t0, r.caught + r.hidden, r.scanned, out);
 			if (r.caught + r.hidden != before)
 				last_caught = now();
+		} else {
+			cur = read_last_pid(lp);
+			if (cur < 0)
+				return broken("read ns_last_pid");
+			if (cur < last) {
+				last = cur; /* wrapped around pid_max */
+			} else if (cur - last > 8) {
+				/* Fell behind: the newest pids only (older
+				 * siblings have exec'd by now). */
+				r.missed += (unsigned long)(cur - 8 - last);
+				last = cur - 8;
+				pending = 0;
+			} else if (cur > next) {
+				/* A later pid is out: next is gone already. */
+				r.scanned++;
+				r.missed++;
+				last = next;
+				pending = 0;
+			} else if (cur == next) {
+				/* Allocated, not attached yet (or gone): give
+				 * the kernel 2 ms to attach it. */
+				double t = now();
+				if (!pending) {
+					pending = t;
+				} else if (t - pending > 0.002) {
+					r.scanned++;
+					r.missed++;
+					last = next;
+					pending = 0;
+				}
+			}
 		}
-		last = cur;
 		if ((loop & 255) == 0) {
 			double t = now();
 			if (t - r.t0 > budget || (r.caught + r.hidden && t - last_caught > 2.0) ||
@@ -1328,15 +1364,20 @@ static int probe_spawn_race(void)
 				break;
 		}
 	}
-	if (r.caught < (unsigned long)min && r.hidden >= (unsigned long)min)
-		return blocked("%lu siblings were hidden from /proc (hidepid=ptraceable: "
-		               "non-dumpable before exec) and refused %lu pidfd_getfd over %.1f s; "
-		               "%lu pre-exec siblings visible",
-		               r.hidden, r.tries[1], now() - r.t0, r.caught);
-	if (r.caught < (unsigned long)min)
-		return broken("caught only %lu pre-exec siblings (%lu hidden) in %.1f s (want "
-		              "%.0f): too little racing to judge",
-		              r.caught, r.hidden, now() - r.t0, min);
+	note("%lu pids scanned, %lu gone before we could open them, %lu pre-exec siblings "
+	     "visible, %lu hidden",
+	     r.scanned, r.missed, r.caught, r.hidden);
+	if (r.caught + r.hidden < (unsigned long)min)
+		return broken(
+		    "caught only %lu pre-exec siblings (%lu of them hidden) of %lu pids in "
+		    "%.1f s (want %.0f): too little racing to judge",
+		    r.caught + r.hidden, r.hidden, r.scanned, now() - r.t0, min);
+	if (r.hidden)
+		return blocked("%lu pre-exec siblings raced over %.1f s, %lu of them hidden from "
+		               "/proc (hidepid=ptraceable: non-dumpable before exec): %lu mem "
+		               "opens, %lu pidfd_getfd, %lu /proc fd opens refused",
+		               r.caught + r.hidden, now() - r.t0, r.hidden, r.tries[0], r.tries[1],
+		               r.tries[2]);
 	return blocked("%lu pre-exec siblings raced over %.1f s (%lu mem opens, %lu "
 	               "pidfd_getfd, %lu /proc fd opens): no writable cgroup fd, no writable mem",
 	               r.caught, now() - r.t0, r.tries[0], r.tries[1], r.tries[2]);
@@ -1827,7 +1868,8 @@ static int probe_kill_corral(void)
 			*s = ';';
 	if (strstr(log, "killed"))
 		return escaped("%s", log);
-	return blocked("%s (the driver checks that daemon %d is gone)", log, (int)d);
+	return blocked("%s (the driver looks for daemon %d, our pid for it, by its environment)",
+	               log, (int)d);
 }
 
 /* ---------------------------------------------------------------- 9. --user environment */

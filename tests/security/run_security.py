@@ -33,8 +33,10 @@ Set-up, all of it removed on every path:
     --race-seconds); once it printed its verdict corral gets SIGTERM.
   - kill-corral: the probe starts a daemon, then kills corral's watchdog and
     corral; 2 s after corral ended, the daemon or a batch cgroup still there
-    is ESCAPED. We kill exactly that daemon (its pid, checked by its command
-    line) and every process left in our private parent, and remove it.
+    is ESCAPED. The daemon is found by its environment (the probe's state
+    dir), not by the pid it wrote: that is its pid in the batch's PID
+    namespace. We kill exactly the probes found so and every process left in
+    our private parent, and remove it.
 
 Environment: CORRAL_BIN, CORRAL_PROBE (ctest sets them), CORRAL_NO_SKIP,
 CORRAL_SECURITY_EXPECT, CORRAL_TEST_TIME_SCALE (else 10 under qemu TCG).
@@ -320,6 +322,31 @@ def cmdline(pid):
             return f.read().split(b"\0")
     except OSError:
         return []
+
+
+def environ(pid):
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def probes_of(state):
+    """The corral-probe processes (ours: their environment names state) that
+    are alive, by their pids here. The pids a probe writes are those of the
+    batch's PID namespace, which mean nothing (or another process) here."""
+    tag = b"CORRAL_PROBE_STATE=" + state.encode()
+    out = []
+    for n in os.listdir("/proc"):
+        if not n.isdigit():
+            continue
+        pid = int(n)
+        argv = cmdline(pid)
+        if argv and argv[0].endswith(b"corral-probe") and tag in environ(pid) and \
+                pid_alive(pid):
+            out.append(pid)
+    return out
 
 
 def pid_alive(pid):
@@ -661,14 +688,14 @@ class Suite:
                 klog = f.read().strip().replace("\n", "; ")
         except OSError:
             klog = ""
-        alive = daemon is not None and pid_alive(daemon) and \
-            any(a.endswith(b"corral-probe") for a in cmdline(daemon))
+        alive = probes_of(state)
         left = self.parent.batch_dirs(p.pid)
         cell = self.verdict_of(mode, state, p.returncode, out, err, time.monotonic() - t0)
         if alive or left:
             what = []
             if alive:
-                what.append("daemon %d alive" % daemon)
+                what.append("daemon %s (the batch's pid) alive as pid %s" % (
+                    daemon, ",".join(map(str, alive))))
             if left:
                 what.append("%d batch cgroup(s) left" % len(left))
             cell = Cell("ESCAPED", "2 s after corral ended (%s): %s [%s]" % (
@@ -683,9 +710,9 @@ class Suite:
                         klog, cell.secs, cell.detail)
         # Clean up exactly what this probe left: its daemon, then whatever is
         # in our private parent's batch cgroups.
-        if alive:
+        for pid in alive:
             try:
-                os.kill(daemon, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         for d in left:
