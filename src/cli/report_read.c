@@ -297,10 +297,12 @@ static int decode_summary(struct json_val s, struct rec *r, char *err, size_t er
 		/* The provider block (corral_report_summary): its name. A bare
 		 * string is taken as the name too. */
 		struct json_val name;
-		if (v.type == JSON_OBJECT && json_member(v, "name", &name) && name.type == JSON_STRING)
+		if (v.type == JSON_OBJECT && json_member(v, "name", &name) &&
+		    name.type == JSON_STRING)
 			v = name;
 		if (v.type != JSON_STRING)
-			return bad(err, errlen, "provider", "is neither an object with a name nor a string");
+			return bad(err, errlen, "provider",
+			           "is neither an object with a name nor a string");
 		r->provider = v;
 	}
 	return 0;

@@ -623,8 +623,14 @@ static void reader_and_flush_over_a_pipe(void **state)
 static void result_blobs(void **state)
 {
 	static const corral_oom_victim_t v[2] = {
-	    {.pid = 4242, .comm = "python3", .total_vm = 1ull << 40, .anon_rss = 480 << 20,
-	     .file_rss = 4096, .shmem_rss = 1, .oom_score_adj = -1000, .detailed = true},
+	    {.pid = 4242,
+	     .comm = "python3",
+	     .total_vm = 1ull << 40,
+	     .anon_rss = 480 << 20,
+	     .file_rss = 4096,
+	     .shmem_rss = 1,
+	     .oom_score_adj = -1000,
+	     .detailed = true},
 	    {.pid = 7, .comm = "0123456789abcde", .oom_score_adj = 1000},
 	};
 	static const corral_sample_t t[3] = {{0.01, 1}, {0.02, UINT64_MAX}, {1e9, 0}};
