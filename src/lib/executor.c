@@ -337,8 +337,9 @@ int64_t corral_submit(corral_executor_t *ex, const corral_task_t *in, corral_err
 	t->data = in->data;
 	t->memory_max = mem;
 	t->seq = in->seq ? in->seq : ex->pol.last_seq + 1;
+	uint64_t seq = t->seq; /* a task beyond the halt is freed at once */
 	corral__policy_submit(&ex->pol, t);
-	return (int64_t)t->seq;
+	return (int64_t)seq;
 }
 
 void corral_close(corral_executor_t *ex)

@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -88,10 +89,13 @@ struct corral__zygote {
 
 static char zbuf[ZYG_BUF];
 static char *zargv[ZYG_BUF / 16];
+#if !defined(__SANITIZE_ADDRESS__)
 _Alignas(64) static char zstack[ZYG_STACK];
+#endif
 static struct corral__sandbox_plan zsb;
 static struct corral__child_plan zplan;
-static struct corral__child_report zrep;
+/* Shared with the child even when it does not share our memory (ASan). */
+static struct corral__child_report *zrep;
 
 __attribute__((noreturn)) static void zdie(void)
 {
@@ -104,9 +108,10 @@ static int zchild(void *arg)
 	corral__child_main(arg);
 }
 
-/* clone() (the filter denies clone3) of a child that shares our memory and
- * runs zchild(&zplan) on zstack until its exec: CLONE_VFORK, we wait. */
-static long zclone(unsigned long flags, int *pidfd)
+/* clone() (the filter denies clone3) of a child that runs zchild(&zplan)
+ * until its exec (CLONE_VFORK: we wait), on stack (or, if NULL, on a copy
+ * of ours: only without CLONE_VM). */
+static long zclone(unsigned long flags, char *stack, int *pidfd)
 {
 #if defined(__x86_64__)
 	register long r10 __asm__("r10") = 0; /* child_tid */
@@ -127,12 +132,13 @@ static long zclone(unsigned long flags, int *pidfd)
 	                 "hlt\n\t"
 	                 "1:\n\t"
 	                 : "=a"(ret)
-	                 : "0"((long)SYS_clone), "D"(flags), "S"(zstack + sizeof(zstack)),
-	                   "d"(pidfd), "r"(r10), "r"(r8), "r"(r12), "r"(r13)
+	                 : "0"((long)SYS_clone), "D"(flags), "S"(stack), "d"(pidfd), "r"(r10),
+	                   "r"(r8), "r"(r12), "r"(r13)
 	                 : "rcx", "r11", "memory");
 	return ret;
 #else
 	(void)flags;
+	(void)stack;
 	(void)pidfd;
 	return -ENOSYS;
 #endif
@@ -216,7 +222,7 @@ static void zserve(int sock, const struct zyg_req *q, size_t len, int *fds, int 
 	argv[q->argc] = NULL;
 	envp[q->envc] = NULL;
 	memset(&zplan, 0, sizeof(zplan));
-	memset(&zrep, 0, sizeof(zrep));
+	memset(zrep, 0, sizeof(*zrep));
 	zplan.path = path;
 	zplan.argv = argv;
 	zplan.envp = envp;
@@ -229,18 +235,27 @@ static void zserve(int sock, const struct zyg_req *q, size_t len, int *fds, int 
 	zplan.procs_fd = fdv[3];
 	zplan.pids_procs_fd = fdv[4];
 	zplan.err_fd = -1;
-	zplan.report = &zrep;
+	zplan.report = zrep;
 	zplan.parent_pid = q->parent_pid;
 	zplan.new_pgroup = (q->flags & ZYG_NEW_SESSION) != 0;
 	zplan.sb = &zsb;
-	long pid = zclone(CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD, &pidfd);
+#if defined(__SANITIZE_ADDRESS__)
+	/* ASan cannot follow a child onto a stack of its own (its frames on
+	 * zstack never return, their scopes stay poisoned for the next child,
+	 * and noreturn calls warn): under ASan the child gets a copy of our
+	 * memory, as spawn.c's fork-style clone. */
+	long pid = zclone(CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD, NULL, &pidfd);
+#else
+	long pid = zclone(CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD,
+	                  zstack + sizeof(zstack), &pidfd);
+#endif
 	if (pid < 0) {
 		r.err = (int32_t)-pid;
 		goto reply;
 	}
 	r.pid = (int32_t)pid;
-	r.step = zrep.step;
-	r.step_err = zrep.err;
+	r.step = zrep->step;
+	r.step_err = zrep->err;
 reply:
 	zsend(sock, &r, r.pid > 0 ? pidfd : -1);
 	if (pidfd >= 0)
@@ -315,6 +330,12 @@ __attribute__((noreturn)) static void zmain(int sock, const struct corral__sandb
 		e = errno;
 	if (!e && sb->has_filter && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sb->prog) < 0)
 		e = errno;
+	if (!e) {
+		zrep = mmap(NULL, sizeof(*zrep), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		            -1, 0);
+		if (zrep == MAP_FAILED)
+			e = errno;
+	}
 	for (int i = 1; i < 3; i++)
 		if (moved[i] >= 0)
 			close(moved[i]);
