@@ -34,24 +34,30 @@ case $mode in
 ok)
 	echo $$ > "$dir/pid.$node"
 	exec "$CORRAL_BIN" worker ;;
-kill-after*)
-	# (an asynchronous command's stdin is /dev/null: the channel via fd 3)
+kill-busy*|stop-busy*)
+	# When the worker runs a task (a child that is neither its spawner nor
+	# its watchdog), wait the delay, then kill or stop it: a loss while an
+	# attempt is in flight, however slow the machine.
 	exec 3<&0
 	"$CORRAL_BIN" worker <&3 3<&- &
 	w=$!
 	echo $w > "$dir/pid.$node"
-	sleep ${mode#kill-after }
-	kill -KILL $w
-	wait $w
-	exit 137 ;;
-stop-after*)
-	exec 3<&0
-	"$CORRAL_BIN" worker <&3 3<&- &
-	w=$!
-	echo $w > "$dir/pid.$node"
-	sleep ${mode#stop-after }
-	kill -STOP $w
-	exec sleep 1000 ;;
+	busy=
+	while [ -z "$busy" ]; do
+		kill -0 $w 2>/dev/null || exit 1
+		for c in $(cat /proc/$w/task/*/children 2>/dev/null); do
+			case $(cat /proc/$c/comm 2>/dev/null) in
+			corral-spawner | corral-watchdog | '') ;;
+			*) busy=$c ;;
+			esac
+		done
+		[ -n "$busy" ] || sleep 0.02
+	done
+	sleep ${mode#* }
+	case $mode in
+	kill-busy*) kill -KILL $w; wait $w; exit 137 ;;
+	*) kill -STOP $w; exec sleep 1000 ;;
+	esac ;;
 garbage)
 	printf 'garbage, not a frame\n'
 	exec sleep 1000 ;;
@@ -145,10 +151,10 @@ class WorkersTest(clitest.CliTest):
     # ------------------------------------------------------------ losses
 
     def test_worker_killed_its_task_runs_elsewhere(self):
-        self.mode("b", "kill-after %s" % clitest.scaled(1.0))
+        self.mode("b", "kill-busy 0.1")
         rep = self.path("r.jsonl")
         r = self.run_head("-j", "1", "--report", rep, clitest.PAYLOAD, "sleep", ":::",
-                          *["2"] * 4)
+                          *["%g" % clitest.scaled(0.5)] * 4)
         self.assertEqual(r.rc, 0, r)
         self.assertRegex(r.err.decode(), r"corral: worker b lost: its channel closed")
         recs, summ = clitest.read_report(self, rep)
@@ -164,11 +170,12 @@ class WorkersTest(clitest.CliTest):
         self.assert_workers_gone(["a", "b"])
 
     def test_silent_worker_is_lost_by_its_timeout(self):
-        self.mode("b", "stop-after %s" % clitest.scaled(0.5))
+        self.mode("b", "stop-busy 0.1")
         rep = self.path("r.jsonl")
         t0 = time.monotonic()
         r = self.run_head("-j", "1", "--worker-timeout", "%gs" % clitest.scaled(1.5),
-                          "--report", rep, clitest.PAYLOAD, "sleep", ":::", *["1"] * 4)
+                          "--report", rep, clitest.PAYLOAD, "sleep", ":::",
+                          *["%g" % clitest.scaled(0.5)] * 4)
         self.assertEqual(r.rc, 0, r)
         self.assertRegex(r.err.decode(), r"worker b lost: nothing came from it for \d")
         recs, _ = clitest.read_report(self, rep)
@@ -200,7 +207,7 @@ class WorkersTest(clitest.CliTest):
         self.assertEqual(summ["workers_lost"], 2)
 
     def test_lost_final_without_lost_retries(self):
-        self.mode("a", "kill-after %s" % clitest.scaled(1.0))
+        self.mode("a", "kill-busy 0.1")
         rep = self.path("r.jsonl")
         r = self.run_head("--lost-retries", "0", "--report", rep, clitest.PAYLOAD, "sleep",
                           ":::", "30", nodes="a")
