@@ -80,8 +80,10 @@
  *                    4 node str (SLURMD_NODENAME, else the host name), 5 cpus u32
  *                    (usable: affinity, capped by SLURM_CPUS_ON_NODE), 6 cpus_affinity
  *                    u32, 7 memory_total u64 (bytes), 8 cgroup_mode u8
- *                    (corral_cgroup_mode_t), 9 provider str ("own", "parent", "off",
- *                    "none"), 10 memory_limits bool (task memory limits work here),
+ *                    (corral_cgroup_mode_t), 9 provider str (the provider chain's
+ *                    choice: "own", "parent", "systemd", "slurm", "observe", "off";
+ *                    "none" if it cannot say), 10 memory_limits bool (task memory
+ *                    limits work here),
  *                    11 kernel str (uname -r), 12 pid i32
  *  2 CONFIG    h->w  1 proto* u32, 2 jobs* u32 (1..100000 tasks at once), 3 memory_max
  *                    u64 (default per task; UINT64_MAX none), 4 swap_max u64, 5 pids_max

@@ -215,17 +215,21 @@ static void fill_hello(struct worker *w)
 	/* What `corral check` would say of the cgroups here. */
 	struct corral__hier *hier = calloc(1, sizeof(*hier));
 	struct corral__hier_env env = {.probe_kernel = false};
-	if (hier && corral__hier_discover(&env, w->o.cgroup_parent, hier, NULL) == 0) {
+	if (hier && corral__hier_discover(&env, w->o.cgroup_parent, hier, NULL) == 0)
 		h->cgroup_mode = (uint8_t)hier->mode;
-		h->memory_limits = hier->mode != CORRAL_CG_NONE && hier->base_exists &&
-		                   hier->has_memory && hier->writable && !w->o.no_cgroups;
-	}
 	free(hier);
+	/* And where the provider chain would get task cgroups (a dry run: on
+	 * a systemd host the scope is asked for at CONFIG, not now). */
+	corral_provider_t *plan = calloc(1, sizeof(*plan));
+	corral_error_t e;
+	bool planned = !w->o.no_cgroups && plan && corral_provider_plan(&w->o, plan, &e) == 0;
+	h->memory_limits = planned && plan->limits;
 	snprintf(h->provider, sizeof(h->provider), "%s",
 	         w->o.no_cgroups      ? "off"
-	         : !h->memory_limits  ? "none"
-	         : w->o.cgroup_parent ? "parent"
-	                              : "own");
+	         : !planned           ? "none"
+	         : w->o.cgroup_parent ? (h->memory_limits ? "parent" : "none")
+	                              : corral_cgroups_name(plan->used));
+	free(plan);
 }
 
 /* ---------------------------------------------------------------- results */
@@ -565,7 +569,11 @@ static int on_config(struct worker *w, const struct corral__wire_config *c, corr
 	w->configured = true;
 	corral__wire_msg_init(&m, WIRE_READY);
 	m.u.ready.jobs = o->jobs;
-	m.u.ready.memory_limits = !o->no_cgroups;
+	corral_summary_t *sum = calloc(1, sizeof(*sum));
+	if (sum)
+		corral_summary(w->ex, sum);
+	m.u.ready.memory_limits = sum ? sum->provider.limits : !o->no_cgroups;
+	free(sum);
 	snprintf(m.u.ready.notice, sizeof(m.u.ready.notice), "%s", notice);
 	return queue_msg(w, &m, err);
 }
