@@ -89,6 +89,7 @@ struct lattempt {
 	bool kill_pending; /* a kill came while it waited: SIGKILL once the pidfd is here */
 	int sig_pending;   /* corral_signal() came while it waited: sent then */
 	uint64_t zyg_cookie;
+	unsigned zyg_slot; /* which spawner */
 	struct lattempt *zyg_next;
 };
 
@@ -874,90 +875,107 @@ static int make_cgroup(struct corral__local *l, struct lattempt *a, bool via_zyg
 
 static void on_zyg(void *ctx, int arg, uint32_t events);
 
+/* Start the spawners; with none running, tasks are spawned directly. */
 static void zyg_start(struct corral__local *l)
 {
 	corral_error_t err;
 	int64_t h;
 
-	if (corral__zygote_start(&l->zyg, &l->sb, l->wd.pidns_fd, &err) < 0) {
-		l->zyg_off = true;
-		l->zyg_errno = err.code;
-		return;
+	for (unsigned i = 0; i < l->n_zyg; i++) {
+		struct corral__zslot *z = &l->zyg[i];
+		if (corral__zygote_start(&z->z, &l->sb, l->wd.pidns_fd, &err) < 0) {
+			l->zyg_errno = err.code;
+			break; /* what fails for one fails for the next */
+		}
+		h = corral__loop_add(l->loop, corral__zygote_fd(z->z), EPOLLIN, false, on_zyg, l,
+		                     (int)i);
+		if (h < 0) {
+			corral__zygote_stop(z->z);
+			z->z = NULL;
+			l->zyg_errno = (int)-h;
+			break;
+		}
+		z->h = (corral__loop_handle)h;
 	}
-	h = corral__loop_add(l->loop, corral__zygote_fd(l->zyg), EPOLLIN, false, on_zyg, l, 0);
-	if (h < 0) {
-		corral__zygote_stop(l->zyg);
-		l->zyg = NULL;
-		l->zyg_off = true;
-		l->zyg_errno = (int)-h;
-		return;
-	}
-	l->h_zyg = (corral__loop_handle)h;
+	l->zyg_off = !l->zyg[0].z;
 	l->zyg_stale = false;
+}
+
+static void zyg_stop_one(struct corral__local *l, struct corral__zslot *z)
+{
+	corral__loop_del(l->loop, &z->h);
+	corral__zygote_stop(z->z);
+	z->z = NULL;
+	z->deadline = 0;
 }
 
 static void zyg_stop(struct corral__local *l)
 {
-	corral__loop_del(l->loop, &l->h_zyg);
-	corral__zygote_stop(l->zyg);
-	l->zyg = NULL;
-	l->zyg_deadline = 0;
+	for (unsigned i = 0; i < CORRAL_ZYG_MAX; i++)
+		if (l->zyg[i].z)
+			zyg_stop_one(l, &l->zyg[i]);
 }
 
-/* Should this task come from the zygote? Command tasks under a filter,
- * with the zygote up and its template current. */
+/* Should this task come from a spawner? Command tasks under a filter,
+ * with a spawner up and its template current. */
 static bool zyg_use(const struct corral__local *l, const struct corral__task *t)
 {
-	return l->zyg && !l->zyg_stale && !t->fn;
+	return !l->zyg_off && !l->zyg_stale && !t->fn;
 }
 
-/* The zygote is gone (died, stuck, or spoke nonsense): the attempts it held
+/* A spawner is gone (died, stuck, or spoke nonsense): the attempts it held
  * end as spawn errors, their cgroups killed (a child it made may have joined
- * one), and later tasks are spawned directly. */
+ * one); later tasks go to the others, or, with none left, are spawned
+ * directly. */
 static void spawn_failed(struct corral__local *l, struct lattempt *a, int step, int e);
 
-static void zyg_dead(struct corral__local *l, int e)
+static void zyg_dead(struct corral__local *l, struct corral__zslot *z, int e)
 {
-	zyg_stop(l);
-	l->zyg_off = true;
+	zyg_stop_one(l, z);
 	l->zyg_errno = e;
-	while (l->zyg_head) {
-		struct lattempt *a = l->zyg_head;
-		l->zyg_head = a->zyg_next;
+	l->zyg_off = true;
+	for (unsigned i = 0; i < l->n_zyg; i++)
+		if (l->zyg[i].z)
+			l->zyg_off = false;
+	while (z->head) {
+		struct lattempt *a = z->head;
+		z->head = a->zyg_next;
 		a->zyg_wait = false;
 		if (l->ops && a->cg.created)
 			l->ops->kill(&l->batch, &a->cg);
 		a->cleanup_incomplete = true; /* not recycled: something may still run */
 		spawn_failed(l, a, STEP_SPAWNER, e);
 	}
-	l->zyg_tail = NULL;
+	z->tail = NULL;
+	z->waiting = 0;
 }
 
 static void on_zyg(void *ctx, int arg, uint32_t events)
 {
 	struct corral__local *l = ctx;
+	struct corral__zslot *z = &l->zyg[arg];
 
-	(void)arg;
 	(void)events;
-	for (;;) {
+	while (z->z) {
 		uint64_t cookie;
 		pid_t pid;
 		int pidfd, clone_err, rc;
 		struct corral__child_report rep;
-		rc = corral__zygote_recv(l->zyg, &cookie, &pid, &pidfd, &rep, &clone_err);
+		rc = corral__zygote_recv(z->z, &cookie, &pid, &pidfd, &rep, &clone_err);
 		if (rc == -EAGAIN)
 			break;
-		struct lattempt *a = l->zyg_head;
+		struct lattempt *a = z->head;
 		if (rc < 0 || !a || a->zyg_cookie != cookie) {
 			corral__close(rc > 0 ? pidfd : -1);
-			zyg_dead(l, rc < 0 ? -rc : EPROTO);
+			zyg_dead(l, z, rc < 0 ? -rc : EPROTO);
 			return;
 		}
-		l->zyg_head = a->zyg_next;
-		if (!l->zyg_head)
-			l->zyg_tail = NULL;
+		z->head = a->zyg_next;
+		if (!z->head)
+			z->tail = NULL;
+		z->waiting--;
 		a->zyg_wait = false;
-		l->zyg_deadline = l->zyg_head ? corral__now_ns() + ZYG_REPLY_NS : 0;
+		z->deadline = z->head ? corral__now_ns() + ZYG_REPLY_NS : 0;
 		if (clone_err) {
 			spawn_failed(l, a, STEP_EXEC, clone_err);
 			continue;
@@ -984,14 +1002,21 @@ static void on_zyg(void *ctx, int arg, uint32_t events)
 	}
 }
 
-/* Hand the plan to the zygote. 0, or -errno: then spawn directly. */
+/* Hand the plan to the least busy spawner. 0, or -errno: then spawn
+ * directly. */
 static int zyg_submit(struct corral__local *l, struct lattempt *a, struct corral__child_plan *p)
 {
 	char cwd[PATH_MAX];
 	const char *dir = a->base.task->cwd;
+	struct corral__zslot *z = NULL;
 	struct stat st;
 	int rc;
 
+	for (unsigned i = 0; i < l->n_zyg; i++)
+		if (l->zyg[i].z && (!z || l->zyg[i].waiting < z->waiting))
+			z = &l->zyg[i];
+	if (!z)
+		return -ESRCH;
 	/* The directory as corral sees it, by path (resolved again in the
 	 * template, and checked to be the same there). */
 	if (!dir || dir[0] != '/') {
@@ -1007,19 +1032,21 @@ static int zyg_submit(struct corral__local *l, struct lattempt *a, struct corral
 	}
 	if (stat(dir, &st) < 0)
 		return -errno;
-	rc = corral__zygote_send(l->zyg, p, dir, &st, ++l->zyg_cookie);
+	rc = corral__zygote_send(z->z, p, dir, &st, ++l->zyg_cookie);
 	if (rc < 0)
 		return rc;
 	a->zyg_wait = true;
 	a->zyg_cookie = l->zyg_cookie;
+	a->zyg_slot = (unsigned)(z - l->zyg);
 	a->zyg_next = NULL;
-	if (l->zyg_tail)
-		l->zyg_tail->zyg_next = a;
+	if (z->tail)
+		z->tail->zyg_next = a;
 	else
-		l->zyg_head = a;
-	l->zyg_tail = a;
-	if (!l->zyg_deadline)
-		l->zyg_deadline = corral__now_ns() + ZYG_REPLY_NS;
+		z->head = a;
+	z->tail = a;
+	z->waiting++;
+	if (!z->deadline)
+		z->deadline = corral__now_ns() + ZYG_REPLY_NS;
 	return 0;
 }
 
@@ -1099,8 +1126,8 @@ static void spawn(struct corral__local *l, struct lattempt *a)
 		return;
 	}
 	req.in_pid_ns = l->wd.pidns_fd >= 0;
-	if (stale && corral__sandbox_refresh(&l->sb) && l->zyg) {
-		/* A new template: the zygote lives in the old one. */
+	if (stale && corral__sandbox_refresh(&l->sb) && !l->zyg_off) {
+		/* A new template: the spawners live in the old one. */
 		l->zyg_stale = true;
 		via_zyg = false;
 	}
@@ -1255,8 +1282,9 @@ uint64_t corral__local_deadline(const struct corral__local *l)
 	}
 	if (l->leftovers && l->leftover_at && l->leftover_at < at)
 		at = l->leftover_at;
-	if (l->zyg_deadline && l->zyg_deadline < at)
-		at = l->zyg_deadline;
+	for (unsigned i = 0; i < l->n_zyg; i++)
+		if (l->zyg[i].deadline && l->zyg[i].deadline < at)
+			at = l->zyg[i].deadline;
 	return at;
 }
 
@@ -1285,11 +1313,14 @@ void corral__local_timer(struct corral__local *l, uint64_t now)
 	}
 	if (l->leftovers && l->leftover_at && now >= l->leftover_at)
 		retry_leftovers(l);
-	if (l->zyg_deadline && now >= l->zyg_deadline && l->zyg_head) {
-		/* Stuck (stopped by someone, or a child that never execs):
-		 * kill it; the attempts it held fail. */
-		corral__zygote_kill(l->zyg);
-		zyg_dead(l, ETIMEDOUT);
+	for (unsigned i = 0; i < l->n_zyg; i++) {
+		struct corral__zslot *z = &l->zyg[i];
+		if (z->z && z->deadline && now >= z->deadline && z->head) {
+			/* Stuck (stopped by someone, or a child that never
+			 * execs): kill it; the attempts it held fail. */
+			corral__zygote_kill(z->z);
+			zyg_dead(l, z, ETIMEDOUT);
+		}
 	}
 }
 
@@ -1298,11 +1329,17 @@ void corral__local_after_round(struct corral__local *l)
 	pidns_leave(l);
 	if (l->pool)
 		prepare_pool(l);
-	/* A new template came: once the old zygote has answered everything,
-	 * a new one in the new template (out of the batch's namespace). */
-	if (l->zyg_stale && !l->zyg_head) {
-		zyg_stop(l);
-		zyg_start(l);
+	/* A new template came: once the old spawners have answered
+	 * everything, new ones in the new template (out of the batch's
+	 * namespace). */
+	if (l->zyg_stale) {
+		bool busy = false;
+		for (unsigned i = 0; i < l->n_zyg; i++)
+			busy |= l->zyg[i].head != NULL;
+		if (!busy) {
+			zyg_stop(l);
+			zyg_start(l);
+		}
 	}
 }
 
@@ -1404,7 +1441,16 @@ int corral__local_new(corral_options_t *o, struct corral__loop *loop, struct cor
 	l->zyg_off = true;
 	if (l->sb_on && l->sb.has_filter &&
 	    (!(l->sb.unshare_flags & CLONE_NEWNS) || l->sb.mnt_ns_fd >= 0) && !(mode && *mode)) {
-		l->zyg_off = false;
+		/* One per CPU we may run on, no more than tasks run at once. */
+		cpu_set_t set;
+		unsigned cpus = 1;
+		if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+			cpus = (unsigned)CPU_COUNT(&set);
+		l->n_zyg = cpus < o->jobs ? cpus : o->jobs;
+		if (l->n_zyg > CORRAL_ZYG_MAX)
+			l->n_zyg = CORRAL_ZYG_MAX;
+		if (!l->n_zyg)
+			l->n_zyg = 1;
 		zyg_start(l);
 	}
 	*out = l;
@@ -1416,7 +1462,11 @@ fail:
 
 void corral__local_force_out(struct corral__local *l)
 {
-	l->zyg_head = l->zyg_tail = NULL; /* their children die with their cgroups */
+	for (unsigned i = 0; i < CORRAL_ZYG_MAX; i++) {
+		/* their children die with their cgroups */
+		l->zyg[i].head = l->zyg[i].tail = NULL;
+		l->zyg[i].waiting = 0;
+	}
 	while (l->run_head) {
 		struct lattempt *a = l->run_head;
 		a->zyg_wait = false;

@@ -21,6 +21,16 @@ struct leftover {
 	unsigned tries;
 };
 
+/* One spawner and the requests it has not answered (it answers in order). */
+#define CORRAL_ZYG_MAX 8
+struct corral__zslot {
+	struct corral__zygote *z; /* NULL: not running */
+	corral__loop_handle h;
+	uint64_t deadline; /* its oldest request's answer is overdue then (0: none) */
+	struct lattempt *head, *tail;
+	unsigned waiting;
+};
+
 struct corral__local {
 	struct corral__site site;    /* first: the policy sees this */
 	corral_options_t *o;         /* the executor's copy (the provider may turn
@@ -57,16 +67,15 @@ struct corral__local {
 	int kmsg_fd;
 	corral__loop_handle h_kmsg;
 	int kmsg_errno; /* why it is unreadable (0: readable) */
-	/* The spawner (zygote.c): the sandbox once, inherited by the tasks.
-	 * Requests wait in zyg_head..zyg_tail (its replies come in order). */
-	struct corral__zygote *zyg;
-	corral__loop_handle h_zyg;
-	bool zyg_stale;        /* the template changed: a new one when these are answered */
-	bool zyg_off;          /* not used (never started, failed, or died) */
-	int zyg_errno;         /* why it is off */
-	uint64_t zyg_cookie;   /* of the last request */
-	uint64_t zyg_deadline; /* its oldest request's answer is overdue then (0: none) */
-	struct lattempt *zyg_head, *zyg_tail;
+	/* The spawners (zygote.c): the sandbox once, inherited by the tasks;
+	 * one per CPU the batch can use (up to jobs), so that one task's
+	 * pre-exec work does not wait for another's. */
+	struct corral__zslot zyg[CORRAL_ZYG_MAX];
+	unsigned n_zyg;      /* how many to run */
+	bool zyg_stale;      /* the template changed: new ones when these are answered */
+	bool zyg_off;        /* none in use (never started, failed, or all died) */
+	int zyg_errno;       /* why the last one stopped */
+	uint64_t zyg_cookie; /* of the last request */
 	/* One-entry cache of the PATH lookup (a batch runs one command). */
 	char exe_argv0[256];
 	char exe_pathenv[1024];

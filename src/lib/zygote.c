@@ -29,7 +29,14 @@
  *    the reply another, read when the loop finds the socket readable; a
  *    zygote that dies or stalls (5 s without a reply to a request) is
  *    killed, the attempts it held end as spawn errors with their cgroups
- *    killed, and later tasks are spawned directly.
+ *    killed, and later tasks go to another spawner or are spawned directly.
+ *
+ * A spawner serializes its children's pre-exec steps (CLONE_VFORK: it waits
+ * for each exec), so attempt_local.c runs one per CPU the batch may use, up
+ * to -j (at most CORRAL_ZYG_MAX), and hands each request to the one with the
+ * fewest unanswered: with one spawner on 2 CPUs, -j 2 ran 1.14x slower than
+ * spawning directly before the hardening; with two, 0.96x (README,
+ * Benchmarks).
  *
  * The zygote is a fork of a possibly multi-threaded process: after the fork
  * it runs only async-signal-safe code, with static buffers (its own copy).

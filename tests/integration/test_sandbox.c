@@ -1377,9 +1377,9 @@ static void template_chroot(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-/* The spawner (zygote.c) of this process's executor: our child named
- * corral-spawner, or 0. */
-static pid_t find_spawner(void)
+/* A spawner (zygote.c) of this process's executor: our child named
+ * corral-spawner, or 0; *n: how many there are. */
+static pid_t find_spawner(int *n)
 {
 	char path[64], comm[32];
 	pid_t me = getpid(), found = 0;
@@ -1396,8 +1396,10 @@ static pid_t find_spawner(void)
 			continue;
 		int ppid = 0;
 		if (fscanf(f, "%*d (%31[^)]) %*c %d", comm, &ppid) == 2 && ppid == me &&
-		    !strcmp(comm, "corral-spawner"))
+		    !strcmp(comm, "corral-spawner")) {
 			found = pid;
+			(*n)++;
+		}
 		fclose(f);
 	}
 	if (d)
@@ -1405,9 +1407,10 @@ static pid_t find_spawner(void)
 	return found;
 }
 
-/* The spawner dies (killed from outside), or stalls (stopped): tasks it held
- * end as spawn errors within the bound, later ones are spawned directly, and
- * nothing hangs or is left behind. */
+/* A spawner dies (killed from outside), or stalls (stopped): tasks it held
+ * end as spawn errors within the bound, later ones go to the other spawner
+ * or are spawned directly, and nothing hangs or is left behind. With -j 2,
+ * one spawner per CPU (up to 2). */
 static void spawner_dies_or_stalls(void **state)
 {
 	struct tl_parent *p = *state;
@@ -1420,17 +1423,21 @@ static void spawner_dies_or_stalls(void **state)
 		print_message("# CORRAL_SPAWN is set: no spawner in this mode\n");
 		skip();
 	}
-	for (int stall = 0; stall < 2; stall++) {
+	cpu_set_t set;
+	int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+	for (int run = 0; run < 4; run++) {
+		int stall = run & 1, n = 0;
 		sb_options(p, &o);
-		o.jobs = 1;
+		o.jobs = run < 2 ? 1 : 2;
 		assert_int_equal(corral_executor_new(&o, &ex, &err), 0);
-		pid_t z = find_spawner();
+		pid_t z = find_spawner(&n);
 		assert_true(z > 0);
+		assert_int_equal(n, o.jobs < (unsigned)cpus ? (int)o.jobs : cpus);
 		if (stall)
 			assert_int_equal(kill(z, SIGSTOP), 0);
 		else
 			assert_int_equal(kill(z, SIGKILL), 0);
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < 6; i++) {
 			corral_task_t t = task(ARGV("/bin/true"));
 			assert_int_equal(corral_submit(ex, &t, &err), i + 1);
 		}
@@ -1447,10 +1454,10 @@ static void spawner_dies_or_stalls(void **state)
 			}
 			corral_result_release(&r);
 		}
-		/* At most the one it held fails; the rest run directly. */
-		assert_int_equal(ok + failed, 4);
+		/* At most the one it held fails; the rest run elsewhere. */
+		assert_int_equal(ok + failed, 6);
 		assert_true(failed <= 1);
-		assert_true(ok >= 3);
+		assert_true(ok >= 5);
 		assert_true(now_s() - t0 < 20);
 		corral_executor_free(ex);
 	}
