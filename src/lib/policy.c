@@ -107,6 +107,20 @@ static void record_final(struct corral__policy *p, const corral_result_t *r)
 	cancel_queued(p);
 }
 
+/* The sentence of a cancelled task whose attempts 1..ran did run. */
+static void cancelled_sentence(corral_result_t *r, unsigned ran)
+{
+	corral__sentence(r, 0);
+	if (ran)
+		/* A retry that never started: the task did run before (its
+		 * earlier records say how it ended), which matters for a task
+		 * that must not run twice. */
+		snprintf(r->sentence, sizeof(r->sentence),
+		         "task %llu was cancelled: the batch halted before its attempt %u "
+		         "started (attempt %u ran: see its record)",
+		         (unsigned long long)r->seq, ran + 1, ran);
+}
+
 static void queue_cancelled(struct corral__policy *p, struct corral__task *t)
 {
 	struct corral__result_node *n = corral__result_new();
@@ -120,15 +134,7 @@ static void queue_cancelled(struct corral__policy *p, struct corral__task *t)
 		n->r.memory_max = t->memory_max;
 		n->r.data = t->data;
 		n->r.start_time = corral__wall_now();
-		corral__sentence(&n->r, 0);
-		if (t->attempts)
-			/* A retry that never started: the task did run before (its
-			 * earlier records say how it ended), which matters for a task
-			 * that must not run twice. */
-			snprintf(n->r.sentence, sizeof(n->r.sentence),
-			         "task %llu was cancelled: the batch halted before its attempt %u "
-			         "started (attempt %u ran: see its record)",
-			         (unsigned long long)t->seq, t->attempts + 1, t->attempts);
+		cancelled_sentence(&n->r, t->attempts);
 		record_final(p, &n->r);
 		push_result(p, n);
 	} else {
@@ -346,6 +352,15 @@ void corral__policy_done(struct corral__policy *p, struct corral__attempt *a,
 	struct corral__task *t = a->task;
 
 	unlink_attempt(p, a);
+	if (r->outcome == CORRAL_CANCELLED) {
+		/* An attempt a worker still held queued when the halt came: it
+		 * never started, and its record says so as queue_cancelled()'s
+		 * does (attempt 0), whatever node it was meant for. */
+		r->attempt = 0;
+		r->pid = 0;
+		r->status = -1;
+		cancelled_sentence(r, a->no - 1);
+	}
 	if (r->outcome == CORRAL_LOST) {
 		t->lost++;
 		t->lost_on |= 1ull << (a->site->index & 63);

@@ -13,7 +13,11 @@ import corral_test_support as sup
 sup.require_host()
 
 SCRIPT = r"""
-import os, sys, time, corral
+import os, signal, sys, time, corral
+# A harness that started us in the background (sh's `cmd &`) passed SIGINT
+# ignored, and Python then never raises KeyboardInterrupt: what a terminal's
+# foreground job has is the default.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 def task(i):
     time.sleep(60)
 with corral.Pool(3, memory="64M") as p:

@@ -474,13 +474,56 @@ static void cancel_abort_and_sync_end(void **state)
 	world_free(&w);
 }
 
+/* A worker ends an attempt it still held queued as cancelled when the halt
+ * kills it: the record is the one of a task that never started (attempt 0,
+ * no status), and says which attempt did run - as for a retry cancelled in
+ * the head's own queue. */
+static void cancelled_on_a_worker(void **state)
+{
+	struct world w;
+	corral_result_t r;
+	int seen = 0;
+
+	(void)state;
+	world_init(&w, 1, 2, CORRAL_HALT_ORDERED);
+	w.o.retries = 1;
+	struct fake_site *s = &w.sites[0];
+	submit(&w, 1, 100);
+	submit(&w, 2, 100);
+	corral__policy_schedule(&w.pol);
+	fake_end(s, fake_find(s, 2), CORRAL_OOM, true);
+	corral__policy_schedule(&w.pol);
+	struct fake_attempt *again = fake_find(s, 2);
+	assert_non_null(again);
+	assert_int_equal(again->base.no, 2);
+	fake_end(s, fake_find(s, 1), CORRAL_EXIT, false); /* the verdict: 2 is beyond */
+	assert_true(again->killed && again->abort);
+	fake_end(s, again, CORRAL_CANCELLED, false);
+	w.pol.closed = true;
+	while (corral__policy_next(&w.pol, &r) > 0) {
+		if (r.seq == 2 && r.final) {
+			assert_int_equal(r.outcome, CORRAL_CANCELLED);
+			assert_int_equal(r.attempt, 0);
+			assert_int_equal(r.status, -1);
+			assert_int_equal(r.pid, 0);
+			assert_non_null(
+			    strstr(r.sentence, "before its attempt 2 started (attempt 1 ran"));
+			seen++;
+		}
+		corral_result_release(&r);
+	}
+	assert_int_equal(seen, 1);
+	assert_true(corral__policy_finished(&w.pol));
+	world_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(ordered_halt),        cmocka_unit_test(now_and_never),
 	    cmocka_unit_test(retries_grow_memory), cmocka_unit_test(admission),
 	    cmocka_unit_test(two_sites),           cmocka_unit_test(cancel_abort_and_sync_end),
-	    cmocka_unit_test(lost_and_retried),
+	    cmocka_unit_test(lost_and_retried),    cmocka_unit_test(cancelled_on_a_worker),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
