@@ -34,8 +34,8 @@
  * A spawner serializes its children's pre-exec steps (CLONE_VFORK: it waits
  * for each exec), so attempt_local.c runs one per CPU the batch may use, up
  * to -j (at most CORRAL_ZYG_MAX), and hands each request to the one with the
- * fewest unanswered: with one spawner on 2 CPUs, -j 2 ran 1.14x slower than
- * spawning directly before the hardening; with two, 0.96x (README,
+ * fewest unanswered: with one spawner on 2 CPUs, -j 2 took 1.14x the time
+ * of the code before the hardening (abab886); with two, 0.99x (README,
  * Benchmarks).
  *
  * The zygote is a fork of a possibly multi-threaded process: after the fork
