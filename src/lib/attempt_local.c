@@ -89,7 +89,6 @@ struct lattempt {
 	bool kill_pending; /* a kill came while it waited: SIGKILL once the pidfd is here */
 	int sig_pending;   /* corral_signal() came while it waited: sent then */
 	uint64_t zyg_cookie;
-	unsigned zyg_slot; /* which spawner */
 	struct lattempt *zyg_next;
 };
 
@@ -1037,7 +1036,6 @@ static int zyg_submit(struct corral__local *l, struct lattempt *a, struct corral
 		return rc;
 	a->zyg_wait = true;
 	a->zyg_cookie = l->zyg_cookie;
-	a->zyg_slot = (unsigned)(z - l->zyg);
 	a->zyg_next = NULL;
 	if (z->tail)
 		z->tail->zyg_next = a;
