@@ -39,8 +39,10 @@ Needs SLURM_CONF pointing at a running cluster of 3 nodes (the `slurm` lane of
 scripts/test.sh starts one); otherwise SKIPPED (exit 77), or a failure with
 CORRAL_NO_SKIP=1. Lines starting with "FACT:" are measurements (ctest -V).
 """
+import glob
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -185,6 +187,26 @@ def cgroups_left(pids, dirs):
             continue
         found.update(os.path.join(d, n) for n in names if n.startswith(prefixes))
     return sorted(found)
+
+
+def slurmd_batch_cgroups():
+    """Batch cgroups (corral-PID-*) in the cgroups of our cluster's slurmds, where
+    a worker's step daemon and the worker live (no cgroup plugin here): for a
+    head whose workers ended before a look at the process table found them."""
+    conf = os.environ.get("SLURM_CONF", "")
+    found = []
+    for f in glob.glob(os.path.join(os.path.dirname(conf), "slurmd.*.pid")):
+        try:
+            pid = int(_read(f) or "0")
+        except ValueError:
+            continue
+        for d in cgroup_dirs(pid) if pid > 0 else []:
+            try:
+                found.extend(os.path.join(d, n) for n in os.listdir(d)
+                             if re.match(r"corral-[0-9]+-", n))
+            except OSError:
+                pass
+    return sorted(set(found))
 
 
 def node_state(node):
@@ -379,18 +401,29 @@ class HeadTest(clitest.CliTest):
                         ws[n] = p
                         dirs.extend(cgroup_dirs(p))
                 done.wait(0.05)
-        h.job()
-        t = threading.Thread(target=snap)
-        t.start()
         try:
-            rc = h.wait(timeout)
+            h.job()
+            t = threading.Thread(target=snap)
+            t.start()
+            try:
+                rc = h.wait(timeout)
+            finally:
+                done.set()
+                t.join()
+            self.assert_nothing_left(h, list(ws.values()), dirs)
+            if not ws:
+                # A batch of a few `echo`s can end before one look at the
+                # process table finds its workers: their cgroups are looked
+                # for in the slurmds' cgroups instead.
+                left = clitest.wait_until(lambda: not slurmd_batch_cgroups(), clitest.scaled(5))
+                self.assertTrue(left, "batch cgroups left: %r" % slurmd_batch_cgroups())
         finally:
-            done.set()
-            t.join()
-        self.assertTrue(ws, "no worker was seen: %s" % h.stderr())
-        self.assert_nothing_left(h, list(ws.values()), dirs)
-        h.release()
+            # Whatever failed, the allocation goes: a held one would keep
+            # every later head of the test waiting for nodes.
+            h.release()
         records, summary = h.records()
+        if not ws:
+            self.assertGreater(summary["workers"], 0, "no worker ran: %s" % h.stderr())
         return rc, records, summary
 
 
