@@ -934,27 +934,34 @@ static pid_t corral_pid(char *why, size_t n)
 	return want;
 }
 
-/* Corral's watchdog: its child named corral-watchdog. 0 if not visible. */
-static pid_t watchdog_pid(pid_t cp)
+/* Corral's children named name, up to max of them in out; how many. */
+static int children_named(pid_t cp, const char *name, pid_t *out, int max)
 {
 	struct dirent *e;
-	pid_t found = 0;
+	int n = 0;
 	DIR *d;
 
 	if (cp <= 0 || !(d = opendir("/proc")))
 		return 0;
-	while ((e = readdir(d))) {
+	while (n < max && (e = readdir(d))) {
 		char comm[64];
 		pid_t pid = (pid_t)atoi(e->d_name), pp;
 		if (pid <= 0 || !proc_stat(pid, &pp, comm, sizeof(comm), NULL))
 			continue;
-		if (pp == cp && !strcmp(comm, "corral-watchdog")) {
-			found = pid;
-			break;
-		}
+		if (pp == cp && !strcmp(comm, name))
+			out[n++] = pid;
 	}
 	closedir(d);
-	return found;
+	return n;
+}
+
+/* Corral's watchdog: its child named corral-watchdog. 0 if not visible. */
+static pid_t watchdog_pid(pid_t cp)
+{
+	pid_t wd = 0;
+
+	children_named(cp, "corral-watchdog", &wd, 1);
+	return wd;
 }
 
 /* Everything a task may try against a process that holds corral's state:
@@ -1921,6 +1928,32 @@ static int probe_proc_target(bool watchdog)
 	return blocked("%s", errs);
 }
 
+/* The spawners (zygote.c: one per CPU, up to -j): processes that carry the
+ * sandbox and clone every task. Where the task can see corral (no PID
+ * namespace), it looks for them and tries each way in. */
+static int probe_proc_spawner(void)
+{
+	char why[PATH_MAX], out[2048] = "", errs[2048] = "";
+	pid_t cp, sp[16];
+	int n;
+
+	cp = corral_pid(why, sizeof(why));
+	if (cp < 0)
+		return broken("%s", why);
+	if (cp == 0)
+		return blocked("corral and its spawners are not visible: %s", why);
+	n = children_named(cp, "corral-spawner", sp, 16);
+	if (!n)
+		return blocked("no spawner of corral is visible to the task");
+	for (int i = 0; i < n; i++) {
+		char who[64];
+		snprintf(who, sizeof(who), "spawner %d", (int)sp[i]);
+		if (attack_process(sp[i], who, out, sizeof(out), errs, sizeof(errs)))
+			return escaped("%s", out);
+	}
+	return blocked("%d spawner(s): %s", n, errs);
+}
+
 static int probe_proc_corral(void)
 {
 	return probe_proc_target(false);
@@ -2474,6 +2507,7 @@ static const struct {
     {"user-env", probe_user_env, "--user: HOME, USER, LOGNAME of the target user"},
     {"proc-corral", probe_proc_corral, "corral's mem, fds, root, environ through /proc"},
     {"proc-watchdog", probe_proc_watchdog, "the watchdog's mem, fds, root, environ"},
+    {"proc-spawner", probe_proc_spawner, "every spawner's mem, fds, root, environ"},
     {"old-mount", probe_old_mount, "remount, fresh mount, umount2 (3 ABIs)"},
     {"new-mount", probe_new_mount, "fsopen/fsmount, open_tree, mount_setattr, fspick"},
     {"userns-mount", probe_userns_mount, "a cgroup mount in a user namespace of its own"},

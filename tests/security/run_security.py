@@ -124,6 +124,7 @@ PROBES = [
     Probe("user-env"),
     Probe("proc-corral"),
     Probe("proc-watchdog"),
+    Probe("proc-spawner", jobs=2),
     Probe("old-mount"),
     Probe("new-mount"),
     Probe("userns-mount"),
