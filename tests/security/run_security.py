@@ -317,20 +317,21 @@ def kill_cgroup(d):
             pass
 
 
-def cmdline(pid):
+def _proc_strings(pid, name):
+    """/proc/PID/NAME split at NULs ([] when gone or unreadable)."""
     try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
+        with open("/proc/%d/%s" % (pid, name), "rb") as f:
             return f.read().split(b"\0")
     except OSError:
         return []
+
+
+def cmdline(pid):
+    return _proc_strings(pid, "cmdline")
 
 
 def environ(pid):
-    try:
-        with open("/proc/%d/environ" % pid, "rb") as f:
-            return f.read().split(b"\0")
-    except OSError:
-        return []
+    return _proc_strings(pid, "environ")
 
 
 def probes_of(state):
