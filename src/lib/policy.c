@@ -360,6 +360,7 @@ void corral__policy_done(struct corral__policy *p, struct corral__attempt *a,
 		r->pid = 0;
 		r->status = -1;
 		cancelled_sentence(r, a->no - 1);
+		p->attempts--; /* counted at dispatch; it never started */
 	}
 	if (r->outcome == CORRAL_LOST) {
 		t->lost++;

@@ -513,6 +513,9 @@ static void cancelled_on_a_worker(void **state)
 		corral_result_release(&r);
 	}
 	assert_int_equal(seen, 1);
+	corral_summary_t sum;
+	corral__policy_summary(&w.pol, &sum);
+	assert_int_equal(sum.attempts, 2); /* 1's, and 2's first; not the one never started */
 	assert_true(corral__policy_finished(&w.pol));
 	world_free(&w);
 }
