@@ -8,7 +8,8 @@
  * plan. The order is the policy:
  *
  *   1. join the task cgroup (unless born in it by CLONE_INTO_CGROUP)
- *   2. non-dumpable (see below), reset signal dispositions, unblock signals
+ *   2. non-dumpable (see below), reset signal dispositions, unblock signals,
+ *      the scheduling policy (a spawner's child: zygote.c)
  *   3. PR_SET_PDEATHSIG(SIGKILL), then re-check that the parent still lives
  *   4. a session of its own (setsid; `corral exec`: the caller's process
  *      group and terminal instead)
@@ -128,6 +129,7 @@ static const char *const step_names[STEP_COUNT] = {
     [STEP_EXEC] = "exec",
     [STEP_FN] = "start function",
     [STEP_SPAWNER] = "spawner",
+    [STEP_SCHED] = "restore the scheduling policy",
 };
 
 const char *corral__step_name(int step)
@@ -180,6 +182,11 @@ static void reset_signals(const struct corral__child_plan *p)
 	for (int sig = 1; sig <= 64; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
+		/* A spawner's child inherits its dispositions, known to the
+		 * bit: only those it ignores need a call (a handler would be
+		 * reset by execve, and it has none). 64 calls were 12 us. */
+		if (p->sig_reset && !(p->sig_reset & (1ull << (sig - 1))))
+			continue;
 		/* A function task goes on running glibc, which keeps its two
 		 * real-time signals (32, 33) to itself. */
 		if (p->fn && (sig == 32 || sig == 33))
@@ -193,6 +200,13 @@ static void setup_stdio(const struct corral__child_plan *p)
 {
 	long tmp[3];
 
+	/* Every source above 2 (a spawner's always are): dup3 cannot clobber
+	 * one, no copies needed. */
+	if (p->stdio[0] > 2 && p->stdio[1] > 2 && p->stdio[2] > 2) {
+		for (int i = 0; i < 3; i++)
+			TRY(p, STEP_STDIO, ks(SYS_dup3, p->stdio[i], i, 0));
+		return;
+	}
 	/* Copy every source above 2 first so that the dups below cannot
 	 * clobber a source that is itself 0, 1 or 2. */
 	for (int i = 0; i < 3; i++) {
@@ -358,9 +372,14 @@ __attribute__((noreturn)) void corral__child_main(const struct corral__child_pla
 	if (p->pids_procs_fd >= 0 && (rc = write0(p->pids_procs_fd)) < 0)
 		fail(p, STEP_CGROUP, rc);
 	/* 2. No sibling may read our fds or memory (the top of the file). */
-	if (sb)
+	if (sb && !p->nondumpable)
 		TRY(p, STEP_SIGNALS, ks(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0));
 	reset_signals(p);
+	/* The policy corral's caller gave it, which the spawner left. */
+	if (p->sched_other) {
+		struct sched_param sp = {0};
+		TRY(p, STEP_SCHED, ks(SYS_sched_setscheduler, 0, SCHED_OTHER, &sp));
+	}
 	/* 3. Die with the parent; it may have died before the prctl. In a PID
 	 * namespace of the batch's own, our parent (outside it) shows as 0. */
 	TRY(p, STEP_PDEATHSIG, ks(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL));

@@ -58,6 +58,7 @@ enum corral__child_step {
 	STEP_EXEC,
 	STEP_FN,
 	STEP_SPAWNER, /* the spawner (zygote.c) died or stalled with the request */
+	STEP_SCHED,   /* back to SCHED_OTHER from the spawner's SCHED_BATCH */
 	STEP_COUNT
 };
 const char *corral__step_name(int step);
@@ -88,6 +89,12 @@ struct corral__child_plan {
 	struct corral__child_report *report;
 	pid_t parent_pid; /* what getppid() must say: 0 in the batch's PID namespace */
 	bool new_pgroup;  /* a session of its own (setsid) */
+	/* The signals whose disposition is not SIG_DFL where the child is
+	 * cloned (bit sig - 1), when the cloner knows them exactly (zygote.c:
+	 * the spawner sets its own); 0: unknown, every signal is reset. */
+	uint64_t sig_reset;
+	bool nondumpable; /* born non-dumpable (the spawner's mm): no prctl */
+	bool sched_other; /* back to SCHED_OTHER (the spawner runs SCHED_BATCH, zygote.c) */
 	const struct corral__sandbox_plan *sb; /* may be NULL */
 	void (*after_fork_child)(void);        /* function tasks, e.g. PyOS_AfterFork_Child */
 };

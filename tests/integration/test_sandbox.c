@@ -1137,6 +1137,52 @@ static void signals(void **state)
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 }
 
+/* The scheduling policy and nice value of the caller pass to its tasks,
+ * though the spawners run SCHED_BATCH (zygote.c): a caller under
+ * SCHED_OTHER gets tasks under SCHED_OTHER, one under SCHED_BATCH tasks
+ * under SCHED_BATCH; a nice value is kept either way. */
+static void scheduling_policy(void **state)
+{
+	struct tl_parent *p = *state;
+	struct sched_param sp = {0};
+	corral_options_t o;
+	corral_task_t t[1];
+	corral_result_t r;
+	char want[64];
+	int old_policy = sched_getscheduler(0);
+	int old_nice = getpriority(PRIO_PROCESS, 0);
+
+	if (old_policy != SCHED_OTHER) {
+		print_message(
+		    "SKIPPED: the test runs under scheduling policy %d, not SCHED_OTHER\n",
+		    old_policy);
+		return;
+	}
+	/* Raising nice needs no privilege; lowering it back does (root). */
+	int nice = old_nice;
+	if (geteuid() == 0 && old_nice < 19)
+		nice = old_nice + 2;
+	assert_int_equal(setpriority(PRIO_PROCESS, 0, nice), 0);
+	sb_options(p, &o);
+	t[0] = task(ARGV("/bin/sh", "-c", "cut -d' ' -f19,41 /proc/self/stat"));
+	run(&o, t, 1, &r);
+	show("SCHED_OTHER", &r);
+	snprintf(want, sizeof(want), "%d 0\n", nice);
+	assert_string_equal(out(&r), want);
+	corral_result_release(&r);
+
+	assert_int_equal(sched_setscheduler(0, SCHED_BATCH, &sp), 0);
+	t[0] = task(ARGV("/bin/sh", "-c", "cut -d' ' -f19,41 /proc/self/stat"));
+	run(&o, t, 1, &r);
+	show("SCHED_BATCH", &r);
+	snprintf(want, sizeof(want), "%d %d\n", nice, SCHED_BATCH);
+	assert_string_equal(out(&r), want);
+	corral_result_release(&r);
+	assert_int_equal(sched_setscheduler(0, SCHED_OTHER, &sp), 0);
+	if (nice != old_nice)
+		assert_int_equal(setpriority(PRIO_PROCESS, 0, old_nice), 0);
+}
+
 /* Each task leads its own process group. */
 static void process_group(void **state)
 {
@@ -1487,6 +1533,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(rlimit_core, setup, teardown),
 	    cmocka_unit_test_setup_teardown(fds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(signals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(scheduling_policy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(process_group, setup, teardown),
 	    cmocka_unit_test_setup_teardown(template_cwd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(template_late_mounts, setup, teardown),
