@@ -37,6 +37,7 @@
 # --spawn-only: table 1 alone (with --full: 2000 and 20000 tasks; with --vm:
 # and in the VM). Table 1 ends with the goal of the default mode, per j.
 set -uo pipefail
+export LC_ALL=C # bc and printf agree on the decimal point
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 quick=0 full=0 vm=0 inner=0 slurm=0 spawn_only=0
@@ -82,7 +83,7 @@ median_time() {
 	done
 	printf '%s\n' "${t[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
-ratio() { echo "scale=2; $1 / $2" | bc -l; }
+ratio() { printf "%.2f" "$(echo "$1 / $2" | bc -l)"; }
 
 # ---------------------------------------------------------------- 8. many nodes
 # (defined here, run last, or alone with --slurm-only)
