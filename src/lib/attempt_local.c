@@ -874,6 +874,13 @@ static int make_cgroup(struct corral__local *l, struct lattempt *a, bool via_zyg
 
 static void on_zyg(void *ctx, int arg, uint32_t events);
 
+/* Are the spawners' children born in their task cgroups (v2)? */
+static bool zyg_into(const struct corral__local *l)
+{
+	return l->ops && l->batch.mode == CORRAL_CG_V2 && l->batch.clone_into_cgroup &&
+	       !l->scache.no_into_cgroup;
+}
+
 /* Start the spawners; with none running, tasks are spawned directly. */
 static void zyg_start(struct corral__local *l)
 {
@@ -882,7 +889,7 @@ static void zyg_start(struct corral__local *l)
 
 	for (unsigned i = 0; i < l->n_zyg; i++) {
 		struct corral__zslot *z = &l->zyg[i];
-		if (corral__zygote_start(&z->z, &l->sb, l->wd.pidns_fd, &err) < 0) {
+		if (corral__zygote_start(&z->z, &l->sb, l->wd.pidns_fd, zyg_into(l), &err) < 0) {
 			l->zyg_errno = err.code;
 			break; /* what fails for one fails for the next */
 		}
@@ -1031,7 +1038,10 @@ static int zyg_submit(struct corral__local *l, struct lattempt *a, struct corral
 	}
 	if (stat(dir, &st) < 0)
 		return -errno;
-	rc = corral__zygote_send(z->z, p, dir, &st, ++l->zyg_cookie);
+	/* On v2 the spawner clones into the task cgroup (cgroup.procs stays
+	 * its fallback). */
+	int cgfd = zyg_into(l) ? a->cg.dirfd : -1;
+	rc = corral__zygote_send(z->z, p, cgfd, dir, &st, ++l->zyg_cookie);
 	if (rc < 0)
 		return rc;
 	a->zyg_wait = true;

@@ -431,6 +431,8 @@ __attribute__((noreturn)) void corral__child_main(const struct corral__child_pla
 	/* 13. */
 	if (sb && sb->has_filter)
 		TRY(&moved, STEP_SECCOMP, ks(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sb->prog));
+	if (p->filter2)
+		TRY(&moved, STEP_SECCOMP, ks(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, p->filter2));
 	/* 14. */
 	if (p->fn) {
 		int ret;

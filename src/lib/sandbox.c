@@ -338,6 +338,32 @@ __attribute__((noreturn)) static void template_helper(const struct corral__sandb
 	_exit(0);
 }
 
+/* The spawner's variant of the filter (spawn.h): the same profile but for
+ * its clone3 entries, where a deny-list denies clone3 by name and by nothing
+ * else (a group that covers it could kill the spawner). Best effort: without
+ * it the spawner carries the task filter, and its children join their
+ * cgroups by cgroup.procs. */
+static void spawner_filter(const struct corral__sc_profile *prof, struct corral__sandbox_plan *p)
+{
+	struct corral__sc_profile q = *prof;
+	corral_error_t err;
+	size_t n = 0;
+
+	if (!prof->default_allow)
+		return;
+	q.entries = calloc(prof->n ? prof->n : 1, sizeof(*q.entries));
+	if (!q.entries)
+		return;
+	for (size_t i = 0; i < prof->n; i++)
+		if (strcmp(prof->entries[i].name, "clone3") != 0)
+			q.entries[n++] = prof->entries[i];
+	q.n = q.cap = n;
+	if (n < prof->n && !corral__sc_denies(&q, "clone3") &&
+	    corral__sc_compile(&q, &p->spawner_prog, &err) == 0)
+		p->has_spawner_prog = true;
+	free(q.entries);
+}
+
 /* Build the template mount namespace: p->mnt_ns_fd and p->mnt_root_fd, our
  * root's copy in it (the kernel moves a new namespace's members to the copies
  * of their root and cwd, so the helper's root is that copy). On any failure
@@ -450,6 +476,8 @@ int corral__sandbox_prepare(const corral_sandbox_t *s, const struct corral__hier
 			rc = corral__sc_io_uring(&prof, err);
 		if (rc == 0)
 			rc = corral__sc_compile(&prof, &p->prog, err);
+		if (rc == 0)
+			spawner_filter(&prof, p);
 		p->filter_kills = prof.action == SC_ACT_KILL;
 		corral__sc_free(&prof);
 		if (rc < 0) {
@@ -549,6 +577,7 @@ void corral__sandbox_free(struct corral__sandbox_plan *p)
 	if (p->mountinfo_fd >= 0)
 		close(p->mountinfo_fd);
 	free(p->prog.filter);
+	free(p->spawner_prog.filter);
 	free(p->ro_mounts);
 	free(p->groups);
 	for (size_t i = 0; i < ARRAY_SIZE(p->user_env); i++)

@@ -685,6 +685,11 @@ static bool profile_denies(const struct corral__sc_profile *p, const char *call)
 	return !p->default_allow && !listed_allow;
 }
 
+bool corral__sc_denies(const struct corral__sc_profile *p, const char *call)
+{
+	return profile_denies(p, call);
+}
+
 /* Instructions of the prologue at most: its fixed part, two per rule and one
  * return per action, with room to spare. */
 #define PROLOGUE_MAX 512

@@ -38,6 +38,8 @@ int corral__sc_parse(const char *text, struct corral__sc_profile *p, corral_erro
  * allow_io_uring keeps io_uring allowed (denied with ENOSYS otherwise). */
 int corral__sc_default(struct corral__sc_profile *p, bool allow_ptrace, bool allow_io_uring);
 void corral__sc_free(struct corral__sc_profile *p);
+/* Does the profile deny the call, by its name or through a group? */
+bool corral__sc_denies(const struct corral__sc_profile *p, const char *call);
 
 /* Add what the cgroup namespace's read-only cgroupfs needs denied (@mount and
  * setns, see seccomp.c) to a profile, with the profile's deny action. Fails

@@ -16,8 +16,14 @@ struct corral__sandbox_plan {
 	bool has_filter;
 	struct sock_fprog prog; /* precompiled BPF (libseccomp, in the parent) */
 	bool filter_kills;      /* the filter has kill actions (SIGSYS attribution) */
-	int unshare_flags;      /* CLONE_NEWCGROUP | CLONE_NEWNS | CLONE_NEWNET */
-	int n_ro;               /* cgroup mounts to remount read-only (with CLONE_NEWNS) */
+	/* The spawner's filter (zygote.c): prog with clone3 allowed, so that
+	 * it can clone into a v2 task cgroup (CLONE_INTO_CGROUP); its children
+	 * add a filter that denies clone3 again. Only for deny-list profiles
+	 * that deny clone3 by name. */
+	bool has_spawner_prog;
+	struct sock_fprog spawner_prog;
+	int unshare_flags; /* CLONE_NEWCGROUP | CLONE_NEWNS | CLONE_NEWNET */
+	int n_ro;          /* cgroup mounts to remount read-only (with CLONE_NEWNS) */
 	char (*ro_mounts)[PATH_MAX];
 	int mnt_ns_fd;        /* >= 0: join this read-only template mount namespace
 	                         instead of unsharing and remounting (sandbox.c) */
@@ -95,6 +101,8 @@ struct corral__child_plan {
 	uint64_t sig_reset;
 	bool nondumpable; /* born non-dumpable (the spawner's mm): no prctl */
 	bool sched_other; /* back to SCHED_OTHER (the spawner runs SCHED_BATCH, zygote.c) */
+	/* A filter to add before exec (a spawner's child: clone3 denied). */
+	const struct sock_fprog *filter2;
 	const struct corral__sandbox_plan *sb; /* may be NULL */
 	void (*after_fork_child)(void);        /* function tasks, e.g. PyOS_AfterFork_Child */
 };
@@ -159,15 +167,18 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
  * waits on it but at its start (bounded). */
 struct corral__zygote;
 struct stat;
+/* into_cgroup: its children are to be born in their v2 task cgroups
+ * (CLONE_INTO_CGROUP), so it carries sb's spawner_prog where there is one. */
 int corral__zygote_start(struct corral__zygote **out, const struct corral__sandbox_plan *sb,
-                         int pidns_fd, corral_error_t *err);
+                         int pidns_fd, bool into_cgroup, corral_error_t *err);
 int corral__zygote_fd(const struct corral__zygote *z);
 unsigned corral__zygote_pending(const struct corral__zygote *z);
 /* Ask for a child per plan p (its fds go with the request), cwd resolved in
  * its mount namespace and checked against cwd_st. 0, -E2BIG (too big for a
  * request: spawn directly), -EAGAIN, -EPIPE, ... */
 int corral__zygote_send(struct corral__zygote *z, const struct corral__child_plan *p,
-                        const char *cwd, const struct stat *cwd_st, uint64_t cookie);
+                        int cgroup_dirfd, const char *cwd, const struct stat *cwd_st,
+                        uint64_t cookie);
 /* A reply: 1 with the cookie, the child's pid and pidfd (pid 0 and
  * clone_err when the clone failed) and its report (step 0: it exec'd);
  * -EAGAIN none yet; -EPIPE the zygote is gone; -EPROTO. */

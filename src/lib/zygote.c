@@ -22,9 +22,17 @@
  *  - nothing is shared between tasks that a task can reach: the zygote is
  *    non-dumpable and without CAP_SYS_PTRACE, and holds a task's fds only
  *    until its child has exec'd (vfork-style: it waits, then closes them);
- *  - clone3 stays denied to tasks: the zygote uses the old clone() (the
- *    filter allows it), so a child joins its task cgroup by writing
- *    cgroup.procs, as on v1 and as without CLONE_INTO_CGROUP on v2;
+ *  - clone3 stays denied to tasks. On v1 the zygote uses the old clone()
+ *    (the filter allows it) and a child joins its task cgroups by writing
+ *    cgroup.procs. On v2 a child is born in its task cgroup
+ *    (clone3 CLONE_INTO_CGROUP): a cgroup.procs write is a migration,
+ *    which waits for an RCU grace period (in the v2 VM the default mode
+ *    took 1.63x the floor at -j 1 that way, 1.28x born in place). So there
+ *    the zygote carries the task filter but for clone3 (sandbox.c,
+ *    spawner_prog), and each child adds a filter of its own that denies
+ *    clone3 with ENOSYS before its exec (filters stack; the strictest
+ *    answer wins): a task has exactly the task filter's answers. Where
+ *    clone3 into the cgroup fails, the child joins by cgroup.procs;
  *  - corral never waits for it: a request is one datagram (SOCK_SEQPACKET),
  *    the reply another, read when the loop finds the socket readable; a
  *    zygote that dies or stalls (5 s without a reply to a request) is
@@ -43,7 +51,9 @@
  */
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <stddef.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -61,11 +71,12 @@
 
 #define ZYG_BUF   (256 * 1024) /* a request: path, argv, envp and cwd */
 #define ZYG_STACK (64 * 1024)
-#define ZYG_MAXFD 5 /* stdin, stdout, stderr, cgroup.procs, pids cgroup.procs */
+#define ZYG_MAXFD 6 /* stdin, stdout, stderr, cgroup.procs, pids cgroup.procs, cgroup dir */
 
 /* A request: this header, then path, argv strings, envp strings and cwd,
  * each NUL-terminated, in that order; fds in SCM_RIGHTS, in order of the
- * bits of fd_mask (stdio 0-2 always, 3 procs, 4 pids procs). */
+ * bits of fd_mask (stdio 0-2 always, 3 procs, 4 pids procs, 5 the v2 task
+ * cgroup's directory: clone into it, or join by 3 where that fails). */
 struct zyg_req {
 	uint64_t cookie;
 	uint32_t argc, envc;
@@ -108,6 +119,21 @@ static struct corral__child_plan zplan;
 /* Shared with the child even when it does not share our memory (ASan). */
 static struct corral__child_report *zrep;
 static bool zbatch; /* we run SCHED_BATCH, our children go back to SCHED_OTHER */
+/* We carry the spawner's filter (clone3 allowed, spawn.h): our children
+ * deny clone3 again before their exec, with this (ENOSYS, as the task
+ * filter: libc falls back to clone). Filters stack, and the strictest
+ * answer wins. */
+static bool zsplit;
+static bool zno_into; /* clone3 into a cgroup failed once: join by cgroup.procs */
+static struct sock_filter zdeny_clone3[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 2, 0),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x40000000u | SYS_clone3, 1, 0), /* x32 */
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+};
+static struct sock_fprog zdeny_prog = {.len = sizeof(zdeny_clone3) / sizeof(zdeny_clone3[0]),
+                                       .filter = zdeny_clone3};
 
 __attribute__((noreturn)) static void zdie(void)
 {
@@ -156,6 +182,47 @@ static long zclone(unsigned long flags, char *stack, int *pidfd)
 #endif
 }
 
+/* clone3() of the same child, into the cgroup of the directory fd cgfd
+ * (CLONE_INTO_CGROUP: born there, no migration). */
+static long zclone3(unsigned long flags, char *stack, size_t stack_size, int *pidfd, int cgfd)
+{
+#if defined(__x86_64__)
+	struct corral__clone_args a;
+	register long r12 __asm__("r12") = (long)zchild;
+	register long r13 __asm__("r13") = (long)&zplan;
+	long ret;
+
+	memset(&a, 0, sizeof(a));
+	a.flags = flags | CLONE_INTO_CGROUP;
+	a.pidfd = (uint64_t)(uintptr_t)pidfd;
+	a.stack = (uint64_t)(uintptr_t)stack;
+	a.stack_size = stack ? stack_size : 0;
+	a.cgroup = (uint64_t)cgfd;
+	__asm__ volatile("syscall\n\t"
+	                 "test %%rax, %%rax\n\t"
+	                 "jnz 1f\n\t"
+	                 "xor %%ebp, %%ebp\n\t"
+	                 "mov %%r13, %%rdi\n\t"
+	                 "call *%%r12\n\t"
+	                 "mov %%eax, %%edi\n\t"
+	                 "mov $60, %%eax\n\t"
+	                 "syscall\n\t"
+	                 "hlt\n\t"
+	                 "1:\n\t"
+	                 : "=a"(ret)
+	                 : "0"((long)SYS_clone3), "D"(&a), "S"(sizeof(a)), "r"(r12), "r"(r13)
+	                 : "rcx", "r11", "memory");
+	return ret;
+#else
+	(void)flags;
+	(void)stack;
+	(void)stack_size;
+	(void)pidfd;
+	(void)cgfd;
+	return -ENOSYS;
+#endif
+}
+
 /* Drop CAP_SYS_PTRACE from the bounding set and every set (sandbox.c). */
 static int zdrop_ptrace(void)
 {
@@ -200,7 +267,7 @@ static void zserve(int sock, const struct zyg_req *q, size_t len, int *fds, int 
 {
 	struct zyg_reply r = {.cookie = q->cookie};
 	const char *p = zbuf + sizeof(*q), *end = zbuf + len;
-	int fdv[ZYG_MAXFD] = {-1, -1, -1, -1, -1}, k = 0;
+	int fdv[ZYG_MAXFD] = {-1, -1, -1, -1, -1, -1}, k = 0;
 	int pidfd = -1;
 
 	for (int i = 0; i < ZYG_MAXFD; i++)
@@ -253,17 +320,39 @@ static void zserve(int sock, const struct zyg_req *q, size_t len, int *fds, int 
 	zplan.sig_reset = ZYG_SIG_IGNORED;
 	zplan.sched_other = zbatch;
 	zplan.nondumpable = true; /* our mm's flag (zmain): CLONE_VM shares it, a copy keeps it */
+	zplan.filter2 = zsplit ? &zdeny_prog : NULL;
 	zplan.sb = &zsb;
+	long pid = -ENOSYS;
+	if (fdv[5] >= 0 && zsplit && !zno_into) {
+		/* Born in its cgroup: no cgroup.procs write (a migration, which
+		 * waits for an RCU grace period). */
+		zplan.procs_fd = zplan.pids_procs_fd = -1;
 #if defined(__SANITIZE_ADDRESS__)
-	/* ASan cannot follow a child onto a stack of its own (its frames on
-	 * zstack never return, their scopes stay poisoned for the next child,
-	 * and noreturn calls warn): under ASan the child gets a copy of our
-	 * memory, as spawn.c's fork-style clone. */
-	long pid = zclone(CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD, NULL, &pidfd);
+		pid = zclone3(CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD, NULL, 0, &pidfd, fdv[5]);
 #else
-	long pid = zclone(CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD,
-	                  zstack + sizeof(zstack), &pidfd);
+		pid = zclone3(CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD, zstack,
+		              sizeof(zstack), &pidfd, fdv[5]);
 #endif
+		if (pid == -ENOSYS || pid == -EINVAL || pid == -E2BIG || pid == -EOPNOTSUPP ||
+		    pid == -EPERM)
+			zno_into = true; /* not here: as before, from now on */
+		if (pid < 0) {
+			zplan.procs_fd = fdv[3];
+			zplan.pids_procs_fd = fdv[4];
+		}
+	}
+	if (pid < 0) {
+#if defined(__SANITIZE_ADDRESS__)
+		/* ASan cannot follow a child onto a stack of its own (its
+		 * frames on zstack never return, their scopes stay poisoned for
+		 * the next child, and noreturn calls warn): under ASan the child
+		 * gets a copy of our memory, as spawn.c's fork-style clone. */
+		pid = zclone(CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD, NULL, &pidfd);
+#else
+		pid = zclone(CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD,
+		             zstack + sizeof(zstack), &pidfd);
+#endif
+	}
 	if (pid < 0) {
 		r.err = (int32_t)-pid;
 		goto reply;
@@ -280,7 +369,7 @@ reply:
 }
 
 __attribute__((noreturn)) static void zmain(int sock, const struct corral__sandbox_plan *sb,
-                                            int pidns_fd, pid_t parent)
+                                            int pidns_fd, pid_t parent, bool into_cgroup)
 {
 	struct sigaction sa;
 	sigset_t none;
@@ -351,8 +440,12 @@ __attribute__((noreturn)) static void zmain(int sock, const struct corral__sandb
 	}
 	if (!e && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		e = errno;
-	if (!e && sb->has_filter && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sb->prog) < 0)
-		e = errno;
+	if (!e && sb->has_filter) {
+		zsplit = into_cgroup && sb->has_spawner_prog;
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0,
+		            zsplit ? &sb->spawner_prog : &sb->prog) < 0)
+			e = errno;
+	}
 	/* SCHED_BATCH: woken when a child execs (CLONE_VFORK), we do not
 	 * preempt the task it became, nor at any later wake-up; our reply
 	 * waits for the next scheduling point (on 2 CPUs: -j 1 and -j 2 5-10 %
@@ -440,7 +533,7 @@ __attribute__((noreturn)) static void zmain(int sock, const struct corral__sandb
 /* ------------------------------------------------------------ corral's side */
 
 int corral__zygote_start(struct corral__zygote **out, const struct corral__sandbox_plan *sb,
-                         int pidns_fd, corral_error_t *err)
+                         int pidns_fd, bool into_cgroup, corral_error_t *err)
 {
 	struct corral__zygote *z = calloc(1, sizeof(*z));
 	struct corral__clone_args a;
@@ -464,7 +557,7 @@ int corral__zygote_start(struct corral__zygote **out, const struct corral__sandb
 	pid_t pid = (pid_t)corral__clone3(&a);
 	if (pid == 0) {
 		close(sp[0]);
-		zmain(sp[1], sb, pidns_fd, parent);
+		zmain(sp[1], sb, pidns_fd, parent, into_cgroup);
 	}
 	int e = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -503,7 +596,8 @@ unsigned corral__zygote_pending(const struct corral__zygote *z)
 }
 
 int corral__zygote_send(struct corral__zygote *z, const struct corral__child_plan *p,
-                        const char *cwd, const struct stat *cwd_st, uint64_t cookie)
+                        int cgroup_dirfd, const char *cwd, const struct stat *cwd_st,
+                        uint64_t cookie)
 {
 	struct zyg_req q;
 	struct iovec iov[ZYG_BUF / 16];
@@ -535,7 +629,8 @@ int corral__zygote_send(struct corral__zygote *z, const struct corral__child_pla
 		ADD(p->envp[q.envc]);
 	ADD(cwd ? cwd : "");
 #undef ADD
-	int src[ZYG_MAXFD] = {p->stdio[0], p->stdio[1], p->stdio[2], p->procs_fd, p->pids_procs_fd};
+	int src[ZYG_MAXFD] = {p->stdio[0], p->stdio[1],      p->stdio[2],
+	                      p->procs_fd, p->pids_procs_fd, cgroup_dirfd};
 	for (int i = 0; i < ZYG_MAXFD; i++)
 		if (src[i] >= 0) {
 			q.fd_mask |= 1u << i;

@@ -356,6 +356,35 @@ static void denied_syscalls(void **state)
 	release(r, N_DENIED + 1);
 }
 
+/* clone3 is denied to tasks with ENOSYS (its CLONE_INTO_CGROUP could reach a
+ * cgroup outside the task's; libc falls back to clone), also where the
+ * spawner itself clones with it (v2: its filter allows clone3, its children
+ * add a filter that denies it); without a filter the kernel answers. */
+static void clone3_denied(void **state)
+{
+	struct tl_parent *p = *state;
+	corral_task_t t[2];
+	corral_result_t r[2];
+	corral_options_t o;
+
+	/* Two: the second from a spawner that has served one before. */
+	t[0] = task(ARGV(P, "syscall", "clone3"));
+	t[1] = task(ARGV(P, "syscall", "clone3"));
+	sb_options(p, &o);
+	run(&o, t, 2, r);
+	for (int i = 0; i < 2; i++) {
+		show("sandbox", &r[i]);
+		assert_outcome(&r[i], "ok");
+		assert_string_equal(out(&r[i]), "ENOSYS\n");
+	}
+	release(r, 2);
+	bare_options(p, &o);
+	run(&o, t, 1, r);
+	show("no sandbox", &r[0]);
+	assert_string_equal(out(&r[0]), "EINVAL\n");
+	release(r, 1);
+}
+
 /* allow_ptrace: ptrace is allowed (a trace of one's own child works, even
  * without CAP_SYS_PTRACE), the rest stays denied. */
 static void allow_ptrace(void **state)
@@ -1534,6 +1563,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(fds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(signals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(scheduling_policy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(clone3_denied, setup, teardown),
 	    cmocka_unit_test_setup_teardown(process_group, setup, teardown),
 	    cmocka_unit_test_setup_teardown(template_cwd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(template_late_mounts, setup, teardown),

@@ -490,6 +490,26 @@ static void compiled_filter_works(void **state)
 	assert_int_equal(WTERMSIG(status), SIGSYS);
 }
 
+/* What the spawner's filter rests on (sandbox.c, spawner_filter): whether a
+ * profile denies a call, by name or through a group. */
+static void denies(void **state)
+{
+	struct corral__sc_profile p;
+	corral_error_t err;
+
+	(void)state;
+	assert_int_equal(corral__sc_default(&p, false, false), 0);
+	assert_true(corral__sc_denies(&p, "clone3"));
+	assert_true(corral__sc_denies(&p, "mount")); /* through @mount */
+	assert_false(corral__sc_denies(&p, "getpid"));
+	corral__sc_free(&p);
+	/* An allow-list denies what it does not list. */
+	assert_int_equal(corral__sc_parse("default deny\n[allow]\nexecve\n", &p, &err), 0);
+	assert_true(corral__sc_denies(&p, "clone3"));
+	assert_false(corral__sc_denies(&p, "execve"));
+	corral__sc_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -503,6 +523,7 @@ int main(void)
 	    cmocka_unit_test(compile_default),
 	    cmocka_unit_test(compile_profiles),
 	    cmocka_unit_test(compiled_filter_works),
+	    cmocka_unit_test(denies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
