@@ -1489,28 +1489,39 @@ static int probe_clone3_cgroup(void)
 			    ename(errno));
 			continue;
 		}
-		struct clone_args_ a;
-		memset(&a, 0, sizeof(a));
-		a.flags = CLONE_INTO_CGROUP;
-		a.exit_signal = SIGCHLD;
-		a.cgroup = (uint64_t)cfd;
-		long pid = sys(NR_CLONE3, (long)&a, sizeof(a), 0, 0, 0);
-		if (pid == 0) {
-			for (;;)
-				pause();
+		/* Every x86 ABI: the spawner's own filter allows clone3 on v2
+		 * (zygote.c), and its children's filter must deny it on all of
+		 * them (the arguments below 4 GiB for i386 and x32). */
+		struct clone_args_ *a = low_alloc(sizeof(*a));
+		long pid = -ENOSYS;
+		enum abi abi;
+		for (abi = ABI_64; abi < ABI_COUNT; abi++) {
+			if (!abi_ok(abi))
+				continue;
+			memset(a, 0, sizeof(*a));
+			a->flags = CLONE_INTO_CGROUP;
+			a->exit_signal = SIGCHLD;
+			a->cgroup = (uint64_t)cfd;
+			pid = abi_call(abi, NR_CLONE3, NR_CLONE3, (long)a, sizeof(*a), 0, 0, 0);
+			if (pid == 0) {
+				for (;;)
+					pause();
+			}
+			if (pid > 0)
+				break;
+			cat(res, sizeof(res), "%sclone3 (%s) into /%s: %s", res[0] ? "; " : "",
+			    abi_names[abi], rel, ename((int)-pid));
 		}
 		close(cfd);
-		if (pid < 0) {
-			cat(res, sizeof(res), "%sclone3 into /%s: %s", res[0] ? "; " : "", rel,
-			    ename((int)-pid));
+		if (pid < 0)
 			continue;
-		}
 		bool there = procs_has(dir, (pid_t)pid);
 		kill((pid_t)pid, SIGKILL);
 		waitpid((pid_t)pid, NULL, 0);
-		return escaped("clone3(CLONE_INTO_CGROUP) with a dir fd of the read-only mount put "
-		               "child %ld into /%s%s (outside the task's cgroup)",
-		               pid, rel, there ? "" : " (not seen in its cgroup.procs)");
+		return escaped(
+		    "clone3(CLONE_INTO_CGROUP) (%s) with a dir fd of the read-only mount "
+		    "put child %ld into /%s%s (outside the task's cgroup)",
+		    abi_names[abi], pid, rel, there ? "" : " (not seen in its cgroup.procs)");
 	}
 	return blocked("%s", res);
 }
