@@ -113,37 +113,21 @@ void corral__spawn_block_release(struct corral__spawn_cache *cache, struct corra
 	cache->free_blocks = b;
 }
 
+/* clone3 for a child that runs fn(arg) on the stack in a->stack (or, where
+ * a->stack is 0 and there is no CLONE_VM, on its copy of ours): the syscall
+ * returns in the child with the stack pointer at the top of that stack, so
+ * the child path must not touch the C frame it came from. fn and arg travel
+ * in r12/r13, which the syscall preserves. Returns the pid, or -1 with errno.
+ * Used here and by the spawner (zygote.c). */
 #if defined(__x86_64__) && defined(SYS_clone3)
-/* The vfork child's entry: runs on its own stack, never returns. */
-static int vfork_child(void *plan)
-{
-	corral__child_main(plan);
-}
-
-/* clone3 for a child that shares our memory and runs fn(arg) on the stack in
- * a->stack: the syscall returns in the child with the stack pointer at the
- * top of that stack, so the child path must not touch the C frame it came
- * from. fn and arg travel in r12/r13, which the syscall preserves. Returns
- * the pid, or -1 with errno. */
-__attribute__((noinline)) static long clone3_vm(struct corral__clone_args *a, int (*fn)(void *),
-                                                void *arg)
+__attribute__((noinline)) long corral__clone3_run(struct corral__clone_args *a, int (*fn)(void *),
+                                                  void *arg)
 {
 	register long r12 __asm__("r12") = (long)fn;
 	register long r13 __asm__("r13") = (long)arg;
 	long ret;
 
-	__asm__ volatile("syscall\n\t"
-	                 "test %%rax, %%rax\n\t"
-	                 "jnz 1f\n\t"
-	                 /* Child: fresh stack, no frame above us. */
-	                 "xor %%ebp, %%ebp\n\t"
-	                 "mov %%r13, %%rdi\n\t"
-	                 "call *%%r12\n\t"
-	                 "mov %%eax, %%edi\n\t"
-	                 "mov $60, %%eax\n\t" /* SYS_exit, should fn ever return */
-	                 "syscall\n\t"
-	                 "hlt\n\t"
-	                 "1:\n\t"
+	__asm__ volatile("syscall\n\t" CORRAL__CLONE_CHILD_ASM
 	                 : "=a"(ret)
 	                 : "0"((long)SYS_clone3), "D"(a), "S"(sizeof(*a)), "r"(r12), "r"(r13)
 	                 : "rcx", "r11", "memory");
@@ -152,6 +136,23 @@ __attribute__((noinline)) static long clone3_vm(struct corral__clone_args *a, in
 		return -1;
 	}
 	return ret;
+}
+#else
+long corral__clone3_run(struct corral__clone_args *a, int (*fn)(void *), void *arg)
+{
+	(void)a;
+	(void)fn;
+	(void)arg;
+	errno = ENOSYS;
+	return -1;
+}
+#endif
+
+#if defined(__x86_64__) && defined(SYS_clone3)
+/* The vfork child's entry: runs on its own stack, never returns. */
+static int vfork_child(void *plan)
+{
+	corral__child_main(plan);
 }
 #endif
 
@@ -248,7 +249,7 @@ static pid_t clone3_beside(struct corral__spawn_req *req, struct corral__spawn_b
 	a.cgroup = into ? (uint64_t)req->cgroup_dirfd : 0;
 	a.stack = (uint64_t)(uintptr_t)b->stack;
 	a.stack_size = sizeof(b->stack);
-	return (pid_t)clone3_vm(&a, vfork_child, &b->plan);
+	return (pid_t)corral__clone3_run(&a, vfork_child, &b->plan);
 }
 #endif
 
@@ -272,7 +273,7 @@ static pid_t do_clone3(struct corral__spawn_req *req, struct corral__spawn_cache
 		a.flags |= CLONE_VM | CLONE_VFORK;
 		a.stack = (uint64_t)(uintptr_t)cache->stack;
 		a.stack_size = VFORK_STACK_SIZE;
-		long pid = clone3_vm(&a, vfork_child, &req->plan);
+		long pid = corral__clone3_run(&a, vfork_child, &req->plan);
 		if (pid >= 0 || errno != EINVAL)
 			return (pid_t)pid;
 		/* A kernel or seccomp policy that refuses the combination: fork. */

@@ -110,6 +110,13 @@ struct corral__child_plan {
 /* The child's entry point: never returns. Async-signal-safe (child.c). */
 __attribute__((noreturn)) void corral__child_main(const struct corral__child_plan *p);
 
+struct corral__clone_args;
+/* clone3(a) of a child that runs fn(arg) on a->stack, or (no CLONE_VM and
+ * no stack) on its copy of the caller's: never returns in the child. The
+ * pid, or -1 with errno (ENOSYS where there is no clone3 entry for this
+ * architecture). Async-signal-safe. */
+long corral__clone3_run(struct corral__clone_args *a, int (*fn)(void *), void *arg);
+
 /* How to start the child. */
 struct corral__spawn_req {
 	struct corral__child_plan plan;

@@ -70,6 +70,23 @@ static inline int corral__pidfd_send_signal(int pidfd, int sig)
 #endif
 }
 
+/* x86-64 inline asm to follow a clone-family "syscall" whose child runs on a
+ * stack of its own (or a copy of ours): in the child (rax 0) call the
+ * function in r12 with the argument in r13, with no frame above it, and exit
+ * with its value should it ever return; the parent goes on at local label 1.
+ * r12/r13 survive the syscall. spawn.c's clone3 and zygote.c's clone. */
+#define CORRAL__CLONE_CHILD_ASM                                                                    \
+	"test %%rax, %%rax\n\t"                                                                    \
+	"jnz 1f\n\t"                                                                               \
+	"xor %%ebp, %%ebp\n\t"                                                                     \
+	"mov %%r13, %%rdi\n\t"                                                                     \
+	"call *%%r12\n\t"                                                                          \
+	"mov %%eax, %%edi\n\t"                                                                     \
+	"mov $60, %%eax\n\t" /* SYS_exit */                                                        \
+	"syscall\n\t"                                                                              \
+	"hlt\n\t"                                                                                  \
+	"1:\n\t"
+
 static inline long corral__clone3(struct corral__clone_args *a)
 {
 #ifdef SYS_clone3

@@ -158,17 +158,7 @@ static long zclone(unsigned long flags, char *stack, int *pidfd)
 	register long r13 __asm__("r13") = (long)&zplan;
 	long ret;
 
-	__asm__ volatile("syscall\n\t"
-	                 "test %%rax, %%rax\n\t"
-	                 "jnz 1f\n\t"
-	                 "xor %%ebp, %%ebp\n\t"
-	                 "mov %%r13, %%rdi\n\t"
-	                 "call *%%r12\n\t"
-	                 "mov %%eax, %%edi\n\t"
-	                 "mov $60, %%eax\n\t"
-	                 "syscall\n\t"
-	                 "hlt\n\t"
-	                 "1:\n\t"
+	__asm__ volatile("syscall\n\t" CORRAL__CLONE_CHILD_ASM
 	                 : "=a"(ret)
 	                 : "0"((long)SYS_clone), "D"(flags), "S"(stack), "d"(pidfd), "r"(r10),
 	                   "r"(r8), "r"(r12), "r"(r13)
@@ -183,14 +173,10 @@ static long zclone(unsigned long flags, char *stack, int *pidfd)
 }
 
 /* clone3() of the same child, into the cgroup of the directory fd cgfd
- * (CLONE_INTO_CGROUP: born there, no migration). */
+ * (CLONE_INTO_CGROUP: born there, no migration); -errno on failure. */
 static long zclone3(unsigned long flags, char *stack, size_t stack_size, int *pidfd, int cgfd)
 {
-#if defined(__x86_64__)
 	struct corral__clone_args a;
-	register long r12 __asm__("r12") = (long)zchild;
-	register long r13 __asm__("r13") = (long)&zplan;
-	long ret;
 
 	memset(&a, 0, sizeof(a));
 	a.flags = flags | CLONE_INTO_CGROUP;
@@ -198,29 +184,8 @@ static long zclone3(unsigned long flags, char *stack, size_t stack_size, int *pi
 	a.stack = (uint64_t)(uintptr_t)stack;
 	a.stack_size = stack ? stack_size : 0;
 	a.cgroup = (uint64_t)cgfd;
-	__asm__ volatile("syscall\n\t"
-	                 "test %%rax, %%rax\n\t"
-	                 "jnz 1f\n\t"
-	                 "xor %%ebp, %%ebp\n\t"
-	                 "mov %%r13, %%rdi\n\t"
-	                 "call *%%r12\n\t"
-	                 "mov %%eax, %%edi\n\t"
-	                 "mov $60, %%eax\n\t"
-	                 "syscall\n\t"
-	                 "hlt\n\t"
-	                 "1:\n\t"
-	                 : "=a"(ret)
-	                 : "0"((long)SYS_clone3), "D"(&a), "S"(sizeof(a)), "r"(r12), "r"(r13)
-	                 : "rcx", "r11", "memory");
-	return ret;
-#else
-	(void)flags;
-	(void)stack;
-	(void)stack_size;
-	(void)pidfd;
-	(void)cgfd;
-	return -ENOSYS;
-#endif
+	long ret = corral__clone3_run(&a, zchild, &zplan);
+	return ret < 0 ? -errno : ret;
 }
 
 /* Drop CAP_SYS_PTRACE from the bounding set and every set (sandbox.c). */
