@@ -73,6 +73,14 @@ run_lane() { # NAME COMMAND...
 		summary+=("$(printf '%-9s ok      %5ss' "$name" $((end - start)))")
 	else
 		printf 'FAILED  (%ss, exit %s) - last lines of %s:\n' $((end - start)) $rc "$logs/$name.log"
+		# A lane's first failure is often far above its tail (ctest -V):
+		# show the failing tests' own words too.
+		if grep -qE '^([0-9]+: )?(FAIL|ERROR): ' "$logs/$name.log"; then
+			printf '   the first failures in the log:\n'
+			grep -E -A 30 '^([0-9]+: )?(FAIL|ERROR): ' "$logs/$name.log" | head -n 90 |
+				sed 's/^/   | /'
+			printf '   its last lines:\n'
+		fi
 		tail -n 40 "$logs/$name.log" | sed 's/^/   | /'
 		summary+=("$(printf '%-9s FAILED  %5ss  (log: %s)' "$name" $((end - start)) "$logs/$name.log")")
 		failed=1

@@ -148,18 +148,27 @@ def cgroup_search_dirs():
     return out
 
 
-def leftover_cgroups(pids):
+def leftover_cgroups(pids, scopes=True):
     """Batch cgroups named after any of pids, below our cgroups (and the
     private clitest-* parents the tests create there); on v2 anywhere, and
-    the transient scopes corral-<pid>-*.scope of the systemd provider too."""
+    the transient scopes corral-<pid>-*.scope of the systemd provider too.
+    scopes=False: not those scopes but what is in them. corral removes its
+    batch cgroups before it exits; a scope is its user manager's, removed
+    once the manager has seen it empty, a little later: check such a scope
+    with wait_until()."""
     prefixes = tuple("corral-%d-" % p for p in pids)
     found = []
     if V2:
         for root, dirs, _ in os.walk(CGROOT):
+            keep = []
             for d in dirs:
-                if d.startswith(prefixes):
+                if not d.startswith(prefixes):
+                    keep.append(d)
+                elif not scopes and d.endswith(".scope"):
+                    keep.append(d)
+                else:
                     found.append(os.path.join(root, d))
-            dirs[:] = [d for d in dirs if not d.startswith(prefixes)]
+            dirs[:] = keep
         return found
     todo = [(d, 0) for d in cgroup_search_dirs()]
     while todo:
