@@ -12,7 +12,8 @@
 #   systemd      systemd as PID 1 on pure cgroup v2 in a VM: the CLI and Python
 #                suites as an unprivileged user (cgroups from the user manager),
 #                then corral in podman containers (scripts/systemd-vm.sh)
-#   sanitize     ASan + UBSan build; unit + integration + CLI tests under it
+#   sanitize     ASan + UBSan build; unit + integration + CLI tests under it,
+#                then its v2 spawn path in the VM (tests/vm/asan-v2.sh)
 #   fuzz         every libFuzzer harness for a few seconds (clang)
 #   soak         scripts/soak.sh --tasks 1000 --kill-corral 30 (random batches)
 #   valgrind     scripts/hygiene.py: the CLI under valgrind memcheck; fd hygiene
@@ -142,17 +143,21 @@ lane_systemd() {
 	scripts/systemd-vm.sh -- tests/vm/containers.sh build
 }
 lane_sanitize() {
-	cmake -S . -B build-asan -DCORRAL_SANITIZE=ON -DCORRAL_WERROR=ON -DCMAKE_BUILD_TYPE=Debug &&
-		make -C build-asan -j"$jobs" &&
-		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:disable_coredump=0 \
-			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-			ctest --test-dir build-asan -L 'unit|integration|cli' -E 'integration.test_sandbox' \
-			--output-on-failure
 	# test_sandbox is left out here: it forks instrumented helpers under seccomp
 	# filters that deny ptrace, which LeakSanitizer needs at their exit; the
 	# sandbox code itself still runs under ASan in every CLI test (the CLI's
 	# default sandbox). disable_coredump=0: ASan would otherwise set
 	# RLIMIT_CORE to 0 in corral, which the --core-dumps test sees.
+	cmake -S . -B build-asan -DCORRAL_SANITIZE=ON -DCORRAL_WERROR=ON -DCMAKE_BUILD_TYPE=Debug &&
+		make -C build-asan -j"$jobs" &&
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:disable_coredump=0 \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			ctest --test-dir build-asan -L 'unit|integration|cli' -E 'integration.test_sandbox' \
+			--output-on-failure || return 1
+	# This host's memory controller is on v1: the spawner's v2 path (children
+	# born in their cgroups by clone3) runs under ASan in the VM.
+	scripts/vm-test.sh --check || return 1
+	scripts/vm-test.sh -- tests/vm/asan-v2.sh build-asan
 }
 lane_fuzz() {
 	[ -d tests/fuzz ] && ls tests/fuzz/*.c >/dev/null 2>&1 || { echo "no fuzz harnesses yet"; return 0; }
