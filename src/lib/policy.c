@@ -253,6 +253,15 @@ void corral__policy_schedule(struct corral__policy *p)
 			return;
 		}
 	}
+	/* The head waits for a slot: a site may ready its start meanwhile. */
+	struct corral__task *t = p->q_head;
+	if (!t || beyond_halt(p, t))
+		return;
+	for (int i = 0; i < p->n_sites; i++) {
+		struct corral__site *s2 = p->sites[i];
+		if (s2->ops->prepare && !s2->excluded && !((t->lost_on >> (i & 63)) & 1))
+			s2->ops->prepare(s2, t, t->attempts + 1, t->memory_max);
+	}
 }
 
 void corral__policy_begin(struct corral__site *s, struct corral__attempt *a, struct corral__task *t,

@@ -79,6 +79,12 @@ struct corral__site_ops {
 	void (*after_round)(struct corral__site *s);
 	/* End every attempt whose end never showed (after a bounded wait). */
 	void (*force_out)(struct corral__site *s);
+	/* May be NULL. t heads the queue and no slot can take it now: the
+	 * site may ready its start ahead (attempt_local.c, the warm child). A
+	 * hint only: start() may come with another task, or never; the site
+	 * undoes what it readied then, or when it is freed. */
+	void (*prepare)(struct corral__site *s, const struct corral__task *t, unsigned no,
+	                uint64_t memory_max);
 };
 
 /* A place where attempts run. */

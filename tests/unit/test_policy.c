@@ -3,8 +3,9 @@
  * ends, and checks what the policy starts, kills, retries, cancels and
  * delivers, and its verdict: admission per site (slots, memory budget, in
  * order), ordered/now/never halting, retries with memory growth, a site
- * excluded or a task lost on one, cancel and abort, and a site that ends an
- * attempt before its start() returns (a spawn that fails at once).
+ * excluded or a task lost on one, cancel and abort, the hint to ready the
+ * next start (prepare), and a site that ends an attempt before its start()
+ * returns (a spawn that fails at once).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,10 @@ struct fake_site {
 	struct fake_attempt *list;
 	unsigned started;
 	int fail_at_start; /* > 0: the next start ends at once with spawn_error */
+	/* prepare() hints (fake_ops_prepare): how many, and the last one. */
+	unsigned prepared;
+	uint64_t prep_seq, prep_mem;
+	unsigned prep_no;
 };
 
 static struct fake_attempt *fake_find(struct fake_site *fs, uint64_t seq)
@@ -106,6 +111,20 @@ static int fake_signal(struct corral__site *s, struct corral__attempt *a, int si
 
 static const struct corral__site_ops fake_ops = {
     .start = fake_start, .kill = fake_kill, .signal = fake_signal};
+
+static void fake_prepare(struct corral__site *s, const struct corral__task *t, unsigned no,
+                         uint64_t mem)
+{
+	struct fake_site *fs = (struct fake_site *)s;
+
+	fs->prepared++;
+	fs->prep_seq = t->seq;
+	fs->prep_no = no;
+	fs->prep_mem = mem;
+}
+
+static const struct corral__site_ops fake_ops_prepare = {
+    .start = fake_start, .kill = fake_kill, .signal = fake_signal, .prepare = fake_prepare};
 
 struct world {
 	corral_options_t o;
@@ -204,6 +223,43 @@ static void ordered_halt(void **state)
 	assert_int_equal(sum.verdict_seq, 2);
 	assert_int_equal(sum.exit_code, 137);
 	assert_true(corral__policy_finished(&w.pol));
+	world_free(&w);
+}
+
+/* The policy's hint (policy.h, prepare): the task at the head of the queue,
+ * when no slot can take it, with its next attempt number and limit; never
+ * a task beyond the halt, never one that can start at once. */
+static void prepare_hint(void **state)
+{
+	struct world w;
+
+	(void)state;
+	world_init(&w, 1, 1, CORRAL_HALT_ORDERED);
+	struct fake_site *s = &w.sites[0];
+	s->site.ops = &fake_ops_prepare;
+	for (uint64_t seq = 1; seq <= 3; seq++)
+		submit(&w, seq, 64u << 20);
+	corral__policy_schedule(&w.pol);
+	assert_int_equal(s->started, 1);
+	assert_int_equal(s->prepared, 1);
+	assert_int_equal(s->prep_seq, 2);
+	assert_int_equal(s->prep_no, 1);
+	assert_int_equal(s->prep_mem, 64u << 20);
+	/* Nothing new: the same hint again (the site keeps what it readied). */
+	corral__policy_schedule(&w.pol);
+	assert_int_equal(s->prep_seq, 2);
+	fake_end(s, fake_find(s, 1), CORRAL_OK, false);
+	corral__policy_schedule(&w.pol);
+	assert_non_null(fake_find(s, 2));
+	assert_int_equal(s->prep_seq, 3);
+	unsigned before = s->prepared;
+	/* 2 fails: 3 is beyond the halt, cancelled, never hinted again. */
+	fake_end(s, fake_find(s, 2), CORRAL_EXIT, false);
+	corral__policy_schedule(&w.pol);
+	assert_int_equal(s->prepared, before);
+	assert_int_equal(s->started, 2);
+	w.pol.closed = true;
+	drain(&w, NULL, NULL);
 	world_free(&w);
 }
 
@@ -527,6 +583,7 @@ int main(void)
 	    cmocka_unit_test(retries_grow_memory), cmocka_unit_test(admission),
 	    cmocka_unit_test(two_sites),           cmocka_unit_test(cancel_abort_and_sync_end),
 	    cmocka_unit_test(lost_and_retried),    cmocka_unit_test(cancelled_on_a_worker),
+	    cmocka_unit_test(prepare_hint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
