@@ -19,11 +19,13 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -90,6 +92,17 @@ struct lattempt {
 	int sig_pending;   /* corral_signal() came while it waited: sent then */
 	uint64_t zyg_cookie;
 	struct lattempt *zyg_next;
+	struct corral__zslot *zs; /* the spawner it asked */
+	/* A warm child (see "the warm child" below): made for the task the
+	 * policy will start next, before it starts. Not the policy's until
+	 * then (base.task is NULL), and never reported if it is not started. */
+	bool warm;
+	int gate_wfd; /* >= 0: its child waits at the gate */
+	uint64_t warm_seq;
+	unsigned warm_no;
+	uint64_t warm_mem;
+	bool was_warm;     /* started from a warm child */
+	bool stall_killed; /* let go, it did not exec in time: its cgroup was killed */
 };
 
 #define ZYG_REPLY_NS (5000 * 1000000ull) /* a request unanswered this long: it is stuck */
@@ -359,8 +372,16 @@ static void unlink_local(struct corral__local *l, struct lattempt *a)
 	a->lprev = a->lnext = NULL;
 }
 
+static void warm_end(struct corral__local *l, struct lattempt *a);
+static void warm_drop(struct corral__local *l);
+static bool warm_stale(struct corral__local *l);
+
 static void finish(struct corral__local *l, struct lattempt *a)
 {
+	if (a->warm) {
+		warm_end(l, a); /* never started: nothing to report */
+		return;
+	}
 	struct corral__facts f;
 	struct corral__result_node *n = corral__result_new();
 	struct corral__task *t = a->base.task;
@@ -709,7 +730,7 @@ static void reap(struct corral__local *l, struct lattempt *a)
 		a->spawn_errno = rep.err;
 	}
 	l->prof.reap_ns += corral__now_ns() - t0;
-	if (l->obs.on)
+	if (l->obs.on && !a->warm)
 		a->obs_hold_ns = corral__observer_reaped(
 		    &l->obs, &a->obs, a->base.task->seq,
 		    !a->exited && a->sig == SIGKILL && !a->killed_cgroup && !a->killed_timeout);
@@ -862,8 +883,15 @@ static int make_cgroup(struct corral__local *l, struct lattempt *a, bool via_zyg
 		}
 	}
 	if (rc < 0) {
-		snprintf(a->cg.name, sizeof(a->cg.name), "t%llu-a%u", (unsigned long long)t->seq,
-		         a->base.no);
+		/* A warm child's own name (numbered): the same attempt made
+		 * again, warm or not, while a dropped one is still being
+		 * reaped must not find its cgroup. */
+		if (a->warm)
+			snprintf(a->cg.name, sizeof(a->cg.name), "t%llu-a%u-w%u",
+			         (unsigned long long)t->seq, a->base.no, ++l->warm_made);
+		else
+			snprintf(a->cg.name, sizeof(a->cg.name), "t%llu-a%u",
+			         (unsigned long long)t->seq, a->base.no);
 		rc = l->ops->create(&l->batch, &a->cg, &lim, !into, err);
 	}
 	l->prof.cgroup_create_ns += corral__now_ns() - t0;
@@ -889,7 +917,8 @@ static void zyg_start(struct corral__local *l)
 
 	for (unsigned i = 0; i < l->n_zyg; i++) {
 		struct corral__zslot *z = &l->zyg[i];
-		if (corral__zygote_start(&z->z, &l->sb, l->wd.pidns_fd, zyg_into(l), &err) < 0) {
+		if (corral__zygote_start(&z->z, &l->sb, l->wd.pidns_fd, zyg_into(l), l->warm_off,
+		                         &err) < 0) {
 			l->zyg_errno = err.code;
 			break; /* what fails for one fails for the next */
 		}
@@ -956,6 +985,30 @@ static void zyg_dead(struct corral__local *l, struct corral__zslot *z, int e)
 	z->waiting = 0;
 }
 
+/* The answer due from z: its oldest request's, unless that child waits at
+ * its gate (it answers once let go, which may be hours away). */
+static void zyg_arm(struct corral__zslot *z)
+{
+	if (!z->head || z->head->gate_wfd >= 0)
+		z->deadline = 0;
+	else if (!z->deadline)
+		z->deadline = corral__now_ns() + ZYG_REPLY_NS;
+}
+
+/* Close a warm child's gate: it exits (EOF) unless it was let go. */
+static void warm_close_gate(struct corral__local *l, struct lattempt *a)
+{
+	(void)l;
+	if (a->gate_wfd >= 0) {
+		corral__close(a->gate_wfd);
+		a->gate_wfd = -1;
+	}
+	if (a->zs && a->zs->gated == a)
+		a->zs->gated = NULL;
+	if (a->zs)
+		zyg_arm(a->zs);
+}
+
 static void on_zyg(void *ctx, int arg, uint32_t events)
 {
 	struct corral__local *l = ctx;
@@ -981,7 +1034,16 @@ static void on_zyg(void *ctx, int arg, uint32_t events)
 			z->tail = NULL;
 		z->waiting--;
 		a->zyg_wait = false;
-		z->deadline = z->head ? corral__now_ns() + ZYG_REPLY_NS : 0;
+		z->deadline = 0;
+		zyg_arm(z);
+		if (a->warm) {
+			/* It ended before it was let go. Closed by us: as meant;
+			 * anything else (a signal from outside, a filter that
+			 * denies the gate's read): no more warm children here. */
+			if (a->gate_wfd >= 0)
+				l->warm_off = true;
+			warm_close_gate(l, a);
+		}
 		if (clone_err) {
 			spawn_failed(l, a, STEP_EXEC, clone_err);
 			continue;
@@ -1018,9 +1080,16 @@ static int zyg_submit(struct corral__local *l, struct lattempt *a, struct corral
 	struct stat st;
 	int rc;
 
+	/* Not one whose child waits at its gate: it serves nothing until
+	 * then. With none other, that child goes (and the request waits for
+	 * its answer). */
 	for (unsigned i = 0; i < l->n_zyg; i++)
-		if (l->zyg[i].z && (!z || l->zyg[i].waiting < z->waiting))
+		if (l->zyg[i].z && !l->zyg[i].gated && (!z || l->zyg[i].waiting < z->waiting))
 			z = &l->zyg[i];
+	if (!z && !a->warm && l->warm && l->warm->zs && l->warm->zs->z) {
+		z = l->warm->zs;
+		warm_drop(l);
+	}
 	if (!z)
 		return -ESRCH;
 	/* The directory as corral sees it, by path (resolved again in the
@@ -1047,14 +1116,16 @@ static int zyg_submit(struct corral__local *l, struct lattempt *a, struct corral
 	a->zyg_wait = true;
 	a->zyg_cookie = l->zyg_cookie;
 	a->zyg_next = NULL;
+	a->zs = z;
 	if (z->tail)
 		z->tail->zyg_next = a;
 	else
 		z->head = a;
 	z->tail = a;
 	z->waiting++;
-	if (!z->deadline)
-		z->deadline = corral__now_ns() + ZYG_REPLY_NS;
+	if (a->gate_wfd >= 0)
+		z->gated = a;
+	zyg_arm(z);
 	return 0;
 }
 
@@ -1063,6 +1134,8 @@ static void close3(int *fds)
 	for (int j = 0; j < CAP_N; j++)
 		corral__close(fds[j]);
 }
+
+static void launch(struct corral__local *l, struct lattempt *a);
 
 static void spawn(struct corral__local *l, struct lattempt *a)
 {
@@ -1123,11 +1196,25 @@ static void spawn(struct corral__local *l, struct lattempt *a)
 	req.use_fork = t->fn != NULL;
 	req.before_fork = l->o->before_fork;
 	req.after_fork_parent = l->o->after_fork_parent;
+	/* A warm child waits at its gate: one end for it, one for us
+	 * (a socket: a send to a child that is gone is EPIPE, not SIGPIPE). */
+	int gate[2] = {-1, -1};
+	if (a->warm) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gate) < 0) {
+			close3(child_w);
+			spawn_failed(l, a, STEP_GATE, errno);
+			return;
+		}
+		p->gated = true;
+		p->gate_fd = gate[0];
+		a->gate_wfd = gate[1];
+	}
 
 	/* Into the batch's PID namespace: for our own children, and for the
 	 * template's helper when the template must be made again; the zygote's
 	 * children are born there from the zygote. */
-	bool stale = l->sb_on && corral__sandbox_stale(&l->sb);
+	bool stale = l->sb_on && (l->sb_news || corral__sandbox_stale(&l->sb));
+	l->sb_news = false;
 	if ((!via_zyg || stale) && (rc = pidns_enter(l)) < 0) {
 		close3(child_w);
 		spawn_failed(l, a, STEP_SETNS, -rc);
@@ -1148,6 +1235,13 @@ static void spawn(struct corral__local *l, struct lattempt *a)
 			req.plan.procs_fd = fd >= 0 ? fd : -1;
 		}
 		direct = zyg_submit(l, a, &req.plan) < 0;
+	}
+	corral__close(gate[0]);
+	if (a->warm && (direct || !via_zyg)) {
+		/* Only from a spawner; else the task starts as any other. */
+		close3(child_w);
+		spawn_failed(l, a, STEP_GATE, ESRCH);
+		return;
 	}
 	rc = 0;
 	if (direct && (rc = pidns_enter(l)) < 0) {
@@ -1171,7 +1265,14 @@ static void spawn(struct corral__local *l, struct lattempt *a)
 		corral__close(a->cg.pids_procs_fd);
 		a->cg.procs_fd = a->cg.pids_procs_fd = -1;
 	}
+	if (!a->warm)
+		launch(l, a);
+}
 
+/* The spawned attempt into the loop: its pidfd (once the spawner's answer
+ * brings it), its pipes, its deadlines. */
+static void launch(struct corral__local *l, struct lattempt *a)
+{
 	int64_t h = 0;
 	if (!a->zyg_wait)
 		h = corral__loop_add(l->loop, a->pidfd, EPOLLIN, true, on_pid, a, 0);
@@ -1208,29 +1309,216 @@ static void spawn(struct corral__local *l, struct lattempt *a)
 	}
 }
 
-static int site_start(struct corral__site *s, struct corral__task *t, unsigned no,
-                      uint64_t memory_max)
+static struct lattempt *attempt_new(struct corral__local *l)
 {
-	struct corral__local *l = (struct corral__local *)s;
 	struct lattempt *a = calloc(1, sizeof(*a));
 
 	if (!a)
-		return -ENOMEM;
-	corral__policy_begin(s, &a->base, t, no, memory_max);
+		return NULL;
 	a->l = l;
 	a->pid = -1;
-	a->pidfd = a->err_rfd = -1;
+	a->pidfd = a->err_rfd = a->gate_wfd = -1;
 	corral__cg_task_init(&a->cg);
 	for (int i = 0; i < CAP_N; i++)
 		corral__capture_init(&a->cap[i]);
 	a->cap[CAP_RES].limit = l->o->fn_result_max;
-	a->start_ns = corral__now_ns();
-	a->start_wall = corral__wall_now();
-	/* Linked first: every exit path below goes through finish(). */
+	/* Linked first: every exit path goes through finish(). */
 	a->lnext = l->run_head;
 	if (l->run_head)
 		l->run_head->lprev = a;
 	l->run_head = a;
+	return a;
+}
+
+/* ------------------------------------------------------------ the warm child
+ *
+ * At -j 1 a task cannot start before the one before it ended (the ordered
+ * verdict needs its outcome first), and its spawn lay on the critical path:
+ * the spawner's round trip, the clone and the child's steps. So while every
+ * slot is busy, the task at the head of the queue is readied ahead
+ * (policy.h, prepare): its cgroup, pipes and a spawner's child that has
+ * done every step up to its exec, the task's privileges and filter
+ * included, and waits at a gate (child.c, step 14). When the policy starts
+ * that task (same seq, attempt and limit), one byte lets it go: the exec is
+ * all that is left. Anything else (another task starts, the batch halts or
+ * ends) closes the gate and the child exits without an exec; its spawner's
+ * answer then ends it here, reaped and its cgroup recycled, never reported.
+ *
+ * Where it pays (README, issue 17): with fewer slots than CPUs (it is made
+ * on a CPU the running tasks leave idle; at -j 2 on 2 CPUs it took 1.28x ->
+ * 1.40x the floor), and where the child is born in its cgroup (v2,
+ * CLONE_INTO_CGROUP). On v1 its two cgroup.procs writes are migrations
+ * (the cgroup threadgroup lock for writing, an RCU grace period) done
+ * while the running task runs, and that task ran slower by about what the
+ * next one gained (perf: exit -> next exec ~35 us shorter, exec -> exit
+ * longer; end to end no gain in 9 rounds); the cause is likely, not proven.
+ * In the v2 VM at -j 1 it was faster in 7 of 8 rounds, by 8 % (median).
+ *
+ * At most one at a time, only from a spawner (a direct spawn would hold
+ * corral's memory), and its spawner serves nothing else meanwhile (CLONE_VFORK:
+ * it waits for the exec): another request closes the gate when no other
+ * spawner is free. Nothing of it is the task's before it is let go: the
+ * task's start time, timeout, and the policy's attempt begin then. A warm
+ * child that ends unbidden (a signal: the running task, in the same PID
+ * namespace and of the same user, can name it; a filter that denies the
+ * read) turns warm children off for the batch, and its task starts as any
+ * other. At its gate it sends corral a pidfd of itself (child.c): when let
+ * go, one that died meanwhile is seen (its task starts as any other) and
+ * one that was stopped is woken (SIGCONT). One stopped again after that
+ * does not exec: its cgroup is killed after ZYG_REPLY_NS (local_timer),
+ * and its task ends killed, as a task a sibling stops and kills at -j 2.
+ * A changed mount table (a new template) drops it. CORRAL_WARM=0 turns
+ * them off.
+ */
+
+/* The warm child is not wanted: its gate closes; the spawner's answer for
+ * it ends it (finish -> warm_end). */
+static void warm_drop(struct corral__local *l)
+{
+	struct lattempt *a = l->warm;
+
+	if (!a)
+		return;
+	l->warm = NULL;
+	warm_close_gate(l, a);
+}
+
+static void warm_end(struct corral__local *l, struct lattempt *a)
+{
+	if (l->warm == a)
+		l->warm = NULL;
+	warm_close_gate(l, a);
+	attempt_close_fds(l, a);
+	corral__spawn_block_release(&l->scache, a->blk);
+	a->blk = NULL;
+	remove_task_cgroup(l, a);
+	unlink_local(l, a);
+	free(a);
+}
+
+static void site_prepare(struct corral__site *s, const struct corral__task *t, unsigned no,
+                         uint64_t memory_max)
+{
+	struct corral__local *l = (struct corral__local *)s;
+	struct lattempt *w = l->warm;
+
+	if (l->warm_off || !zyg_use(l, t) || l->o->foreground || l->obs.on) {
+		warm_drop(l);
+		return;
+	}
+	if (w && w->warm_seq == t->seq && w->warm_no == no && w->warm_mem == memory_max)
+		return; /* ready */
+	warm_drop(l);
+	if (warm_stale(l))
+		return;
+	bool free_spawner = false;
+	for (unsigned i = 0; i < l->n_zyg; i++)
+		free_spawner |= l->zyg[i].z && !l->zyg[i].gated;
+	if (!free_spawner || !(w = attempt_new(l)))
+		return;
+	w->warm = true;
+	w->warm_seq = t->seq;
+	w->warm_no = w->base.no = no;
+	w->warm_mem = w->base.memory_max = memory_max;
+	w->base.task = (struct corral__task *)t; /* for spawn() only */
+	l->warm = w;
+	spawn(l, w); /* may end it (finish -> warm_end) */
+	if (l->warm == w)
+		w->base.task = NULL; /* the policy's until it starts */
+}
+
+/* Has the mount table changed since the spawners' template was made? Then
+ * no warm child is made or let go: spawn() makes a new template, and new
+ * spawners once the old ones have answered. */
+static bool warm_stale(struct corral__local *l)
+{
+	/* poll() takes the news once: keep it for spawn(). */
+	if (l->sb_on && !l->sb_news && corral__sandbox_stale(&l->sb))
+		l->sb_news = true;
+	return l->sb_news;
+}
+
+/* The pidfd a warm child sent of itself once at its gate (child.c), or -1:
+ * not there yet (or it could not send one). */
+static int gate_pidfd(int gate)
+{
+	char byte, cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr m = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	int fd = -1;
+	ssize_t n;
+
+	do
+		n = recvmsg(gate, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(int)))
+			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+/* Let the warm child go: true, or false when it is gone (killed at its
+ * gate by someone: its spawner's answer will end it, unreported). */
+static bool warm_go(struct corral__local *l, struct lattempt *a, struct corral__task *t)
+{
+	uint64_t now = corral__now_ns();
+	ssize_t n = -1;
+
+	l->warm = NULL;
+	/* Still there? (Its spawner holds the other end of the gate until
+	 * it answers, so a send alone would not tell.) A stopped one is
+	 * woken: a task may have stopped it. */
+	int pfd = gate_pidfd(a->gate_wfd);
+	bool gone = false;
+	if (pfd >= 0) {
+		siginfo_t si;
+		memset(&si, 0, sizeof(si));
+		gone = corral__waitid((idtype_t)P_PIDFD, (id_t)pfd, &si,
+		                      WEXITED | WNOHANG | WNOWAIT | __WALL, NULL) < 0 ||
+		       si.si_pid != 0;
+		if (!gone)
+			corral__pidfd_send_signal(pfd, SIGCONT);
+		close(pfd);
+	}
+	if (!gone)
+		do
+			n = send(a->gate_wfd, "", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+	if (n != 1) {
+		l->warm_off = true;
+		warm_close_gate(l, a);
+		return false;
+	}
+	corral__policy_begin(&l->site, &a->base, t, a->warm_no, a->warm_mem);
+	a->warm = false;
+	a->was_warm = true;
+	a->start_ns = now;
+	a->start_wall = corral__wall_now();
+	warm_close_gate(l, a);
+	launch(l, a);
+	return true;
+}
+
+static int site_start(struct corral__site *s, struct corral__task *t, unsigned no,
+                      uint64_t memory_max)
+{
+	struct corral__local *l = (struct corral__local *)s;
+	struct lattempt *w = l->warm;
+
+	if (w && w->gate_wfd >= 0 && w->warm_seq == t->seq && w->warm_no == no &&
+	    w->warm_mem == memory_max && !warm_stale(l) && warm_go(l, w, t))
+		return 0;
+	warm_drop(l);
+	struct lattempt *a = attempt_new(l);
+	if (!a)
+		return -ENOMEM;
+	corral__policy_begin(s, &a->base, t, no, memory_max);
+	a->start_ns = corral__now_ns();
+	a->start_wall = corral__wall_now();
 	spawn(l, a); /* a may be gone when it returns (a spawn that failed) */
 	return 0;
 }
@@ -1270,6 +1558,7 @@ static const struct corral__site_ops local_ops = {
     .timer = site_timer,
     .after_round = site_after_round,
     .force_out = site_force_out,
+    .prepare = site_prepare,
 };
 
 /* ------------------------------------------------------------ the loop round */
@@ -1324,6 +1613,17 @@ void corral__local_timer(struct corral__local *l, uint64_t now)
 	for (unsigned i = 0; i < l->n_zyg; i++) {
 		struct corral__zslot *z = &l->zyg[i];
 		if (z->z && z->deadline && now >= z->deadline && z->head) {
+			struct lattempt *h = z->head;
+			if (h->was_warm && !h->stall_killed && l->ops) {
+				/* A warm child let go that does not exec: stopped
+				 * at its gate by someone (a task can see it).
+				 * Its cgroup, which it joined before the gate,
+				 * dies; the spawner is not to blame (yet). */
+				h->stall_killed = true;
+				l->ops->kill(&l->batch, &h->cg);
+				z->deadline = now + ZYG_REPLY_NS;
+				continue;
+			}
 			/* Stuck (stopped by someone, or a child that never
 			 * execs): kill it; the attempts it held fail. */
 			corral__zygote_kill(z->z);
@@ -1446,6 +1746,8 @@ int corral__local_new(corral_options_t *o, struct corral__loop *loop, struct cor
 	 * template); CORRAL_SPAWN=direct (or fork, vfork) spawns every task
 	 * itself. */
 	const char *mode = getenv("CORRAL_SPAWN");
+	const char *warm = getenv("CORRAL_WARM");
+	l->warm_off = warm && !strcmp(warm, "0");
 	l->zyg_off = true;
 	if (l->sb_on && l->sb.has_filter &&
 	    (!(l->sb.unshare_flags & CLONE_NEWNS) || l->sb.mnt_ns_fd >= 0) && !(mode && *mode)) {
@@ -1455,6 +1757,9 @@ int corral__local_new(corral_options_t *o, struct corral__loop *loop, struct cor
 		if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
 			cpus = (unsigned)CPU_COUNT(&set);
 		l->n_zyg = cpus < o->jobs ? cpus : o->jobs;
+		/* Warm children: see there for where they pay. */
+		if (o->jobs >= cpus || !zyg_into(l))
+			l->warm_off = true;
 		if (l->n_zyg > CORRAL_ZYG_MAX)
 			l->n_zyg = CORRAL_ZYG_MAX;
 		if (!l->n_zyg)
@@ -1470,6 +1775,23 @@ fail:
 
 void corral__local_force_out(struct corral__local *l)
 {
+	/* The spawners' answers still due, bounded: they bring the pidfds of
+	 * children to kill and reap here (a warm one exits once its gate is
+	 * closed), which would otherwise stay zombies. */
+	warm_drop(l);
+	uint64_t until = corral__now_ns() + ms_to_ns(1000);
+	for (unsigned i = 0; i < CORRAL_ZYG_MAX; i++) {
+		struct corral__zslot *z = &l->zyg[i];
+		while (z->z && z->head) {
+			uint64_t now = corral__now_ns();
+			if (now >= until)
+				break;
+			struct pollfd pfd = {.fd = corral__zygote_fd(z->z), .events = POLLIN};
+			if (poll(&pfd, 1, (int)((until - now) / 1000000) + 1) <= 0)
+				break;
+			on_zyg(l, (int)i, 0);
+		}
+	}
 	for (unsigned i = 0; i < CORRAL_ZYG_MAX; i++) {
 		/* their children die with their cgroups */
 		l->zyg[i].head = l->zyg[i].tail = NULL;

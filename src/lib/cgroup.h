@@ -124,7 +124,7 @@ enum corral__cg_file {
 
 /* A task attempt's cgroup. */
 struct corral__cg_task {
-	char name[32];     /* t<seq>-a<attempt> */
+	char name[32];     /* t<seq>-a<attempt>, a warm child's t<seq>-a<attempt>-w<n> */
 	int dirfd;         /* v2 dir / v1 memory dir (O_DIRECTORY), -1 after close */
 	int pids_dirfd;    /* v1 pids dir, -1 if none */
 	int procs_fd;      /* cgroup.procs to write "0" into from the child, or -1 */

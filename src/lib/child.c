@@ -23,7 +23,9 @@
  *  11. user and groups
  *  12. no_new_privs
  *  13. seccomp, the last step, so the filter need not allow the steps above
- *  14. execve (or the function, then _exit)
+ *  14. a child made ahead (a spawner's "warm child", attempt_local.c):
+ *      wait at its gate until corral lets it go
+ *  15. execve (or the function, then _exit)
  *
  * Siblings are hostile (an escape audit showed it): until its execve a child
  * holds every fd of corral (writable cgroup directories among them) and, in
@@ -130,6 +132,7 @@ static const char *const step_names[STEP_COUNT] = {
     [STEP_FN] = "start function",
     [STEP_SPAWNER] = "spawner",
     [STEP_SCHED] = "restore the scheduling policy",
+    [STEP_GATE] = "wait for its turn",
 };
 
 const char *corral__step_name(int step)
@@ -334,10 +337,51 @@ static void drop_user(const struct corral__child_plan *p, const struct corral__s
 	TRY(p, STEP_USER, ks(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0));
 }
 
+/* A warm child tells corral who it is: a pidfd of itself over its gate,
+ * so that corral can see, when it lets it go, whether it still lives (a
+ * task can kill it meanwhile) and wake it (or stop it). Best effort: no
+ * pidfd (an old kernel, a filter that denies it), no message. */
+static void gate_send_pidfd(int gate)
+{
+#ifdef SYS_pidfd_open
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov;
+	struct msghdr m;
+	char byte = 0;
+	long fd = ks(SYS_pidfd_open, ks(SYS_getpid), 0);
+
+	if (fd < 0)
+		return;
+	/* Field by field: no memset (no libc call in the child). */
+	iov.iov_base = &byte;
+	iov.iov_len = 1;
+	m.msg_name = NULL;
+	m.msg_namelen = 0;
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = u.buf;
+	m.msg_controllen = sizeof(u.buf);
+	m.msg_flags = 0;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	int ifd = (int)fd;
+	__builtin_memcpy(CMSG_DATA(c), &ifd, sizeof(int));
+	(void)ks(SYS_sendmsg, gate, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)ks(SYS_close, fd);
+#else
+	(void)gate;
+#endif
+}
+
 /* Keep 0, 1, 2 and the fds in keep[] (moved to 3, 4, ...); close the rest. */
 static void close_fds(const struct corral__child_plan *p, int *keep, int nkeep)
 {
-	long tmp[2];
+	long tmp[3];
 
 	for (int i = 0; i < nkeep; i++) {
 		tmp[i] = ks(SYS_fcntl, keep[i], F_DUPFD_CLOEXEC, 3 + nkeep);
@@ -363,7 +407,7 @@ static void close_fds(const struct corral__child_plan *p, int *keep, int nkeep)
 __attribute__((noreturn)) void corral__child_main(const struct corral__child_plan *p)
 {
 	const struct corral__sandbox_plan *sb = p->sb;
-	int keep[2], nkeep = 0;
+	int keep[3], nkeep = 0;
 	long rc;
 
 	/* 1. Join the task cgroup before anything else runs. */
@@ -413,12 +457,16 @@ __attribute__((noreturn)) void corral__child_main(const struct corral__child_pla
 	 * us, after it nothing of corral's is left to take. */
 	if (p->err_fd >= 0)
 		keep[nkeep++] = p->err_fd;
+	if (p->gated)
+		keep[nkeep++] = p->gate_fd;
 	if (p->fn)
-		keep[nkeep++] = p->fn_out_fd;
+		keep[nkeep++] = p->fn_out_fd; /* last: see 15 */
 	close_fds(p, keep, nkeep);
 	struct corral__child_plan moved = *p;
 	if (p->err_fd >= 0)
 		moved.err_fd = keep[0];
+	if (p->gated)
+		moved.gate_fd = keep[p->err_fd >= 0 ? 1 : 0];
 	if (sb) {
 		/* 10, 11, 12. */
 		if (sb->drop_cap_ptrace)
@@ -433,7 +481,20 @@ __attribute__((noreturn)) void corral__child_main(const struct corral__child_pla
 		TRY(&moved, STEP_SECCOMP, ks(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sb->prog));
 	if (p->filter2)
 		TRY(&moved, STEP_SECCOMP, ks(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, p->filter2));
-	/* 14. */
+	/* 14. A child made ahead waits here, with every step done and the
+	 * task's own privileges, until corral lets it go (one byte) or tells
+	 * it to exit (EOF: corral closed the gate, or died). The gate is
+	 * CLOEXEC: the task never sees it. */
+	if (p->gated) {
+		char go;
+		gate_send_pidfd(moved.gate_fd);
+		do
+			rc = ks(SYS_read, moved.gate_fd, &go, 1);
+		while (rc == -EINTR);
+		if (rc != 1)
+			fail(&moved, STEP_GATE, rc < 0 ? rc : -ECANCELED);
+	}
+	/* 15. */
 	if (p->fn) {
 		int ret;
 		if (p->after_fork_child)

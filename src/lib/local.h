@@ -29,6 +29,7 @@ struct corral__zslot {
 	uint64_t deadline; /* its oldest request's answer is overdue then (0: none) */
 	struct lattempt *head, *tail;
 	unsigned waiting;
+	struct lattempt *gated; /* its child waits at its gate: it serves nothing else */
 };
 
 struct corral__local {
@@ -76,6 +77,12 @@ struct corral__local {
 	bool zyg_off;        /* none in use (never started, failed, or all died) */
 	int zyg_errno;       /* why the last one stopped */
 	uint64_t zyg_cookie; /* of the last request */
+	/* The warm child (attempt_local.c): the queue's head made ready up to
+	 * its exec while the slots are busy; NULL: none. */
+	struct lattempt *warm;
+	bool warm_off;      /* none for this batch (CORRAL_WARM=0, or one died unbidden) */
+	bool sb_news;       /* the mount table changed (news taken before a spawn could) */
+	unsigned warm_made; /* warm children made: their cgroups' names */
 	/* One-entry cache of the PATH lookup (a batch runs one command). */
 	char exe_argv0[256];
 	char exe_pathenv[1024];

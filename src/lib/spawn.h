@@ -65,6 +65,7 @@ enum corral__child_step {
 	STEP_FN,
 	STEP_SPAWNER, /* the spawner (zygote.c) died or stalled with the request */
 	STEP_SCHED,   /* back to SCHED_OTHER from the spawner's SCHED_BATCH */
+	STEP_GATE,    /* a child made ahead was let go (or told to exit): attempt_local.c */
 	STEP_COUNT
 };
 const char *corral__step_name(int step);
@@ -101,6 +102,10 @@ struct corral__child_plan {
 	uint64_t sig_reset;
 	bool nondumpable; /* born non-dumpable (the spawner's mm): no prctl */
 	bool sched_other; /* back to SCHED_OTHER (the spawner runs SCHED_BATCH, zygote.c) */
+	/* Made ahead (attempt_local.c, "warm child"): after every other step,
+	 * wait for one byte on gate_fd before the exec; EOF: exit instead. */
+	bool gated;
+	int gate_fd;
 	/* A filter to add before exec (a spawner's child: clone3 denied). */
 	const struct sock_fprog *filter2;
 	const struct corral__sandbox_plan *sb; /* may be NULL */
@@ -175,9 +180,11 @@ int corral__spawn(struct corral__spawn_req *req, struct corral__spawn_cache *cac
 struct corral__zygote;
 struct stat;
 /* into_cgroup: its children are to be born in their v2 task cgroups
- * (CLONE_INTO_CGROUP), so it carries sb's spawner_prog where there is one. */
+ * (CLONE_INTO_CGROUP), so it carries sb's spawner_prog where there is one.
+ * batch: it runs SCHED_BATCH (where its answer is on the critical path;
+ * not where it makes warm children, attempt_local.c). */
 int corral__zygote_start(struct corral__zygote **out, const struct corral__sandbox_plan *sb,
-                         int pidns_fd, bool into_cgroup, corral_error_t *err);
+                         int pidns_fd, bool into_cgroup, bool batch, corral_error_t *err);
 int corral__zygote_fd(const struct corral__zygote *z);
 unsigned corral__zygote_pending(const struct corral__zygote *z);
 /* Ask for a child per plan p (its fds go with the request), cwd resolved in

@@ -71,12 +71,13 @@
 
 #define ZYG_BUF   (256 * 1024) /* a request: path, argv, envp and cwd */
 #define ZYG_STACK (64 * 1024)
-#define ZYG_MAXFD 6 /* stdin, stdout, stderr, cgroup.procs, pids cgroup.procs, cgroup dir */
+#define ZYG_MAXFD 7 /* stdin, stdout, stderr, cgroup.procs, pids cgroup.procs, cgroup dir, gate */
 
 /* A request: this header, then path, argv strings, envp strings and cwd,
  * each NUL-terminated, in that order; fds in SCM_RIGHTS, in order of the
  * bits of fd_mask (stdio 0-2 always, 3 procs, 4 pids procs, 5 the v2 task
- * cgroup's directory: clone into it, or join by 3 where that fails). */
+ * cgroup's directory: clone into it, or join by 3 where that fails, 6 a
+ * gate: the child waits on it before its exec, and we with it). */
 struct zyg_req {
 	uint64_t cookie;
 	uint32_t argc, envc;
@@ -232,7 +233,7 @@ static void zserve(int sock, const struct zyg_req *q, size_t len, int *fds, int 
 {
 	struct zyg_reply r = {.cookie = q->cookie};
 	const char *p = zbuf + sizeof(*q), *end = zbuf + len;
-	int fdv[ZYG_MAXFD] = {-1, -1, -1, -1, -1, -1}, k = 0;
+	int fdv[ZYG_MAXFD] = {-1, -1, -1, -1, -1, -1, -1}, k = 0;
 	int pidfd = -1;
 
 	for (int i = 0; i < ZYG_MAXFD; i++)
@@ -278,6 +279,8 @@ static void zserve(int sock, const struct zyg_req *q, size_t len, int *fds, int 
 		zplan.stdio[i] = fdv[i];
 	zplan.procs_fd = fdv[3];
 	zplan.pids_procs_fd = fdv[4];
+	zplan.gated = fdv[6] >= 0;
+	zplan.gate_fd = fdv[6];
 	zplan.err_fd = -1;
 	zplan.report = zrep;
 	zplan.parent_pid = q->parent_pid;
@@ -334,7 +337,8 @@ reply:
 }
 
 __attribute__((noreturn)) static void zmain(int sock, const struct corral__sandbox_plan *sb,
-                                            int pidns_fd, pid_t parent, bool into_cgroup)
+                                            int pidns_fd, pid_t parent, bool into_cgroup,
+                                            bool batch)
 {
 	struct sigaction sa;
 	sigset_t none;
@@ -414,10 +418,14 @@ __attribute__((noreturn)) static void zmain(int sock, const struct corral__sandb
 	/* SCHED_BATCH: woken when a child execs (CLONE_VFORK), we do not
 	 * preempt the task it became, nor at any later wake-up; our reply
 	 * waits for the next scheduling point (on 2 CPUs: -j 1 and -j 2 5-10 %
-	 * faster, README). Only from SCHED_OTHER, and only where the filter
-	 * (a profile of the user's) lets our children switch back, which
-	 * they do first thing (child.c). */
-	if (!e && sched_getscheduler(0) == SCHED_OTHER) {
+	 * faster, README). Not where we make warm children (fewer slots
+	 * than CPUs, attempt_local.c): our work is then off the critical
+	 * path, on a CPU the tasks leave idle, and must be done before the
+	 * running task ends (in the v2 VM at -j 1: 1.06x the floor as
+	 * SCHED_OTHER, 1.11x as SCHED_BATCH). Only from SCHED_OTHER, and
+	 * only where the filter (a profile of the user's) lets our
+	 * children switch back, which they do first thing (child.c). */
+	if (!e && batch && sched_getscheduler(0) == SCHED_OTHER) {
 		struct sched_param sp = {0};
 		zbatch = sched_setscheduler(0, SCHED_BATCH, &sp) == 0 &&
 		         sched_setscheduler(0, SCHED_OTHER, &sp) == 0 &&
@@ -498,7 +506,7 @@ __attribute__((noreturn)) static void zmain(int sock, const struct corral__sandb
 /* ------------------------------------------------------------ corral's side */
 
 int corral__zygote_start(struct corral__zygote **out, const struct corral__sandbox_plan *sb,
-                         int pidns_fd, bool into_cgroup, corral_error_t *err)
+                         int pidns_fd, bool into_cgroup, bool batch, corral_error_t *err)
 {
 	struct corral__zygote *z = calloc(1, sizeof(*z));
 	struct corral__clone_args a;
@@ -522,7 +530,7 @@ int corral__zygote_start(struct corral__zygote **out, const struct corral__sandb
 	pid_t pid = (pid_t)corral__clone3(&a);
 	if (pid == 0) {
 		close(sp[0]);
-		zmain(sp[1], sb, pidns_fd, parent, into_cgroup);
+		zmain(sp[1], sb, pidns_fd, parent, into_cgroup, batch);
 	}
 	int e = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -594,8 +602,13 @@ int corral__zygote_send(struct corral__zygote *z, const struct corral__child_pla
 		ADD(p->envp[q.envc]);
 	ADD(cwd ? cwd : "");
 #undef ADD
-	int src[ZYG_MAXFD] = {p->stdio[0], p->stdio[1],      p->stdio[2],
-	                      p->procs_fd, p->pids_procs_fd, cgroup_dirfd};
+	int src[ZYG_MAXFD] = {p->stdio[0],
+	                      p->stdio[1],
+	                      p->stdio[2],
+	                      p->procs_fd,
+	                      p->pids_procs_fd,
+	                      cgroup_dirfd,
+	                      p->gated ? p->gate_fd : -1};
 	for (int i = 0; i < ZYG_MAXFD; i++)
 		if (src[i] >= 0) {
 			q.fd_mask |= 1u << i;

@@ -1369,6 +1369,73 @@ static void template_late_mounts(void **state)
 	free(dir);
 }
 
+/* -j 1, v2: the next task's child is made ahead and waits at its gate
+ * while the task before it runs (the warm child, attempt_local.c), in the
+ * spawners' template. A mount made meanwhile must show in that task all
+ * the same: the warm child is dropped and the task made in a new template.
+ * (On v1 no warm child is made: the same is checked without one.) */
+static void template_warm_child_dropped(void **state)
+{
+	struct tl_parent *p = *state;
+	char *dir = tl_tmpdir(), late[PATH_MAX], flag[PATH_MAX];
+	int home = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	corral_executor_t *ex = NULL;
+	corral_error_t err = {0};
+	corral_options_t o;
+	corral_result_t r;
+
+	assert_true(home >= 0 && root >= 0 && cwd >= 0);
+	assert_int_equal(unshare(CLONE_NEWNS), 0);
+	assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	snprintf(late, sizeof(late), "%s/late", dir);
+	assert_int_equal(mkdir(late, 0755), 0);
+	sb_options(p, &o);
+	o.jobs = 1;
+	assert_int_equal(corral_executor_new(&o, &ex, &err), 0);
+	/* Task 1 runs until the test says go; task 2 reads the late mount. */
+	corral_task_t t1 = task(ARGV("/bin/sh", "-c",
+	                             "touch \"$0\"/started; for i in $(seq 600); do "
+	                             "[ -e \"$0\"/go ] && exit 0; sleep 0.05; done; exit 1",
+	                             dir));
+	corral_task_t t2 = task(ARGV("/bin/sh", "-c", "cat \"$0\"/marker || echo missing", late));
+	assert_int_equal(corral_submit(ex, &t1, &err), 1);
+	assert_int_equal(corral_submit(ex, &t2, &err), 2);
+	corral_close(ex);
+	snprintf(flag, sizeof(flag), "%s/started", dir);
+	double t0 = now_s();
+	/* Task 1 started, and a second more for task 2's child to get ready. */
+	while (access(flag, F_OK) < 0 || now_s() - t0 < 1.0) {
+		assert_int_equal(corral_next(ex, &r, 50, &err), 0);
+		assert_true(now_s() - t0 < 30);
+	}
+	assert_int_equal(mount("corral-test", late, "tmpfs", 0, "size=64k"), 0);
+	tl_write(late, "marker", "late\n");
+	tl_write(dir, "go", "");
+	for (int i = 1; i <= 2; i++) {
+		assert_int_equal(corral_next(ex, &r, -1, &err), 1);
+		print_message("# ");
+		show(i == 1 ? "task 1" : "the task whose child waited", &r);
+		assert_outcome(&r, "ok");
+		if (r.seq == 2)
+			assert_string_equal(out(&r), "late\n");
+		corral_result_release(&r);
+	}
+	assert_int_equal(corral_next(ex, &r, -1, &err), -ECHILD);
+	corral_executor_free(ex);
+	assert_int_equal(umount2(late, MNT_DETACH), 0);
+	assert_int_equal(setns(home, CLONE_NEWNS), 0);
+	assert_int_equal(fchdir(root), 0);
+	assert_int_equal(chroot("."), 0);
+	assert_int_equal(fchdir(cwd), 0);
+	close(home);
+	close(root);
+	close(cwd);
+	tl_rm_rf(dir);
+	free(dir);
+}
+
 static int root_ino_fn(void *arg, int out_fd)
 {
 	struct stat st;
@@ -1567,6 +1634,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(process_group, setup, teardown),
 	    cmocka_unit_test_setup_teardown(template_cwd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(template_late_mounts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(template_warm_child_dropped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(template_chroot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(spawner_dies_or_stalls, setup, teardown),
 	};
