@@ -211,7 +211,7 @@ one_time() {
 }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 spawn_table() {
-	local n=$1 j r k runners="floor xargs parallel cg cgsb nocg" reps=$reps
+	local n=$1 j r k runners="floor xargs parallel cg cgsb cgsbcold nocg" reps=$reps
 	# 5 rounds of the short tables (3 of 20 000 tasks, 1 with --quick)
 	[ $quick -eq 0 ] && [ "$n" -le 2000 ] && reps=5
 	[ $inner -eq 1 ] && reps=3
@@ -233,6 +233,7 @@ spawn_table() {
 				parallel) t=$(one_time sh -c "parallel -j $j /bin/true < $tmp/in") ;;
 				cg) t=$(one_time sh -c "$corral run -j $j -m 64M --no-sandbox /bin/true < $tmp/in") ;;
 				cgsb) t=$(one_time sh -c "$corral run -j $j -m 64M /bin/true < $tmp/in") ;;
+				cgsbcold) t=$(one_time sh -c "CORRAL_WARM=0 $corral run -j $j -m 64M /bin/true < $tmp/in") ;;
 				nocg) t=$(one_time sh -c "$corral run -j $j --no-cgroups --no-sandbox /bin/true < $tmp/in") ;;
 				esac
 				T[$r,$j]+="$t "
@@ -244,13 +245,14 @@ spawn_table() {
 			T[$r,$j]=$(printf '%s\n' ${T[$r,$j]} | median)
 		done
 	done
-	for r in floor xargs parallel cg cgsb nocg; do
+	for r in floor xargs parallel cg cgsb cgsbcold nocg; do
 		case $r in
 		floor) label="posix_spawn loop (floor)" ;;
 		xargs) label="xargs -P j" ;;
 		parallel) label="GNU parallel -j j" ;;
 		cg) label="corral -m 64M --no-sandbox" ;;
 		cgsb) label="corral -m 64M (default: sandbox)" ;;
+		cgsbcold) label="  the same, CORRAL_WARM=0" ;;
 		nocg) label="corral --no-cgroups --no-sandbox" ;;
 		esac
 		[ -n "${T[$r,1]:-}" ] || { printf '| %-34s | %15s | %15s | %15s |\n' "$label" "-" "-" "-"; continue; }
@@ -271,7 +273,7 @@ spawn_table() {
 			met="not met"
 		fi
 		echo "goal at j=$j (default <= 1.10x floor and faster than xargs): ${rd}x vs xargs ${rx}x: $met"
-		echo "spawn n=$n j=$j floor=${T[floor,$j]} default=$rd nosandbox=$(ratio "${T[cg,$j]}" "${T[floor,$j]}") xargs=$rx" >>"$tmp/spawn.txt"
+		echo "spawn n=$n j=$j floor=${T[floor,$j]} default=$rd nosandbox=$(ratio "${T[cg,$j]}" "${T[floor,$j]}") xargs=$rx nowarm=$(ratio "${T[cgsbcold,$j]}" "${T[floor,$j]}")" >>"$tmp/spawn.txt"
 	done
 	echo
 }
@@ -292,8 +294,8 @@ vm_table() {
 	scripts/vm-test.sh -- "$0" --inner $([ $quick -eq 1 ] && echo --quick) 2>"$tmp/vm.txt" || echo "(VM run failed)"
 	echo
 	echo "ratios to the floor, v1 (this host) and v2 (the VM):"
-	printf '  %-6s %-3s %-16s %-16s %-16s\n' "j" "" "default" "--no-sandbox" "xargs"
-	grep -h '^spawn' "$tmp/spawn.txt" "$tmp/vm.txt" | sed 's/=/ /g' | awk '{printf "  j=%-4s %-3s %-16s %-16s %-16s (n=%s)\n", $5, (NR <= '"$(grep -c '^spawn' "$tmp/spawn.txt")"' ? "v1" : "v2"), $9, $11, $13, $3}'
+	printf '  %-6s %-3s %-16s %-16s %-16s %-16s\n' "j" "" "default" "CORRAL_WARM=0" "--no-sandbox" "xargs"
+	grep -h '^spawn' "$tmp/spawn.txt" "$tmp/vm.txt" | sed 's/=/ /g' | awk '{printf "  j=%-4s %-3s %-16s %-16s %-16s %-16s (n=%s)\n", $5, (NR <= '"$(grep -c '^spawn' "$tmp/spawn.txt")"' ? "v1" : "v2"), $9, $15, $11, $13, $3}'
 	echo
 }
 if [ $spawn_only -eq 1 ]; then
