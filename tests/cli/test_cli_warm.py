@@ -17,8 +17,9 @@ assert setUpModule
 
 
 def warm_expected():
-    """Where corral makes warm children at -j 1: v2 (children born in their
-    cgroups), 2 CPUs or more, the default sandbox (a spawner)."""
+    """Where corral surely makes warm children at -j 1: v2 (children born in
+    their cgroups), 2 CPUs or more, the default sandbox (a spawner), as root
+    (unprivileged, the provider may leave no cgroup to be born in)."""
     return clitest.V2 and len(os.sched_getaffinity(0)) >= 2 and os.geteuid() == 0
 
 
@@ -66,9 +67,12 @@ class WarmChild(CliTest):
         found = wait_until(lambda: waiting_children(p.pid, "t2-a1-w"), scaled(1))
         if warm_expected():
             self.assertTrue(found, "no warm child for task 2 while task 1 ran")
-        else:
+        elif not clitest.V2 or len(os.sched_getaffinity(0)) < 2:
             self.assertFalse(found, "a warm child where none is made (v1, or 1 CPU)")
             print("note: no warm child here (v1 or 1 CPU): behaviour checked without it")
+        else:
+            print("note: a warm child %s (not root: not asserted)" %
+                  ("was made" if found else "was not seen"))
         self.assertEqual(p.wait(scaled(30)), 3)
         self.assertEqual(sorted(os.listdir(d)), ["1"])
         f = finals_by_seq(self.report()[0])
@@ -106,6 +110,11 @@ class WarmChild(CliTest):
         # can name but its own, its shell's and the namespace's init (which
         # ignores it), task 2's warm child among them, then exits at once:
         # task 2 and those after it run.
+        # Only inside a PID namespace of the batch's (as root): elsewhere
+        # the loop would reach the user's own processes.
+        probe = corral("run", "-j", "1", "sh", "-c", "echo $$", ":::", "1")
+        if probe.rc != 0 or int(probe.out.split()[0]) > 10:
+            self.skipTest("tasks do not run in a PID namespace of the batch's here")
         kill = ("sleep %.2f; for p in $(seq 2 200); do [ $p = $$ ] || [ $p = $PPID ] || "
                 "kill -9 $p 2>/dev/null; done; exit 0" % scaled(0.5))
         batch = "sh -c '%s'\necho two\necho three\necho four\n" % kill
