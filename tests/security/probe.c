@@ -1965,6 +1965,43 @@ static int probe_proc_spawner(void)
 	return blocked("%d spawner(s): %s", n, errs);
 }
 
+/* Task 1 of `corral run -j 1` with a sibling after it: on v2 with two
+ * CPUs or more corral makes that sibling's child while we run, and it
+ * waits before its exec (the warm child, attempt_local.c) with its task's
+ * privileges, a CLOEXEC gate and its stdio. Hidden from /proc (hidepid,
+ * non-dumpable), it can be named all the same: the batch's PID namespace
+ * holds only the watchdog (1), us, and it. Every way in is tried on it:
+ * its memory, its fds (pidfd_getfd: the gate would let us steal its go or
+ * forge its pidfd message), its root. No other process within
+ * CORRAL_PROBE_WARM_SECONDS (3): N/A (v1, or one CPU). */
+static int probe_warm_child(void)
+{
+	char why[PATH_MAX], out[2048] = "", errs[2048] = "";
+	double t0 = now(), budget = env_num("CORRAL_PROBE_WARM_SECONDS", 3);
+	pid_t me = getpid(), w = 0;
+
+	if (cg_init(why, sizeof(why)) < 0)
+		return broken("%s", why);
+	if (me > 16)
+		return na("not in a PID namespace of the batch's (pid %d)", (int)me);
+	while (!w && now() - t0 < budget) {
+		for (pid_t p = 2; p < 64 && !w; p++) {
+			int pfd = p == me ? -1 : pidfd_open_(p);
+			if (pfd >= 0) {
+				w = p;
+				close(pfd);
+			}
+		}
+		if (!w)
+			usleep(20000);
+	}
+	if (!w)
+		return na("no warm child beside the task (cgroup v1, or -j not below the CPUs)");
+	if (attack_process(w, "the warm child", out, sizeof(out), errs, sizeof(errs)))
+		return escaped("pid %d: %s", (int)w, out);
+	return blocked("the warm child (pid %d in the batch's namespace): %s", (int)w, errs);
+}
+
 static int probe_proc_corral(void)
 {
 	return probe_proc_target(false);
@@ -2519,6 +2556,7 @@ static const struct {
     {"proc-corral", probe_proc_corral, "corral's mem, fds, root, environ through /proc"},
     {"proc-watchdog", probe_proc_watchdog, "the watchdog's mem, fds, root, environ"},
     {"proc-spawner", probe_proc_spawner, "every spawner's mem, fds, root, environ"},
+    {"warm-child", probe_warm_child, "the next task's child waiting before its exec"},
     {"old-mount", probe_old_mount, "remount, fresh mount, umount2 (3 ABIs)"},
     {"new-mount", probe_new_mount, "fsopen/fsmount, open_tree, mount_setattr, fspick"},
     {"userns-mount", probe_userns_mount, "a cgroup mount in a user namespace of its own"},

@@ -31,6 +31,9 @@ Set-up, all of it removed on every path:
   - spawn-race-j2/-j4: the probe is task 1 of `corral run -j 2` (-j 4) with
     8000 (VM: 3000) `noop` siblings, racing them for up to 8 s (VM: 10 s;
     --race-seconds); once it printed its verdict corral gets SIGTERM.
+  - warm-child: the probe is task 1 of `corral run -j 1` with a `noop` task
+    after it, whose child corral makes ahead on v2 (it waits before its exec
+    while the probe runs); N/A where none is made (v1, one CPU).
   - kill-corral: the probe starts a daemon, then kills corral's watchdog and
     corral; 2 s after corral ended, the daemon or a batch cgroup still there
     is ESCAPED. The daemon is found by its environment (the probe's state
@@ -100,12 +103,13 @@ def skip(why):
 class Probe:
     """name: the row; cmd: corral-probe's subcommand; kind: how it is run."""
 
-    def __init__(self, name, cmd=None, kind="plain", modes=MODES, jobs=1):
+    def __init__(self, name, cmd=None, kind="plain", modes=MODES, jobs=1, siblings=()):
         self.name = name
         self.cmd = cmd or name
         self.kind = kind
         self.modes = modes
         self.jobs = jobs
+        self.siblings = siblings  # tasks after the probe (subcommands)
 
 
 RUN_ONLY = ("run-root", "run-nobody")
@@ -125,6 +129,7 @@ PROBES = [
     Probe("proc-corral"),
     Probe("proc-watchdog"),
     Probe("proc-spawner", jobs=2),
+    Probe("warm-child", modes=RUN_ONLY, siblings=("noop",)),
     Probe("old-mount"),
     Probe("new-mount"),
     Probe("userns-mount"),
@@ -434,7 +439,7 @@ class Suite:
             cmd = [self.bin, "run", "-j", str(jobs)] + opts + ["-a", input_file, "--", self.probe]
         elif verb == "run":
             cmd = [self.bin, "run", "-j", str(jobs), "--results", state + "/results"] + opts
-            cmd += ["--", self.probe, "{}", ":::", probe.cmd]
+            cmd += ["--", self.probe, "{}", ":::", probe.cmd] + list(probe.siblings)
         else:
             cmd = [self.bin, "exec"] + opts + ["--", self.probe, probe.cmd]
         return ["sh", "-c", 'export CORRAL_PROBE_CORRAL_PID=$$; exec "$@"', "sh"] + cmd
