@@ -1281,6 +1281,34 @@ static void template_cwd(void **state)
 	free(dir);
 }
 
+/* A private mount namespace of the test's own, and the way back home:
+ * setns() back moves root and cwd to the namespace's root, which is not ours
+ * after an initramfs's switch_root (the VM), so both are restored. */
+struct own_mnt_ns {
+	int home, root, cwd;
+};
+
+static void own_mnt_ns_enter(struct own_mnt_ns *ns)
+{
+	ns->home = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	ns->root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ns->cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(ns->home >= 0 && ns->root >= 0 && ns->cwd >= 0);
+	assert_int_equal(unshare(CLONE_NEWNS), 0);
+	assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+}
+
+static void own_mnt_ns_leave(struct own_mnt_ns *ns)
+{
+	assert_int_equal(setns(ns->home, CLONE_NEWNS), 0);
+	assert_int_equal(fchdir(ns->root), 0);
+	assert_int_equal(chroot("."), 0);
+	assert_int_equal(fchdir(ns->cwd), 0);
+	close(ns->home);
+	close(ns->root);
+	close(ns->cwd);
+}
+
 /* Mounts made after the executor was created. Made before a task starts,
  * they show in it (the template is made again when the mount table changed),
  * and a cgroup filesystem among them is read-only there too. Made while a
@@ -1292,19 +1320,13 @@ static void template_late_mounts(void **state)
 {
 	struct tl_parent *p = *state;
 	char *dir = tl_tmpdir(), late[PATH_MAX], cg[PATH_MAX];
-	int home = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-	/* setns() back home moves root and cwd to the namespace's root, which
-	 * is not ours after an initramfs's switch_root (the VM): restore both. */
-	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct own_mnt_ns ns;
 	corral_executor_t *ex = NULL;
 	corral_error_t err = {0};
 	corral_options_t o;
 	corral_result_t r;
 
-	assert_true(home >= 0 && root >= 0 && cwd >= 0);
-	assert_int_equal(unshare(CLONE_NEWNS), 0);
-	assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	own_mnt_ns_enter(&ns);
 	snprintf(late, sizeof(late), "%s/late", dir);
 	snprintf(cg, sizeof(cg), "%s/cg", dir);
 	assert_int_equal(mkdir(late, 0755), 0);
@@ -1358,13 +1380,7 @@ static void template_late_mounts(void **state)
 		corral_executor_free(ex);
 		assert_int_equal(umount2(late, MNT_DETACH), 0);
 	}
-	assert_int_equal(setns(home, CLONE_NEWNS), 0);
-	assert_int_equal(fchdir(root), 0);
-	assert_int_equal(chroot("."), 0);
-	assert_int_equal(fchdir(cwd), 0);
-	close(home);
-	close(root);
-	close(cwd);
+	own_mnt_ns_leave(&ns);
 	tl_rm_rf(dir);
 	free(dir);
 }
@@ -1378,17 +1394,13 @@ static void template_warm_child_dropped(void **state)
 {
 	struct tl_parent *p = *state;
 	char *dir = tl_tmpdir(), late[PATH_MAX], flag[PATH_MAX];
-	int home = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct own_mnt_ns ns;
 	corral_executor_t *ex = NULL;
 	corral_error_t err = {0};
 	corral_options_t o;
 	corral_result_t r;
 
-	assert_true(home >= 0 && root >= 0 && cwd >= 0);
-	assert_int_equal(unshare(CLONE_NEWNS), 0);
-	assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	own_mnt_ns_enter(&ns);
 	snprintf(late, sizeof(late), "%s/late", dir);
 	assert_int_equal(mkdir(late, 0755), 0);
 	sb_options(p, &o);
@@ -1425,13 +1437,7 @@ static void template_warm_child_dropped(void **state)
 	assert_int_equal(corral_next(ex, &r, -1, &err), -ECHILD);
 	corral_executor_free(ex);
 	assert_int_equal(umount2(late, MNT_DETACH), 0);
-	assert_int_equal(setns(home, CLONE_NEWNS), 0);
-	assert_int_equal(fchdir(root), 0);
-	assert_int_equal(chroot("."), 0);
-	assert_int_equal(fchdir(cwd), 0);
-	close(home);
-	close(root);
-	close(cwd);
+	own_mnt_ns_leave(&ns);
 	tl_rm_rf(dir);
 	free(dir);
 }
