@@ -1217,6 +1217,7 @@ static void spawn(struct corral__local *l, struct lattempt *a)
 	l->sb_news = false;
 	if ((!via_zyg || stale) && (rc = pidns_enter(l)) < 0) {
 		close3(child_w);
+		corral__close(gate[0]);
 		spawn_failed(l, a, STEP_SETNS, -rc);
 		return;
 	}
