@@ -2,6 +2,7 @@
 retries with memory growth, and nothing left behind."""
 import os
 import signal
+import tempfile
 import time
 import unittest
 
@@ -184,14 +185,30 @@ class FailureTest(unittest.TestCase):
                 except StopIteration:
                     break
             self.assertEqual(out, [0, ("err", 1), 2, ("err", 3), 4])
-        with corral.Pool(2, halt="now") as p:
-            t = time.monotonic()
-            r = p.map_async(lambda i: (_ for _ in ()).throw(ValueError(i)) if i == 0
-                            else time.sleep(30), range(4))
-            with self.assertRaises(ValueError):
-                r.get(60)
-            self.assertLess(time.monotonic() - t, 10)
-            self.assertIn("aborted", [x.outcome for x in r.records if x])
+        # halt now: task 0 fails only once task 1 runs (a file task 1 makes),
+        # so the halt always finds a task to abort whatever the timing of
+        # the second worker's start (it was a race: task 0 could fail before
+        # task 1 was handed out, and then every other task was "cancelled").
+        with tempfile.TemporaryDirectory() as d:
+            started = os.path.join(d, "started")
+
+            def now_task(i):
+                if i == 0:
+                    deadline = time.monotonic() + 20
+                    while not os.path.exists(started) and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                    raise ValueError(i)
+                open(started, "w").close()
+                time.sleep(30)
+            with corral.Pool(2, halt="now") as p:
+                t = time.monotonic()
+                r = p.map_async(now_task, range(4))
+                with self.assertRaises(ValueError):
+                    r.get(60)
+                self.assertLess(time.monotonic() - t, 25)
+                outcomes = [x.outcome if x else None for x in r.records]
+                self.assertEqual(outcomes[0], "exit")
+                self.assertEqual(outcomes[1], "aborted", outcomes)
 
     def test_subprocess_oom(self):
         import subprocess
