@@ -20,9 +20,17 @@
  * bytes taken for as long, the channel closed, or a frame that breaks the
  * protocol. Then every running attempt ends as outcome lost, the site is
  * excluded, the channel is closed (the worker, if alive, kills its tasks
- * and exits when it sees EOF) and the launcher gets SIGTERM (srun forwards
- * it to the step). Nothing here waits on a launcher except the bounded
- * shutdown at the end.
+ * and exits when it sees EOF) and the launcher's process group gets
+ * SIGTERM (srun forwards it to the step). Nothing here waits on a launcher
+ * except the bounded shutdown at the end.
+ *
+ * Signals go to the launcher's process group, not to its pid alone: a
+ * template runs under /bin/sh -c, and Debian's dash forks even a lone
+ * command, so SIGTERM to the shell alone left its command (an ssh, the
+ * test's stopped launcher) running after the head was gone. The group's
+ * id is the launcher's pid, which names nothing else while the launcher is
+ * unreaped: its exit is read with WNOWAIT and it is reaped at the
+ * shutdown, after a last SIGKILL to what is left of its group.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -382,6 +390,17 @@ static int site_signal(struct corral__site *s, struct corral__attempt *a, int si
 static void on_err(void *ctx, int arg, uint32_t events);
 static void reap(struct corral__remote *r);
 
+/* sig to the launcher's process group (launcher_child made it a session
+ * and group leader), while the launcher is unreaped: until then the group's
+ * id can name no other group. */
+static void signal_launcher(struct corral__remote *r, int sig)
+{
+	if (r->reaped || r->pid <= 0)
+		return;
+	if (kill(-r->pid, sig) < 0 && r->pidfd >= 0)
+		corral__pidfd_send_signal(r->pidfd, sig);
+}
+
 static void lose(struct corral__remote *r, const char *fmt, ...)
 {
 	va_list ap;
@@ -405,8 +424,7 @@ static void lose(struct corral__remote *r, const char *fmt, ...)
 	corral__close(r->fd);
 	r->fd = -1;
 	corral__wire_buf_free(&r->out);
-	if (!r->reaped && r->pidfd >= 0)
-		corral__pidfd_send_signal(r->pidfd, SIGTERM);
+	signal_launcher(r, SIGTERM);
 	while (r->atts)
 		finish(r, r->atts, NULL);
 	corral_worker_info_t *w = malloc(sizeof(*w));
@@ -639,15 +657,18 @@ static void reap(struct corral__remote *r)
 	siginfo_t si;
 
 	memset(&si, 0, sizeof(si));
-	if (r->reaped || r->pidfd < 0)
+	if (r->exited || r->pidfd < 0)
 		return;
-	if (corral__waitid((idtype_t)P_PIDFD, (id_t)r->pidfd, &si, WEXITED | WNOHANG, NULL) < 0 ||
+	/* WNOWAIT: the status only; the zombie keeps its pid (and the group's
+	 * id) ours until the shutdown reaps it. */
+	if (corral__waitid((idtype_t)P_PIDFD, (id_t)r->pidfd, &si, WEXITED | WNOHANG | WNOWAIT,
+	                   NULL) < 0 ||
 	    si.si_pid == 0)
 		return;
 	/* Read before any store through r: gcc 12 at -O3 otherwise warns that
 	 * a dangling pointer to si may be used (-Wdangling-pointer). */
 	int code = si.si_code, status = si.si_status;
-	r->reaped = true;
+	r->exited = true;
 	if (code == CLD_EXITED)
 		r->exit_code = status;
 	else
@@ -660,7 +681,7 @@ static void wait_exit(struct corral__remote *r, int ms)
 {
 	struct pollfd p = {.fd = r->pidfd, .events = POLLIN};
 
-	if (r->reaped || r->pidfd < 0)
+	if (r->exited || r->pidfd < 0)
 		return;
 	while (poll(&p, 1, ms) < 0 && errno == EINTR)
 		;
@@ -1005,7 +1026,7 @@ void corral__remote_shutdown(struct corral__remote **rs, int n, unsigned bound_m
 		r->term_at = r->have_hello ? now + bound : now;
 		r->kill_at = r->term_at + bound;
 	}
-	/* Until every launcher is reaped: SIGTERM at term_at (srun forwards it
+	/* Until every launcher has exited: SIGTERM at term_at (srun forwards it
 	 * to the worker, which cleans up), SIGKILL at kill_at (srun: Slurm then
 	 * kills the whole step at once; never first), then reaped for sure. */
 	for (;;) {
@@ -1017,14 +1038,14 @@ void corral__remote_shutdown(struct corral__remote **rs, int n, unsigned bound_m
 			struct corral__remote *r = rs[i];
 			drain_quit(r);
 			reap(r);
-			if (r->reaped || r->pidfd < 0)
+			if (r->exited || r->pidfd < 0)
 				continue;
 			if (r->term_at && now >= r->term_at) {
-				corral__pidfd_send_signal(r->pidfd, SIGTERM);
+				signal_launcher(r, SIGTERM);
 				r->term_at = 0;
 			}
 			if (r->kill_at && now >= r->kill_at) {
-				corral__pidfd_send_signal(r->pidfd, SIGKILL);
+				signal_launcher(r, SIGKILL);
 				r->kill_at = 0;
 			}
 			uint64_t at = r->term_at   ? r->term_at
@@ -1048,10 +1069,13 @@ void corral__remote_shutdown(struct corral__remote **rs, int n, unsigned bound_m
 	}
 	for (int i = 0; i < n; i++) {
 		struct corral__remote *r = rs[i];
-		if (!r->reaped && r->pidfd < 0 && r->pid > 0) {
-			/* No pidfd: the plain pid is ours until we reap it. */
-			kill(r->pid, SIGKILL);
-			waitpid(r->pid, NULL, 0);
+		if (!r->reaped && r->pid > 0) {
+			/* What is left of its group (what sh -c forked, a child it
+			 * left behind), and the launcher itself where it has no
+			 * pidfd: the group's id is ours until this reaps it. */
+			signal_launcher(r, SIGKILL);
+			while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR)
+				;
 			r->reaped = true;
 		}
 		corral__loop_del(r->loop, &r->h_fd);
@@ -1122,7 +1146,7 @@ void corral__remote_info(const struct corral__remote *r, corral_worker_info_t *w
 		return;
 	}
 	size_t pos = (size_t)snprintf(w->why, sizeof(w->why), "%s", r->reason);
-	if (pos < sizeof(w->why) && r->reaped)
+	if (pos < sizeof(w->why) && r->exited)
 		pos += (size_t)snprintf(w->why + pos, sizeof(w->why) - pos, "; its command %s %d",
 		                        r->exit_signal ? "died of signal" : "exited with status",
 		                        r->exit_signal ? r->exit_signal : r->exit_code);

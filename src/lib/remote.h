@@ -28,8 +28,11 @@ struct corral__remote {
 	pid_t pid;
 	int pidfd;
 	corral__loop_handle h_pid;
-	bool reaped;
-	int exit_code, exit_signal; /* once reaped: one of them */
+	/* exited: its status is known, read with WNOWAIT: unreaped until the
+	 * shutdown, so its pid, hence its process group's id, names nothing
+	 * else and a signal to the group is safe until then. */
+	bool exited, reaped;
+	int exit_code, exit_signal; /* once exited: one of them */
 	/* The channel (our end of the socketpair) and the launcher's stderr. */
 	int fd;
 	corral__loop_handle h_fd;
@@ -65,8 +68,9 @@ int corral__remote_new(const corral_options_t *o, struct corral__loop *loop, con
                        corral_error_t *err);
 /* End the workers (every attempt is done): QUIT and EOF, then wait for
  * each launcher to exit: SIGTERM after bound_ms, SIGKILL after as long
- * again (a lost one: bound_ms after it was lost and got SIGTERM); every
- * launcher is reaped before it returns. */
+ * again (a lost one: bound_ms after it was lost and got SIGTERM), each to
+ * the launcher's process group; what is left of a group whose launcher
+ * exited gets SIGKILL, and every launcher is reaped before it returns. */
 void corral__remote_shutdown(struct corral__remote **rs, int n, unsigned bound_ms);
 void corral__remote_free(struct corral__remote *r);
 void corral__remote_info(const struct corral__remote *r, corral_worker_info_t *w);

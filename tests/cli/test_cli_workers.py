@@ -29,6 +29,7 @@ node=$1
 dir=$(dirname "$0")
 mode=ok
 [ -f "$dir/modes/$node" ] && mode=$(cat "$dir/modes/$node")
+echo $$ > "$dir/launcher.$node"
 export SLURMD_NODENAME=$node   # the node name the worker announces
 case $mode in
 ok)
@@ -83,7 +84,7 @@ class WorkersTest(clitest.CliTest):
     def end_workers(self):
         """Whatever a test left (a stopped worker): ended by pid, ours."""
         for name in os.listdir(self.tmp):
-            if name.startswith("pid."):
+            if name.startswith(("pid.", "launcher.")):
                 pid = int(self.read(name) or b"0")
                 if pid > 0 and clitest.pid_alive(pid):
                     for s in (signal.SIGCONT, signal.SIGKILL):
@@ -106,6 +107,17 @@ class WorkersTest(clitest.CliTest):
     def run_head(self, *args, nodes="a,b", timeout=60, **kw):
         return clitest.corral("run", "--workers", self.launcher + " {node}", "--nodes", nodes,
                               *args, env=self.env, timeout=clitest.scaled(timeout), **kw)
+
+    def assert_launchers_gone(self, nodes):
+        """The head ends a lost worker's command, not only the /bin/sh -c
+        it started it with (dash forks the command: the head's signal to the
+        shell alone left the launcher's `exec sleep 1000` running)."""
+        pids = [int(self.read(n)) for n in ("launcher." + x for x in nodes)
+                if os.path.exists(self.path(n))]
+        self.assertEqual(len(pids), len(nodes), "no launcher pid recorded")
+        self.assertTrue(clitest.wait_until(lambda: not any(clitest.pid_alive(p) for p in pids),
+                                           clitest.scaled(10)),
+                        "a launcher outlived the head: %r" % pids)
 
     def assert_workers_gone(self, nodes):
         pids = self.worker_pids(nodes)
@@ -168,6 +180,7 @@ class WorkersTest(clitest.CliTest):
         self.assertEqual((summ["workers"], summ["workers_lost"], summ["outcomes"]["ok"]),
                          (2, 1, 4))
         self.assert_workers_gone(["a", "b"])
+        self.assert_launchers_gone(["a", "b"])
 
     def test_silent_worker_is_lost_by_its_timeout(self):
         self.mode("b", "stop-busy 0.1")
@@ -181,6 +194,7 @@ class WorkersTest(clitest.CliTest):
         recs, _ = clitest.read_report(self, rep)
         self.assertEqual(sorted(x["host"] for x in recs if x["final"]), ["a"] * 4)
         self.assertLess(time.monotonic() - t0, clitest.scaled(20))
+        self.assert_launchers_gone(["a", "b"])
 
     def test_garbage_worker_is_lost(self):
         self.mode("b", "garbage")
@@ -190,6 +204,7 @@ class WorkersTest(clitest.CliTest):
         self.assertRegex(r.err.decode(), r"worker b lost: it broke the protocol: .*not a corral frame")
         _, summ = clitest.read_report(self, rep)
         self.assertEqual((summ["workers_lost"], summ["outcomes"]["ok"]), (1, 3))
+        self.assert_launchers_gone(["a", "b"])
 
     def test_no_worker_left(self):
         self.mode("a", "fail")
