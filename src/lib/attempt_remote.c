@@ -388,17 +388,17 @@ static int site_signal(struct corral__site *s, struct corral__attempt *a, int si
 /* ---------------------------------------------------------------- loss */
 
 static void on_err(void *ctx, int arg, uint32_t events);
-static void reap(struct corral__remote *r);
+static void note_exit(struct corral__remote *r);
 
 /* sig to the launcher's process group (launcher_child made it a session
  * and group leader), while the launcher is unreaped: until then the group's
- * id can name no other group. */
+ * id can name no other group, and the group is never empty (its leader, a
+ * zombie at worst, is in it), so the kill cannot miss. */
 static void signal_launcher(struct corral__remote *r, int sig)
 {
 	if (r->reaped || r->pid <= 0)
 		return;
-	if (kill(-r->pid, sig) < 0 && r->pidfd >= 0)
-		corral__pidfd_send_signal(r->pidfd, sig);
+	kill(-r->pid, sig);
 }
 
 static void lose(struct corral__remote *r, const char *fmt, ...)
@@ -413,7 +413,7 @@ static void lose(struct corral__remote *r, const char *fmt, ...)
 	r->state = CORRAL_WORKER_LOST;
 	r->lost_ns = corral__now_ns();
 	/* How it ended and what it said last, if that is known by now. */
-	reap(r);
+	note_exit(r);
 	if (r->errfd >= 0)
 		on_err(r, 0, 0);
 	r->site.excluded = true;
@@ -652,7 +652,7 @@ static void on_err(void *ctx, int arg, uint32_t events)
 	}
 }
 
-static void reap(struct corral__remote *r)
+static void note_exit(struct corral__remote *r)
 {
 	siginfo_t si;
 
@@ -685,7 +685,7 @@ static void wait_exit(struct corral__remote *r, int ms)
 		return;
 	while (poll(&p, 1, ms) < 0 && errno == EINTR)
 		;
-	reap(r);
+	note_exit(r);
 }
 
 static void on_pid(void *ctx, int arg, uint32_t events)
@@ -694,7 +694,7 @@ static void on_pid(void *ctx, int arg, uint32_t events)
 	(void)arg;
 	(void)events;
 
-	reap(r);
+	note_exit(r);
 	/* Its channel says the rest (EOF after the frames it sent); a
 	 * launcher whose child holds the channel on is caught by silence. */
 }
@@ -1037,7 +1037,7 @@ void corral__remote_shutdown(struct corral__remote **rs, int n, unsigned bound_m
 		for (int i = 0; i < n; i++) {
 			struct corral__remote *r = rs[i];
 			drain_quit(r);
-			reap(r);
+			note_exit(r);
 			if (r->exited || r->pidfd < 0)
 				continue;
 			if (r->term_at && now >= r->term_at) {

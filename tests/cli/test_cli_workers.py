@@ -115,16 +115,17 @@ class WorkersTest(clitest.CliTest):
         pids = [int(self.read(n)) for n in ("launcher." + x for x in nodes)
                 if os.path.exists(self.path(n))]
         self.assertEqual(len(pids), len(nodes), "no launcher pid recorded")
+        self.assert_pids_gone(pids, "a launcher")
+
+    def assert_pids_gone(self, pids, what):
         self.assertTrue(clitest.wait_until(lambda: not any(clitest.pid_alive(p) for p in pids),
                                            clitest.scaled(10)),
-                        "a launcher outlived the head: %r" % pids)
+                        "%s outlived the head: %r" % (what, pids))
 
     def assert_workers_gone(self, nodes):
         pids = self.worker_pids(nodes)
         self.assertTrue(pids, "no worker pid recorded")
-        self.assertTrue(clitest.wait_until(lambda: not any(clitest.pid_alive(p) for p in pids),
-                                           clitest.scaled(10)),
-                        "a worker outlived the head: %r" % pids)
+        self.assert_pids_gone(pids, "a worker")
         self.assertTrue(clitest.wait_until(lambda: not clitest.leftover_cgroups(pids),
                                            clitest.scaled(5)),
                         "batch cgroups of the workers left: %r" % clitest.leftover_cgroups(pids))
