@@ -22,7 +22,7 @@ what=${1:-build}
 
 build=(gcc libc6-dev make cmake pkg-config libcgroup-dev libseccomp-dev libcmocka-dev python3
        libsystemd-dev)
-test=(clang-format clang libclang-rt-14-dev valgrind qemu-system-x86 busybox-static xz-utils
+test=(clang-format clang libclang-rt-14-dev valgrind qemu-system-x86 busybox-static xz-utils zstd
       binutils procps iproute2 util-linux parallel
       systemd dbus dbus-user-session libpam-systemd podman crun)
 bench=(parallel hyperfine bc time)

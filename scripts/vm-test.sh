@@ -24,7 +24,9 @@
 #
 # Kernel: Debian's generic amd64 flavour (the cloud flavour has no 9p), the
 # version linux-image-amd64 currently depends on, resolved with apt-cache at run
-# time. Its -unsigned package is downloaded once with apt-get download into the
+# time; VM_KERNEL names another meta-package of the archive instead (e.g.
+# linux-image-6.12-amd64, Debian 12's 6.12 from bookworm-security, for what
+# needs a newer kernel than bookworm's 6.1). Its -unsigned package is downloaded once with apt-get download into the
 # cache, the XZ bzImage is decompressed into an ELF vmlinux (booted through its
 # PVH entry: saves ~3 s of in-guest decompression under TCG), and the modules
 # needed are kept. Cache: ${CORRAL_VM_CACHE:-${XDG_CACHE_HOME:-~/.cache}/corral-vm}/<kver>/.
@@ -33,12 +35,13 @@
 # a software nested-virtualisation module that crashes guests.
 #
 # Environment: VM_MEM (MiB, 1024), VM_CPUS (2), VM_TIMEOUT (s, 1800, whole run),
-# VM_BOOT_TIMEOUT (s, 120, until the guest's init is up), VM_DEBUG=1 (full
+# VM_BOOT_TIMEOUT (s, 120, until the guest's init is up), VM_KERNEL (the kernel's
+# meta-package, linux-image-amd64), VM_DEBUG=1 (full
 # kernel log, and print the guest console after every run), VM_APPEND (extra
 # kernel command line), VM_NSDELEGATE (1; 0 = --no-nsdelegate), CORRAL_VM_CACHE,
 # CORRAL_VM_BUSYBOX (a static busybox; default /bin/busybox).
 #
-# Host packages: qemu-system-x86 busybox-static xz-utils (plus apt, dpkg and
+# Host packages: qemu-system-x86 busybox-static xz-utils zstd (plus apt, dpkg and
 # coreutils/util-linux/grep/sed, which every Debian system has).
 set -euo pipefail
 
@@ -49,6 +52,14 @@ CACHE=${CORRAL_VM_CACHE:-${XDG_CACHE_HOME:-$home/.cache}/corral-vm}
 # Modules the guest needs; their dependencies are added from each .ko's depends=.
 WANT_MODULES="virtio_pci 9pnet_virtio 9p overlay virtio_console"
 QEMU=qemu-system-x86_64
+# The Debian meta-package whose kernel boots (its dependency names the version).
+META=${VM_KERNEL:-linux-image-amd64}
+case $META in linux-image-*-amd64 | linux-image-amd64) ;; *)
+	printf 'vm-test: VM_KERNEL=%s is not a Debian amd64 kernel meta-package (linux-image-amd64, linux-image-6.12-amd64)\n' "$META" >&2
+	exit 125 ;;
+esac
+RESOLVED=resolved
+[ "$META" = linux-image-amd64 ] || RESOLVED=resolved-$META
 
 msg() { printf '%s: %s\n' "$prog" "$*" >&2; }
 die() {
@@ -74,7 +85,7 @@ read-write. Exit status is COMMAND's, 125 if the VM itself failed.
   --fetch-kernel download/refresh the cached Debian kernel, then exit
   --check        say whether the VM lane can run here; exit 0 (yes) or 1 (no)
 
-Environment: VM_MEM VM_CPUS VM_TIMEOUT VM_BOOT_TIMEOUT VM_DEBUG=1 VM_APPEND VM_NSDELEGATE
+Environment: VM_MEM VM_CPUS VM_TIMEOUT VM_BOOT_TIMEOUT VM_KERNEL VM_DEBUG=1 VM_APPEND VM_NSDELEGATE
 CORRAL_VM_CACHE (default \${XDG_CACHE_HOME:-~/.cache}/corral-vm) CORRAL_VM_BUSYBOX
 EOF
 }
@@ -110,7 +121,7 @@ find_busybox() {
 
 # ------------------------------------------------------------------- kernel
 
-# Prints the Debian kernel version linux-image-amd64 currently depends on
+# Prints the Debian kernel version $META currently depends on
 # (e.g. 6.1.0-56-amd64), from the local apt lists. apt-cache takes ~0.7 s when
 # apt's binary cache is disabled (Docker-style images), so the answer is kept
 # in the cache, keyed by the size and mtime of the lists it came from.
@@ -119,17 +130,17 @@ resolve_kver() {
 	eval "$(apt-config shell lists Dir::State::lists/d 2>/dev/null)" || :
 	lists=${lists:-/var/lib/apt/lists/}
 	stamp=$(stat -c '%n %s %Y' "$lists"*_Packages* 2>/dev/null | cksum) || return 1
-	if [ -r "$CACHE/resolved" ] && [ "$(sed -n 1p "$CACHE/resolved")" = "$stamp" ]; then
-		sed -n 2p "$CACHE/resolved"
+	if [ -r "$CACHE/$RESOLVED" ] && [ "$(sed -n 1p "$CACHE/$RESOLVED")" = "$stamp" ]; then
+		sed -n 2p "$CACHE/$RESOLVED"
 		return 0
 	fi
-	kver=$(apt-cache depends linux-image-amd64 2>/dev/null |
+	kver=$(apt-cache depends "$META" 2>/dev/null |
 		sed -n 's/^ *|\{0,1\}Depends: linux-image-\([0-9][^ ]*-amd64\)$/\1/p' |
 		sort -V | tail -n1) || :
 	[ -n "$kver" ] || return 1
 	if mkdir -p "$CACHE" 2>/dev/null &&
-		printf '%s\n%s\n' "$stamp" "$kver" 2>/dev/null > "$CACHE/resolved.$$"; then
-		mv -f "$CACHE/resolved.$$" "$CACHE/resolved"
+		printf '%s\n%s\n' "$stamp" "$kver" 2>/dev/null > "$CACHE/$RESOLVED.$$"; then
+		mv -f "$CACHE/$RESOLVED.$$" "$CACHE/$RESOLVED"
 	fi
 	printf '%s\n' "$kver"
 }
@@ -152,11 +163,16 @@ kernel_intact() {
 
 newest_cached_kver() {
 	local d k best=
+	# Another meta-package's kernels are not this one's fallback.
+	local series=
+	[ "$META" = linux-image-amd64 ] || series=${META#linux-image-}
+	series=${series%-amd64}
 	for d in "$CACHE"/*/ok; do
 		[ -f "$d" ] || continue
 		k=${d%/ok}
 		k=${k##*/}
 		kernel_complete "$k" || continue
+		case $k in "$series"*) ;; *) continue ;; esac
 		best=$(printf '%s\n%s\n' "$best" "$k" | sort -V | tail -n1)
 	done
 	[ -n "$best" ] && printf '%s\n' "$best"
@@ -243,6 +259,13 @@ extract_vmlinux() {
 		tail -c +"$((off + 1))" "$bz" | xz -dcq > "$out" 2>/dev/null || :
 		[ "$(od -An -tx1 -N4 "$out" | tr -d ' \n')" = 7f454c46 ] && return 0
 	done
+	# Debian's 6.12 compresses its bzImage with zstd.
+	if command -v zstd > /dev/null; then
+		for off in $(LC_ALL=C grep -obUaP '\x28\xb5\x2f\xfd' "$bz" | cut -d: -f1 | head -n 4); do
+			tail -c +"$((off + 1))" "$bz" | zstd -dcq > "$out" 2>/dev/null || :
+			[ "$(od -An -tx1 -N4 "$out" | tr -d ' \n')" = 7f454c46 ] && return 0
+		done
+	fi
 	rm -f "$out"
 	return 1
 }
@@ -287,6 +310,8 @@ fetch_kernel() {
 	command -v apt-get > /dev/null || die "apt-get not found: cannot download $pkg"
 	command -v dpkg-deb > /dev/null || die "dpkg-deb not found: cannot unpack $pkg"
 	command -v xz > /dev/null || die "xz not found (Debian package xz-utils): cannot unpack the kernel"
+	case $kver in 6.1.*) ;; *) command -v zstd > /dev/null ||
+		die "zstd not found (Debian package zstd): cannot unpack the kernel $kver" ;; esac
 	msg "fetching the Debian kernel $pkg into $CACHE/$kver (one-time, ~70 MB download)"
 	tmp=$(mktemp -d "$CACHE/.fetch.XXXXXX") || die "cannot write to $CACHE"
 	cd "$tmp" || die "cannot cd to $tmp"
@@ -328,11 +353,15 @@ fetch_kernel() {
 	# (set -e does not apply in here when the caller tests our status.)
 	rm -rf "${CACHE:?}/$kver"
 	mv "$tmp/k" "$CACHE/$kver" || die "cannot move the kernel into $CACHE/$kver"
-	# Drop the other (older) kernels; the current one is what every run uses.
+	# Drop the older kernels of its series (6.1.x, 6.12.x): the current one is
+	# what every run with this meta-package uses; another series (VM_KERNEL)
+	# stays.
+	local series
+	series=$(printf '%s\n' "$kver" | cut -d. -f1-2)
 	for d in "$CACHE"/*/ok; do
 		[ -f "$d" ] || continue
 		d=${d%/ok}
-		[ "${d##*/}" = "$kver" ] || rm -rf "$d"
+		case ${d##*/} in "$kver") ;; "$series".*) rm -rf "$d" ;; esac
 	done
 	msg "kernel $kver cached in $CACHE/$kver"
 }
@@ -360,12 +389,12 @@ ensure_kernel() {
 			return 0 # no apt lists (or no apt): use what we have, quietly
 		fi
 		if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
-			msg "apt-cache cannot resolve linux-image-amd64; running apt-get update"
+			msg "apt-cache cannot resolve $META; running apt-get update"
 			apt-get -q update >&2 || :
-			rm -f "$CACHE/resolved"
+			rm -f "$CACHE/$RESOLVED"
 			KVER=$(resolve_kver) || KVER=
 		fi
-		[ -n "$KVER" ] || die "cannot resolve the Debian kernel (apt-cache depends linux-image-amd64 gives no linux-image-*-amd64; run apt-get update as root)"
+		[ -n "$KVER" ] || die "cannot resolve the Debian kernel (apt-cache depends $META gives no linux-image-*-amd64; run apt-get update as root)"
 	fi
 	# A complete entry whose vmlinux changed since is not refetched behind the
 	# user's back (a disk or cache problem should be seen): --fetch-kernel repairs.
@@ -411,7 +440,7 @@ check() {
 			ok=1
 		fi
 	elif k=$(newest_cached_kver); then
-		echo "kernel:  $k, cached in $CACHE/$k (apt cannot resolve linux-image-amd64 here)"
+		echo "kernel:  $k, cached in $CACHE/$k (apt cannot resolve $META here)"
 	elif [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null && command -v xz > /dev/null; then
 		echo "kernel:  not cached; fetchable after apt-get update (done automatically)"
 	else
