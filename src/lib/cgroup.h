@@ -43,6 +43,7 @@ struct corral__hier {
 	bool waitid_pidfd;      /* waitid(P_PIDFD) works (5.4) */
 	bool cgroup_kill;       /* v2 cgroup.kill (5.14) */
 	bool memory_peak;       /* v2 memory.peak (5.19); v1 max_usage_in_bytes always */
+	bool peak_reset;        /* the peak can be reset: task cgroups are recycled (v1; v2 6.12) */
 	bool events_local;      /* v2 memory.events.local */
 	bool oom_group;         /* v2 memory.oom.group */
 	bool swap_accounting;   /* v1 memsw files / v2 memory.swap.max */
@@ -100,7 +101,8 @@ struct corral__batch {
 	bool has_pids, has_cpu, has_memory;
 	bool cgroup_kill, memory_peak, events_local, oom_group, swap_accounting;
 	bool clone_into_cgroup;
-	bool cache_fds; /* v1: keep counter files open (enough fds: see executor.c) */
+	bool peak_reset; /* v2: memory.peak resets through an fd (Linux 6.12): recycling */
+	bool cache_fds;  /* v1: keep counter files open (enough fds: see attempt_local.c) */
 };
 
 /* Create the batch cgroup under h's base (sweeping stale ones first). */
@@ -113,7 +115,8 @@ int corral__batch_create(const struct corral__hier *h, const corral_options_t *o
  * would serve a stale one. */
 enum corral__cg_file {
 	CGF_OOM_CONTROL,
-	CGF_MAX_USAGE, /* opened read-write: the peak is also reset through it */
+	CGF_MAX_USAGE, /* opened read-write: the peak is also reset through it
+	                * (v2: memory.peak, whose reset holds for that fd alone) */
 	CGF_USAGE,
 	CGF_FAILCNT,
 	CGF_MEMSW_FAILCNT,
@@ -131,12 +134,16 @@ struct corral__cg_task {
 	int pids_procs_fd; /* v1 pids cgroup.procs, or -1 */
 	int events_fd;     /* v2 cgroup.events (populated), opened on demand, or -1 */
 	bool created;
-	uint64_t limit_mem, limit_memsw; /* v1: the limits written, for own-limit detection */
-	uint64_t limit_pids;             /* v1: pids.max written (CORRAL_UNLIMITED = none) */
-	/* v1 recycling: counters as they were when this attempt began. A fresh
+	uint64_t limit_mem, limit_memsw; /* the limits written (v1: for own-limit detection) */
+	uint64_t limit_pids;             /* pids.max written (CORRAL_UNLIMITED = none) */
+	uint64_t limit_swap, limit_cpu;  /* v2: memory.swap.max, cpu.max quota (0 = max) */
+	bool limit_oom_group;            /* v2: memory.oom.group is 1 */
+	/* Recycling: counters as they were when this attempt began. A fresh
 	 * cgroup starts at 0; a recycled one carries its earlier tasks' counts,
 	 * and every counter corral reads is taken as a delta from these. */
 	uint64_t base_oom_kill, base_failcnt, base_memsw_failcnt, base_pids_max;
+	uint64_t base_oom, base_group_kill, base_user_usec, base_system_usec; /* v2 */
+	uint64_t base_some_us, base_full_us;                                  /* v2 pressure */
 	unsigned uses;    /* attempts run in this cgroup */
 	int cache[CGF_N]; /* v1: open counter files, or -1 (see enum corral__cg_file) */
 	/* v1: the raw counters of the last read, and whether that read found
@@ -145,7 +152,7 @@ struct corral__cg_task {
 	bool empty;      /* the last populated() found no process */
 	bool pids_clear; /* ... and pids.current 0: no zombie either, for good */
 	bool settled;    /* the last read came after that: its values are final */
-	bool prepared;   /* v1: prepare() ran; the next reuse() need not */
+	bool prepared;   /* prepare() ran; the next reuse() need not */
 };
 
 /* v2 and v1 backends behind one small interface (cgroup_v2.c, cgroup_v1.c). */

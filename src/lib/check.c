@@ -257,14 +257,15 @@ int corral_check(const corral_options_t *o, bool json, int fd, corral_error_t *e
 		emit(out,
 		     ",\"features\":{\"clone3\":%s,\"clone_into_cgroup\":%s,\"pidfd_open\":%s,"
 		     "\"waitid_pidfd\":%s,\"cgroup_kill\":%s,\"memory_peak\":%s,"
+		     "\"memory_peak_reset\":%s,"
 		     "\"memory_events_local\":%s,\"memory_oom_group\":%s,\"swap_accounting\":%s,"
 		     "\"seccomp\":%s,\"cgroup_namespaces\":%s}",
 		     h.clone3 ? "true" : "false", h.clone_into_cgroup ? "true" : "false",
 		     h.pidfd ? "true" : "false", h.waitid_pidfd ? "true" : "false",
 		     h.cgroup_kill ? "true" : "false", h.memory_peak ? "true" : "false",
-		     h.events_local ? "true" : "false", h.oom_group ? "true" : "false",
-		     h.swap_accounting ? "true" : "false", h.seccomp ? "true" : "false",
-		     h.cgroupns ? "true" : "false");
+		     h.peak_reset ? "true" : "false", h.events_local ? "true" : "false",
+		     h.oom_group ? "true" : "false", h.swap_accounting ? "true" : "false",
+		     h.seccomp ? "true" : "false", h.cgroupns ? "true" : "false");
 		emit(out,
 		     ",\"sandbox\":{\"namespaces\":%s,\"pid_namespace\":%s,"
 		     "\"seccomp_judged_max\":%d,\"oom_victims\":%s}",
@@ -348,6 +349,11 @@ int corral_check(const corral_options_t *o, bool json, int fd, corral_error_t *e
 		     yesno(h.waitid_pidfd));
 		emit(out, "  cgroup.kill           %s\n", yesno(h.cgroup_kill));
 		emit(out, "  memory peak           %s\n", yesno(h.memory_peak));
+		emit(out, "  task cgroups recycled %s\n",
+		     h.peak_reset ? "yes (an empty one serves the next task)"
+		     : h.memory_peak
+		         ? "no: memory.peak cannot be reset before Linux 6.12, a fresh one per task"
+		         : "no: a fresh one per task");
 		emit(out, "  memory.events.local   %s\n", yesno(h.events_local));
 		emit(out, "  memory.oom.group      %s\n", yesno(h.oom_group));
 		emit(out, "  swap accounting       %s\n", yesno(h.swap_accounting));

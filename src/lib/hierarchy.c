@@ -108,6 +108,17 @@ static bool file_exists_at(const char *dir, const char *name)
 	return access(p, F_OK) == 0;
 }
 
+/* Does the kernel let memory.peak be written (6.12: 0644, before: 0444)? The
+ * mode says it without a write to a cgroup that is not ours. */
+static bool file_writable_at(const char *dir, const char *name)
+{
+	char path[PATH_MAX + 64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0 && (st.st_mode & S_IWUSR);
+}
+
 static void read_list(const char *dir, const char *name, char *out, size_t size)
 {
 	char p[PATH_MAX + 64];
@@ -286,6 +297,8 @@ int corral__hier_discover(const struct corral__hier_env *env, const char *cgroup
 		if (!h->base_is_root) {
 			h->cgroup_kill = file_exists_at(h->base_dir, "cgroup.kill");
 			h->memory_peak = file_exists_at(h->base_dir, "memory.peak");
+			h->peak_reset =
+			    h->memory_peak && file_writable_at(h->base_dir, "memory.peak");
 			h->events_local = file_exists_at(h->base_dir, "memory.events.local");
 			h->oom_group = file_exists_at(h->base_dir, "memory.oom.group");
 			h->swap_accounting = file_exists_at(h->base_dir, "memory.swap.max");
@@ -301,7 +314,7 @@ int corral__hier_discover(const struct corral__hier_env *env, const char *cgroup
 		    strcmp(h->base_dir, m->mount_point) == 0 && strcmp(m->root, "/") == 0;
 		h->has_memory = h->base_exists;
 		h->writable = h->base_exists && access(h->base_dir, W_OK) == 0;
-		h->memory_peak = true; /* memory.max_usage_in_bytes */
+		h->memory_peak = h->peak_reset = true; /* memory.max_usage_in_bytes */
 		h->swap_accounting = file_exists_at(h->base_dir, "memory.memsw.limit_in_bytes");
 		/* pids lives on its own v1 hierarchy: the same path as in the
 		 * memory hierarchy when it exists there (Slurm's layout), else
@@ -324,6 +337,7 @@ int corral__hier_discover(const struct corral__hier_env *env, const char *cgroup
 		if (h->mode == CORRAL_CG_V2 && h->base_is_root) {
 			h->cgroup_kill = kernel_at_least(h, 5, 14);
 			h->memory_peak = kernel_at_least(h, 5, 19);
+			h->peak_reset = kernel_at_least(h, 6, 12);
 			h->events_local = kernel_at_least(h, 5, 3);
 			h->oom_group = kernel_at_least(h, 4, 19);
 			h->swap_accounting = access("/proc/swaps", F_OK) == 0;
@@ -483,6 +497,23 @@ static void batch_close(struct corral__batch *b)
 	b->dirfd = b->pids_dirfd = -1;
 }
 
+/* Can memory.peak be reset (Linux 6.12: a write resets the peak seen through
+ * that fd alone, so this probe changes nothing for anyone else)? Task
+ * cgroups are recycled on v2 only then (cgroup_v2.c). */
+static bool peak_resets(int dirfd)
+{
+	int fd = openat(dirfd, "memory.peak", O_RDWR | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	do
+		n = write(fd, "reset\n", 6);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	return n == 6;
+}
+
 static int batch_create_v2(const struct corral__hier *h, const corral_options_t *o,
                            struct corral__batch *b, corral_error_t *err)
 {
@@ -560,6 +591,7 @@ static int batch_create_v2(const struct corral__hier *h, const corral_options_t 
 	b->has_memory = true;
 	b->cgroup_kill = faccessat(b->dirfd, "cgroup.kill", F_OK, 0) == 0;
 	b->memory_peak = faccessat(b->dirfd, "memory.peak", F_OK, 0) == 0;
+	b->peak_reset = b->memory_peak && peak_resets(b->dirfd);
 	b->events_local = faccessat(b->dirfd, "memory.events.local", F_OK, 0) == 0;
 	b->oom_group = faccessat(b->dirfd, "memory.oom.group", F_OK, 0) == 0;
 	b->swap_accounting = faccessat(b->dirfd, "memory.swap.max", F_OK, 0) == 0;

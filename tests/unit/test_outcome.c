@@ -950,6 +950,137 @@ static void populated(void **state)
  * it was readied. The counters of a read that found the cgroup already empty
  * are those baselines (prepare() need not read again); after a read that came
  * before the cgroup was empty, prepare() reads them anew. */
+/* v2 recycling (cgroup_v2.c): what may serve again, the peak reset through
+ * the fd it is then read through, every counter a delta from the baselines
+ * prepare() took, and only the limits that differ rewritten. */
+static void v2_recycle_baselines(void **state)
+{
+	struct fake *f = *state;
+	struct corral__counters c;
+	corral_error_t err;
+	struct corral__limits l = {.memory_max = 32 * MiB, .swap_max = 0, .pids_max = 16};
+	uint64_t some, full;
+	char buf[64];
+	struct stat st;
+
+	f->b.mode = CORRAL_CG_V2;
+	f->b.events_local = f->b.memory_peak = f->b.peak_reset = true;
+	f->b.has_pids = f->b.has_cpu = f->b.oom_group = f->b.swap_accounting = true;
+	f->t.created = true;
+	for (const char *const *n =
+	         (const char *const[]){"memory.max", "memory.swap.max", "memory.oom.group",
+	                               "pids.max", "cpu.max", NULL};
+	     *n; n++)
+		set_file(f, *n, ""); /* written without O_TRUNC: empty to read back exactly */
+	/* Attempt 1 (a fresh cgroup) ends: 2 OOM kills of one group kill. */
+	set_file(f, "cgroup.events", "populated 0\nfrozen 0\n");
+	set_file(f, "pids.current", "0\n");
+	set_file(f, "memory.current", "40960\n");
+	set_file(f, "memory.events.local", "oom 1\noom_kill 2\noom_group_kill 1\n");
+	set_file(f, "memory.peak", "33554432\n");
+	set_file(f, "pids.events", "max 3\n");
+	set_file(f, "cpu.stat", "usage_usec 3000\nuser_usec 1000\nsystem_usec 2000\n");
+	set_file(f, "memory.pressure",
+	         "some avg10=0.00 avg60=0.00 avg300=0.00 total=500\n"
+	         "full avg10=0.00 avg60=0.00 avg300=0.00 total=200\n");
+	assert_int_equal(corral__cg_v2_ops.read(&f->b, &f->t, &c), 0);
+	assert_int_equal(c.oom, 1);
+	assert_int_equal(c.oom_kill, 1);
+	assert_int_equal(c.peak, 32 * MiB);
+
+	/* What may not serve again (the link count as kernfs keeps it; some
+	 * filesystems under the fake tree, btrfs, say 1). */
+	assert_int_equal(fstat(f->t.dirfd, &st), 0);
+	if (st.st_nlink == 2) {
+		assert_true(corral__cg_v2_ops.recyclable(&f->b, &f->t));
+		tl_mkdir_p(f->root, "t1-a1/sub"); /* a sub-cgroup */
+		assert_false(corral__cg_v2_ops.recyclable(&f->b, &f->t));
+		char sub[PATH_MAX];
+		snprintf(sub, sizeof(sub), "%s/t1-a1/sub", f->root);
+		assert_int_equal(rmdir(sub), 0);
+		assert_true(corral__cg_v2_ops.recyclable(&f->b, &f->t));
+	}
+	set_file(f, "cgroup.events", "populated 1\nfrozen 0\n");
+	assert_false(corral__cg_v2_ops.recyclable(&f->b, &f->t));
+	set_file(f, "cgroup.events", "populated 0\nfrozen 0\n");
+	set_file(f, "pids.current", "2\n"); /* zombies */
+	assert_false(corral__cg_v2_ops.recyclable(&f->b, &f->t));
+	set_file(f, "pids.current", "0\n");
+	set_file(f, "memory.current", "2097152\n"); /* 2 MiB left charged */
+	assert_false(corral__cg_v2_ops.recyclable(&f->b, &f->t));
+	set_file(f, "memory.current", "40960\n");
+	f->b.peak_reset = false; /* before 6.12 */
+	assert_false(corral__cg_v2_ops.recyclable(&f->b, &f->t));
+	f->b.peak_reset = true;
+
+	/* Readied: the peak reset through its own fd, the baselines taken. */
+	assert_int_equal(corral__cg_v2_ops.prepare(&f->b, &f->t), 0);
+	assert_true(f->t.prepared);
+	assert_true(f->t.cache[CGF_MAX_USAGE] >= 0);
+	assert_true(corral__read_at(f->t.dirfd, "memory.peak", buf, sizeof(buf)) > 0);
+	assert_memory_equal(buf, "reset\n", 6);
+	/* Claimed with limits unlike the fresh cgroup's defaults. */
+	assert_int_equal(corral__cg_v2_ops.reuse(&f->b, &f->t, &l, &err), 0);
+	assert_false(f->t.prepared);
+	assert_int_equal(f->t.uses, 1); /* the fake was never create()d */
+	assert_true(corral__read_value_at(f->t.dirfd, "memory.max", buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "33554432");
+	assert_true(corral__read_value_at(f->t.dirfd, "pids.max", buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "16");
+
+	/* Attempt 2: one OOM kill more, no own OOM, its own peak, pids and
+	 * CPU since the baselines. */
+	set_file(f, "memory.events.local", "oom 1\noom_kill 3\noom_group_kill 1\n");
+	set_file(f, "memory.peak", "4096\n"); /* the same file: the kept fd reads it */
+	set_file(f, "pids.events", "max 5\n");
+	set_file(f, "cpu.stat", "usage_usec 3600\nuser_usec 1500\nsystem_usec 2100\n");
+	set_file(f, "memory.pressure",
+	         "some avg10=0.00 avg60=0.00 avg300=0.00 total=800\n"
+	         "full avg10=0.00 avg60=0.00 avg300=0.00 total=260\n");
+	assert_int_equal(corral__cg_v2_ops.read(&f->b, &f->t, &c), 0);
+	assert_int_equal(c.oom, 0);
+	assert_int_equal(c.oom_kill, 1);
+	assert_int_equal(c.peak, 4096);
+	assert_int_equal(c.pids_max_hits, 2);
+	assert_true(c.have_cpu);
+	assert_int_equal(c.user_usec, 500);
+	assert_int_equal(c.system_usec, 100);
+	assert_int_equal(corral__cg_v2_ops.pressure(&f->b, &f->t, &some, &full), 0);
+	assert_int_equal(some, 300);
+	assert_int_equal(full, 60);
+	/* A group kill in this attempt: its victim counted twice, once. */
+	set_file(f, "memory.events.local", "oom 2\noom_kill 6\noom_group_kill 2\n");
+	assert_int_equal(corral__cg_v2_ops.read(&f->b, &f->t, &c), 0);
+	assert_int_equal(c.oom, 1);
+	assert_int_equal(c.oom_kill, 3);
+
+	/* Attempt 3: the same limits are not written again, others are. */
+	assert_int_equal(corral__cg_v2_ops.prepare(&f->b, &f->t), 0);
+	set_file(f, "pids.max", "untouched"); /* a rewrite would show over it */
+	l.memory_max = 64 * MiB;
+	l.oom_group = true;
+	l.cpus = 0.5;
+	assert_int_equal(corral__cg_v2_ops.reuse(&f->b, &f->t, &l, &err), 0);
+	assert_true(corral__read_value_at(f->t.dirfd, "pids.max", buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "untouched");
+	assert_true(corral__read_value_at(f->t.dirfd, "memory.max", buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "67108864");
+	assert_true(corral__read_value_at(f->t.dirfd, "memory.oom.group", buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "1");
+	assert_true(corral__read_value_at(f->t.dirfd, "cpu.max", buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "50000 100000");
+	/* And back: no quota is "max", no group kill 0. */
+	assert_int_equal(corral__cg_v2_ops.prepare(&f->b, &f->t), 0);
+	l.oom_group = false;
+	l.cpus = 0;
+	set_file(f, "cpu.max", "");
+	assert_int_equal(corral__cg_v2_ops.reuse(&f->b, &f->t, &l, &err), 0);
+	assert_true(corral__read_value_at(f->t.dirfd, "cpu.max", buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "max 100000");
+	assert_true(corral__read_value_at(f->t.dirfd, "memory.oom.group", buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "0");
+}
+
 static void v1_recycle_baselines(void **state)
 {
 	struct fake *f = *state;
@@ -1121,6 +1252,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(v1_counters_pids, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(populated, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(v1_recycle_baselines, fake_setup, fake_teardown),
+	    cmocka_unit_test_setup_teardown(v2_recycle_baselines, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(v1_recyclable_pids, fake_setup, fake_teardown),
 	    cmocka_unit_test_setup_teardown(counters_to_outcome, fake_setup, fake_teardown),
 	};
