@@ -365,10 +365,17 @@ static int v2_prepare(const struct corral__batch *b, struct corral__cg_task *t)
 static int v2_reuse(const struct corral__batch *b, struct corral__cg_task *t,
                     const struct corral__limits *l, corral_error_t *err)
 {
+	uint64_t was = t->limit_mem;
 	int rc = set_limits(b, t, l, false, err);
 
 	if (rc < 0)
 		return rc;
+	/* A lower memory.max reclaims what the last task left charged, and
+	 * where that cannot go below it counts an "oom" event of the empty
+	 * cgroup: baselines taken after the write keep it out of the task's
+	 * counters. */
+	if (l->memory_max < was)
+		t->prepared = false;
 	if (!t->prepared && (rc = v2_prepare(b, t)) < 0)
 		return corral__err(err, -rc, "reset memory.peak of %s", t->name);
 	t->prepared = false;

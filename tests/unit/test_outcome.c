@@ -1079,6 +1079,18 @@ static void v2_recycle_baselines(void **state)
 	assert_string_equal(buf, "max 100000");
 	assert_true(corral__read_value_at(f->t.dirfd, "memory.oom.group", buf, sizeof(buf)) > 0);
 	assert_string_equal(buf, "0");
+
+	/* A lower memory.max: the write may count an "oom" of the empty
+	 * cgroup (what is left charged cannot go below it), which the fake
+	 * shows before the write. The baselines come after it. */
+	assert_int_equal(corral__cg_v2_ops.prepare(&f->b, &f->t), 0);
+	set_file(f, "memory.events.local", "oom 3\noom_kill 6\noom_group_kill 2\n");
+	l.memory_max = 1 * MiB;
+	set_file(f, "memory.max", "");
+	assert_int_equal(corral__cg_v2_ops.reuse(&f->b, &f->t, &l, &err), 0);
+	assert_int_equal(corral__cg_v2_ops.read(&f->b, &f->t, &c), 0);
+	assert_int_equal(c.oom, 0);
+	assert_int_equal(c.oom_kill, 0);
 }
 
 static void v1_recycle_baselines(void **state)
