@@ -1397,6 +1397,49 @@ static void warm_end(struct corral__local *l, struct lattempt *a)
 	free(a);
 }
 
+/* Where no warm child is made: while every slot is busy, the cgroup of the
+ * task at the head of the queue is made now, off the critical path, unless
+ * the pool has one ready. Where cgroups are recycled that happens at the
+ * batch's start only (then the pool keeps one ready); where they are not
+ * (v2 before Linux 6.12) it moves every task's mkdir off the critical path.
+ * A cgroup that never ran anything has counters at 0 and a peak of its own:
+ * it serves as prepared. Its name is that task's, numbered, as a warm
+ * child's: another task may take it, and its own name stays free. */
+static void cgroup_ahead(struct corral__local *l, const struct corral__task *t, unsigned no,
+                         uint64_t memory_max)
+{
+	struct corral__limits lim = {
+	    .memory_max = memory_max,
+	    .swap_max = l->o->swap_max,
+	    .pids_max = l->o->pids_max,
+	    .cpus = l->o->cpus,
+	    .oom_group = l->o->oom_group,
+	};
+	struct corral__cg_task cg;
+	corral_error_t err;
+
+	if (!l->ops || !l->pool || l->ahead_off || l->pool_n >= l->pool_cap)
+		return;
+	for (unsigned i = 0; i < l->pool_n; i++)
+		if (l->pool[i].prepared)
+			return;
+	uint64_t t0 = corral__now_ns();
+	corral__cg_task_init(&cg);
+	snprintf(cg.name, sizeof(cg.name), "t%llu-a%u-p%u", (unsigned long long)t->seq, no,
+	         ++l->ahead_made);
+	if (l->ops->create(&l->batch, &cg, &lim, false, &err) < 0) {
+		l->ahead_off = true; /* it would fail again every round */
+		if (cg.created)
+			discard_task_cgroup(l, &cg);
+		else
+			corral__cg_task_close(&cg);
+		return;
+	}
+	cg.prepared = true;
+	l->pool[l->pool_n++] = cg;
+	l->prof.recycle_ns += corral__now_ns() - t0;
+}
+
 static void site_prepare(struct corral__site *s, const struct corral__task *t, unsigned no,
                          uint64_t memory_max)
 {
@@ -1405,18 +1448,23 @@ static void site_prepare(struct corral__site *s, const struct corral__task *t, u
 
 	if (l->warm_off || !zyg_use(l, t) || l->o->foreground || l->obs.on) {
 		warm_drop(l);
+		cgroup_ahead(l, t, no, memory_max);
 		return;
 	}
 	if (w && w->warm_seq == t->seq && w->warm_no == no && w->warm_mem == memory_max)
 		return; /* ready */
 	warm_drop(l);
-	if (warm_stale(l))
+	if (warm_stale(l)) {
+		cgroup_ahead(l, t, no, memory_max);
 		return;
+	}
 	bool free_spawner = false;
 	for (unsigned i = 0; i < l->n_zyg; i++)
 		free_spawner |= l->zyg[i].z && !l->zyg[i].gated;
-	if (!free_spawner || !(w = attempt_new(l)))
+	if (!free_spawner || !(w = attempt_new(l))) {
+		cgroup_ahead(l, t, no, memory_max);
 		return;
+	}
 	w->warm = true;
 	w->warm_seq = t->seq;
 	w->warm_no = w->base.no = no;

@@ -80,9 +80,11 @@ struct corral__local {
 	/* The warm child (attempt_local.c): the queue's head made ready up to
 	 * its exec while the slots are busy; NULL: none. */
 	struct lattempt *warm;
-	bool warm_off;      /* none for this batch (CORRAL_WARM=0, or one died unbidden) */
-	bool sb_news;       /* the mount table changed (news taken before a spawn could) */
-	unsigned warm_made; /* warm children made: their cgroups' names */
+	bool warm_off;       /* none for this batch (CORRAL_WARM=0, or one died unbidden) */
+	bool sb_news;        /* the mount table changed (news taken before a spawn could) */
+	unsigned warm_made;  /* warm children made: their cgroups' names */
+	unsigned ahead_made; /* cgroups made ahead (cgroup_ahead): their names */
+	bool ahead_off;      /* making one ahead failed: no more for this batch */
 	/* One-entry cache of the PATH lookup (a batch runs one command). */
 	char exe_argv0[256];
 	char exe_pathenv[1024];
