@@ -857,18 +857,24 @@ static int resolve(struct corral__local *l, const struct corral__task *t)
 	return l->exe_rc;
 }
 
-/* The task cgroup of a: a recycled one, or a new one. */
-static int make_cgroup(struct corral__local *l, struct lattempt *a, bool via_zyg,
-                       corral_error_t *err)
+/* The limits of a task cgroup for an attempt with memory_max. */
+static struct corral__limits task_limits(const struct corral__local *l, uint64_t memory_max)
 {
-	struct corral__task *t = a->base.task;
-	struct corral__limits lim = {
-	    .memory_max = a->base.memory_max,
+	return (struct corral__limits){
+	    .memory_max = memory_max,
 	    .swap_max = l->o->swap_max,
 	    .pids_max = l->o->pids_max,
 	    .cpus = l->o->cpus,
 	    .oom_group = l->o->oom_group,
 	};
+}
+
+/* The task cgroup of a: a recycled one, or a new one. */
+static int make_cgroup(struct corral__local *l, struct lattempt *a, bool via_zyg,
+                       corral_error_t *err)
+{
+	struct corral__task *t = a->base.task;
+	struct corral__limits lim = task_limits(l, a->base.memory_max);
 	/* The zygote's children join through cgroup.procs (no clone3). */
 	bool into = l->batch.clone_into_cgroup && !l->scache.no_into_cgroup && !t->fn && !via_zyg;
 	uint64_t t0 = corral__now_ns();
@@ -1408,13 +1414,7 @@ static void warm_end(struct corral__local *l, struct lattempt *a)
 static void cgroup_ahead(struct corral__local *l, const struct corral__task *t, unsigned no,
                          uint64_t memory_max)
 {
-	struct corral__limits lim = {
-	    .memory_max = memory_max,
-	    .swap_max = l->o->swap_max,
-	    .pids_max = l->o->pids_max,
-	    .cpus = l->o->cpus,
-	    .oom_group = l->o->oom_group,
-	};
+	struct corral__limits lim = task_limits(l, memory_max);
 	struct corral__cg_task cg;
 	corral_error_t err;
 

@@ -194,6 +194,16 @@ struct corral__cg_ops {
 extern const struct corral__cg_ops corral__cg_v2_ops;
 extern const struct corral__cg_ops corral__cg_v1_ops;
 
+/* Recycling, v1 and v2: past this much memory still charged after its task
+ * (page cache, kernel objects) a cgroup is retired and a fresh one made, so
+ * that the next task's peak stays within that of a fresh cgroup's. */
+#define CORRAL_RECYCLE_MAX_CHARGE (1u << 20)
+
+/* Has the cgroup directory dirfd no sub-cgroup? kernfs counts subdirectories
+ * in a directory's link count. A sub-cgroup a task made (possible without
+ * the sandbox) would carry its own processes and charges: not recycled. */
+bool corral__cg_no_children(int dirfd);
+
 void corral__cg_task_init(struct corral__cg_task *t);
 void corral__cg_task_close(struct corral__cg_task *t);
 

@@ -278,12 +278,9 @@ static int v1_remove(const struct corral__batch *b, struct corral__cg_task *t)
 	return 0;
 }
 
-#define RECYCLE_MAX_CHARGE (1u << 20)
-
 static bool v1_recyclable(const struct corral__batch *b, struct corral__cg_task *t)
 {
 	char buf[64];
-	struct stat st;
 	uint64_t usage;
 
 	/* Only a cgroup made whole: a creation that failed half-way may lack
@@ -292,12 +289,8 @@ static bool v1_recyclable(const struct corral__batch *b, struct corral__cg_task 
 	if (t->dirfd < 0 || t->procs_fd < 0 ||
 	    (b->has_pids && b->pids_dirfd >= 0 && (t->pids_dirfd < 0 || t->pids_procs_fd < 0)))
 		return false;
-	/* A sub-cgroup the task made (possible without the sandbox) would
-	 * carry its own processes and charges: start afresh. kernfs counts
-	 * subdirectories in a directory's link count. */
-	if (fstat(t->dirfd, &st) < 0 || st.st_nlink != 2)
-		return false;
-	if (t->pids_dirfd >= 0 && (fstat(t->pids_dirfd, &st) < 0 || st.st_nlink != 2))
+	if (!corral__cg_no_children(t->dirfd) ||
+	    (t->pids_dirfd >= 0 && !corral__cg_no_children(t->pids_dirfd)))
 		return false;
 	/* No pid may still be charged: pids.current counts zombies (a killed
 	 * fork bomb's children wait there for their reaper, init or a
@@ -319,7 +312,7 @@ static bool v1_recyclable(const struct corral__batch *b, struct corral__cg_task 
 	 * memory.force_empty's reclaim (measured: it made recycling slower
 	 * than no recycling), and the next task's peak stays within 1 MiB of
 	 * what a fresh cgroup would show. */
-	return usage <= RECYCLE_MAX_CHARGE;
+	return usage <= CORRAL_RECYCLE_MAX_CHARGE;
 }
 
 /* Ready an empty, recyclable cgroup for its next attempt, off the critical

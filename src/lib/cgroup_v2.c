@@ -303,21 +303,20 @@ static int v2_pressure(const struct corral__batch *b, struct corral__cg_task *t,
 	return 0;
 }
 
-#define RECYCLE_MAX_CHARGE (1u << 20)
+bool corral__cg_no_children(int dirfd)
+{
+	struct stat st;
+
+	return fstat(dirfd, &st) == 0 && st.st_nlink == 2;
+}
 
 static bool v2_recyclable(const struct corral__batch *b, struct corral__cg_task *t)
 {
 	char buf[64];
-	struct stat st;
 	uint64_t v;
 
 	/* Each attempt's peak must be its own (its fd stays open). */
-	if (!b->peak_reset || t->dirfd < 0)
-		return false;
-	/* A sub-cgroup the task made (possible without the sandbox) would
-	 * carry its own processes and charges: start afresh. kernfs counts
-	 * subdirectories in a directory's link count. */
-	if (fstat(t->dirfd, &st) < 0 || st.st_nlink != 2)
+	if (!b->peak_reset || t->dirfd < 0 || !corral__cg_no_children(t->dirfd))
 		return false;
 	if (v2_populated(b, t) != 0)
 		return false;
@@ -326,9 +325,7 @@ static bool v2_recyclable(const struct corral__batch *b, struct corral__cg_task 
 	if (b->has_pids && (corral__read_value_at(t->dirfd, "pids.current", buf, sizeof(buf)) < 0 ||
 	                    corral__parse_u64_or_max(buf, &v) < 0 || v != 0))
 		return false;
-	/* Page cache and kernel objects the task left charged: past 1 MiB a
-	 * fresh cgroup (the next peak stays within that of a fresh one's). */
-	return v2_current(b, t, &v) == 0 && v <= RECYCLE_MAX_CHARGE;
+	return v2_current(b, t, &v) == 0 && v <= CORRAL_RECYCLE_MAX_CHARGE;
 }
 
 /* Ready an empty, recyclable cgroup for its next attempt, off the critical
