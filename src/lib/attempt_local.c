@@ -1420,8 +1420,14 @@ static void cgroup_ahead(struct corral__local *l, const struct corral__task *t, 
 
 	if (!l->ops || !l->pool || l->ahead_off || l->pool_n >= l->pool_cap)
 		return;
+	/* Where cgroups are recycled, a finished one in the pool serves too
+	 * (readied after this round's spawns): one made besides it would fill
+	 * the pool, and the cgroup of a task that finds it full is removed on
+	 * the critical path. Elsewhere a finished one is only waiting to be
+	 * removed. */
+	bool recycled = l->batch.mode != CORRAL_CG_V2 || l->batch.peak_reset;
 	for (unsigned i = 0; i < l->pool_n; i++)
-		if (l->pool[i].prepared)
+		if (l->pool[i].prepared || recycled)
 			return;
 	uint64_t t0 = corral__now_ns();
 	corral__cg_task_init(&cg);
