@@ -6,7 +6,10 @@
 #     j = 1, 2, 4, each run given its input line as argument (the runners
 #     append it; the floor appends 1..N, the same work) for the posix_spawn floor,
 #     xargs -P, GNU parallel, and corral run (cgroups -m 64M, with and without
-#     the sandbox, and --no-cgroups)
+#     the sandbox, and --no-cgroups); below the floor, the kernel's price of
+#     a cgroup per task: the floor program's own clone3 + exec loop without
+#     cgroups and with one memory (+ pids) cgroup per slot (--cgroup), which
+#     no runner that puts each task in a cgroup of its own can undercut
 #  2. per-task overhead breakdown (CORRAL_PROFILE=1: time in cgroup create,
 #     spawn, reap, counters, cleanup)
 #  3. scale and memory: corral's peak RSS and time over 10^3 .. 10^5 (10^6 with
@@ -83,7 +86,7 @@ median_time() {
 	done
 	printf '%s\n' "${t[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
-ratio() { printf "%.2f" "$(echo "$1 / $2" | bc -l)"; }
+ratio() { if [ -n "$1" ] && [ -n "$2" ]; then printf "%.2f" "$(echo "$1 / $2" | bc -l)"; else printf -- "-"; fi; }
 
 # ---------------------------------------------------------------- 8. many nodes
 # (defined here, run last, or alone with --slurm-only)
@@ -211,7 +214,7 @@ one_time() {
 }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 spawn_table() {
-	local n=$1 j r k runners="floor xargs parallel cg cgsb cgsbcold nocg" reps=$reps
+	local n=$1 j r k runners="floor clone cgfloor xargs parallel cg cgsb cgsbcold nocg" reps=$reps
 	# 5 rounds of the short tables (3 of 20 000 tasks, 1 with --quick)
 	[ $quick -eq 0 ] && [ "$n" -le 2000 ] && reps=5
 	[ $inner -eq 1 ] && reps=3
@@ -221,6 +224,9 @@ spawn_table() {
 	printf '|%s|%s|%s|%s|\n' "------------------------------------" "-----------------" "-----------------" "-----------------"
 	seq "$n" >"$tmp/in"
 	command -v parallel >/dev/null && [ "$n" -le 2000 ] || runners=${runners/parallel/}
+	# The cgroup floor needs memory (+ pids) delegated to this cgroup.
+	"$floor" --cgroup 1 1 /bin/true >/dev/null 2>"$tmp/cgfloor.err" </dev/null ||
+		{ runners=${runners/cgfloor/}; echo "(no cgroup floor: $(head -n1 "$tmp/cgfloor.err"))"; }
 	declare -A T
 	# Rounds interleave the runners, so that a machine that slows down
 	# (a neighbour on the host) slows every runner alike.
@@ -229,6 +235,8 @@ spawn_table() {
 			for r in $runners; do
 				case $r in
 				floor) t=$(one_time "$floor" "$n" "$j" /bin/true) ;;
+				clone) t=$(one_time "$floor" --clone "$n" "$j" /bin/true) ;;
+				cgfloor) t=$(one_time "$floor" --cgroup "$n" "$j" /bin/true) ;;
 				xargs) t=$(one_time sh -c "xargs -P $j -n 1 /bin/true < $tmp/in") ;;
 				parallel) t=$(one_time sh -c "parallel -j $j /bin/true < $tmp/in") ;;
 				cg) t=$(one_time sh -c "$corral run -j $j -m 64M --no-sandbox /bin/true < $tmp/in") ;;
@@ -245,9 +253,11 @@ spawn_table() {
 			T[$r,$j]=$(printf '%s\n' ${T[$r,$j]} | median)
 		done
 	done
-	for r in floor xargs parallel cg cgsb cgsbcold nocg; do
+	for r in floor clone cgfloor xargs parallel cg cgsb cgsbcold nocg; do
 		case $r in
 		floor) label="posix_spawn loop (floor)" ;;
+		clone) label="  clone3 + exec loop (no cgroups)" ;;
+		cgfloor) label="  the same, a cgroup per slot" ;;
 		xargs) label="xargs -P j" ;;
 		parallel) label="GNU parallel -j j" ;;
 		cg) label="corral -m 64M --no-sandbox" ;;
@@ -273,7 +283,7 @@ spawn_table() {
 			met="not met"
 		fi
 		echo "goal at j=$j (default <= 1.10x floor and faster than xargs): ${rd}x vs xargs ${rx}x: $met"
-		echo "spawn n=$n j=$j floor=${T[floor,$j]} default=$rd nosandbox=$(ratio "${T[cg,$j]}" "${T[floor,$j]}") xargs=$rx nowarm=$(ratio "${T[cgsbcold,$j]}" "${T[floor,$j]}")" >>"$tmp/spawn.txt"
+		echo "spawn n=$n j=$j floor=${T[floor,$j]} default=$rd nosandbox=$(ratio "${T[cg,$j]}" "${T[floor,$j]}") xargs=$rx nowarm=$(ratio "${T[cgsbcold,$j]}" "${T[floor,$j]}") cgfloor=$(ratio "${T[cgfloor,$j]}" "${T[floor,$j]}") clone=$(ratio "${T[clone,$j]}" "${T[floor,$j]}")" >>"$tmp/spawn.txt"
 	done
 	echo
 }
@@ -294,8 +304,8 @@ vm_table() {
 	scripts/vm-test.sh -- "$0" --inner $([ $quick -eq 1 ] && echo --quick) 2>"$tmp/vm.txt" || echo "(VM run failed)"
 	echo
 	echo "ratios to the floor, v1 (this host) and v2 (the VM):"
-	printf '  %-6s %-3s %-16s %-16s %-16s %-16s\n' "j" "" "default" "CORRAL_WARM=0" "--no-sandbox" "xargs"
-	grep -h '^spawn' "$tmp/spawn.txt" "$tmp/vm.txt" | sed 's/=/ /g' | awk '{printf "  j=%-4s %-3s %-16s %-16s %-16s %-16s (n=%s)\n", $5, (NR <= '"$(grep -c '^spawn' "$tmp/spawn.txt")"' ? "v1" : "v2"), $9, $15, $11, $13, $3}'
+	printf '  %-6s %-3s %-16s %-16s %-16s %-16s %-16s\n' "j" "" "default" "CORRAL_WARM=0" "--no-sandbox" "xargs" "cgroup floor"
+	grep -h '^spawn' "$tmp/spawn.txt" "$tmp/vm.txt" | sed 's/=/ /g' | awk '{printf "  j=%-4s %-3s %-16s %-16s %-16s %-16s %-16s (n=%s)\n", $5, (NR <= '"$(grep -c '^spawn' "$tmp/spawn.txt")"' ? "v1" : "v2"), $9, $15, $11, $13, $17, $3}'
 	echo
 }
 if [ $spawn_only -eq 1 ]; then
