@@ -38,8 +38,11 @@
 # VM_BOOT_TIMEOUT (s, 120, until the guest's init is up), VM_KERNEL (the kernel's
 # meta-package, linux-image-amd64), VM_DEBUG=1 (full
 # kernel log, and print the guest console after every run), VM_APPEND (extra
-# kernel command line), VM_NSDELEGATE (1; 0 = --no-nsdelegate), CORRAL_VM_CACHE,
-# CORRAL_VM_BUSYBOX (a static busybox; default /bin/busybox).
+# kernel command line), VM_NSDELEGATE (1; 0 = --no-nsdelegate), VM_TCG_THREAD
+# (multi; single = every vCPU on one host thread: slower where guest CPUs work
+# in parallel, but a vCPU cannot run code another one just rewrote, which a
+# 6.12 guest's jump-label patching did under multi-threaded TCG: "Oops: int3"),
+# CORRAL_VM_CACHE, CORRAL_VM_BUSYBOX (a static busybox; default /bin/busybox).
 #
 # Host packages: qemu-system-x86 busybox-static xz-utils zstd (plus apt, dpkg and
 # coreutils/util-linux/grep/sed, which every Debian system has).
@@ -85,7 +88,7 @@ read-write. Exit status is COMMAND's, 125 if the VM itself failed.
   --fetch-kernel download/refresh the cached Debian kernel, then exit
   --check        say whether the VM lane can run here; exit 0 (yes) or 1 (no)
 
-Environment: VM_MEM VM_CPUS VM_TIMEOUT VM_BOOT_TIMEOUT VM_KERNEL VM_DEBUG=1 VM_APPEND VM_NSDELEGATE
+Environment: VM_MEM VM_CPUS VM_TIMEOUT VM_BOOT_TIMEOUT VM_KERNEL VM_DEBUG=1 VM_APPEND VM_NSDELEGATE VM_TCG_THREAD
 CORRAL_VM_CACHE (default \${XDG_CACHE_HOME:-~/.cache}/corral-vm) CORRAL_VM_BUSYBOX
 EOF
 }
@@ -535,6 +538,7 @@ cpus=${VM_CPUS:-2}
 timeout=${VM_TIMEOUT:-1800}
 boot_timeout=${VM_BOOT_TIMEOUT:-120}
 nsdelegate=${VM_NSDELEGATE:-1}
+tcg_thread=${VM_TCG_THREAD:-multi}
 rw=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -590,6 +594,7 @@ is_uint "$cpus" || die "bad vCPU count '$cpus'"
 is_uint "$timeout" || die "bad timeout '$timeout' (seconds)"
 is_uint "$boot_timeout" || die "bad VM_BOOT_TIMEOUT '$boot_timeout' (seconds)"
 case $nsdelegate in 0 | 1) ;; *) die "bad VM_NSDELEGATE '$nsdelegate' (0 or 1)" ;; esac
+case $tcg_thread in single | multi) ;; *) die "bad VM_TCG_THREAD '$tcg_thread' (single or multi)" ;; esac
 
 # ---------------------------------------------------------------------- run
 
@@ -690,7 +695,7 @@ append+=${VM_APPEND:+ $VM_APPEND}
 # --foreground keeps qemu in our process group, so that whatever kills the
 # caller's whole group (a CI job's kill -9) takes qemu along.
 timeout --foreground -k 10 "$timeout" "$QEMU" \
-	-accel tcg -cpu max -m "$mem" -smp "$cpus" \
+	-accel tcg,thread="$tcg_thread" -cpu max -m "$mem" -smp "$cpus" \
 	-nodefaults -no-user-config -display none -no-reboot -pidfile "$T/qemu.pid" \
 	-kernel "$kernel" -initrd "$T/initrd" -append "$append" \
 	-serial "file:$T/console" \
