@@ -368,8 +368,8 @@ int main(int argc, char **argv)
 		}
 	}
 	while (started < n || running > 0) {
-		if (stop && started < n) {
-			n = started; /* start no more; end the running ones */
+		if (stop && n != -1) {
+			n = started = -1; /* start no more; end the running ones */
 			for (long k = 0; k < j; k++)
 				if (cg.slots[k].pid)
 					kill(cg.slots[k].pid, SIGKILL);
