@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 /* corral's own (not <spawn.h>): corral__clone3_run */
+#include "../../src/lib/internal.h"
 #include "../../src/lib/spawn.h"
 #include "../../src/lib/syscalls.h"
 
@@ -69,48 +70,44 @@ static struct {
 	char *stack;
 } cg;
 
+/* corral__write_at on a directory named by path. */
 static int write_file(const char *dir, const char *name, const char *v)
 {
-	char p[4200];
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	int fd = open(p, O_WRONLY | O_CLOEXEC);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	ssize_t n = write(fd, v, strlen(v));
-	int e = n < 0 ? errno : 0;
+	int rc = corral__write_at(fd, name, v);
 	close(fd);
-	return n < 0 ? -e : 0;
+	return rc;
 }
 
-/* This process's cgroup in the v1 hierarchy of controller `ctrl`, or in
- * v2's (ctrl ""): /proc/self/cgroup's lines are "id:controllers:path". */
+/* This process's cgroup in the v1 hierarchy of controller `ctrl` ("memory"
+ * or "pids"), or in v2's (ctrl ""): parse.c's reading of /proc/self/cgroup. */
 static int own_cgroup(const char *ctrl, char *out, size_t sz)
 {
-	FILE *f = fopen("/proc/self/cgroup", "re");
-	char line[4200];
-	int rc = -ENOENT;
+	static struct corral__proc_cgroup pc;
+	static bool parsed;
+	char text[8192];
 
-	if (!f)
-		return -errno;
-	while (rc < 0 && fgets(line, sizeof(line), f)) {
-		char *ctrls = strchr(line, ':'), *path = ctrls ? strchr(ctrls + 1, ':') : NULL;
-		bool hit = false;
-		if (!path)
-			continue;
-		*ctrls++ = '\0';
-		*path++ = '\0';
-		path[strcspn(path, "\n")] = '\0';
-		if (!*ctrl)
-			hit = !strcmp(line, "0") && !*ctrls;
-		for (char *t = strtok(ctrls, ","); *ctrl && t && !hit; t = strtok(NULL, ","))
-			hit = !strcmp(t, ctrl);
-		if (hit) {
-			snprintf(out, sz, "%s", path);
-			rc = 0;
-		}
+	if (!parsed) {
+		int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof(text) - 1);
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0)
+			return -EIO;
+		text[n] = '\0';
+		if (corral__parse_proc_cgroup(text, &pc) < 0)
+			return -EINVAL;
+		parsed = true;
 	}
-	fclose(f);
-	return rc;
+	const char *path = !*ctrl                    ? (pc.has_v2 ? pc.v2_path : NULL)
+	                   : !strcmp(ctrl, "memory") ? (pc.has_memory_v1 ? pc.memory_path : NULL)
+	                                             : (pc.has_pids_v1 ? pc.pids_path : NULL);
+	if (!path)
+		return -ENOENT;
+	snprintf(out, sz, "%s", path);
+	return 0;
 }
 
 /* Remove <parent>/corral-floor-<pid> trees whose floor is gone. */
